@@ -1,0 +1,84 @@
+"""Reading checkpoints of any stage without Lightning (core install).
+
+Every training stage saves ``hyper_parameters = {"stage": ..., "config": {...}}`` and puts the
+SampleCNN under the ``encoder.`` prefix of its state dict, so one function rebuilds the
+encoder of a stage-1, stage-2 or stage-3 checkpoint. Files are always read with
+``torch.load(weights_only=True)``: nothing is unpickled.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from vcmr.config import ConfigError, EncoderConfig, encoder_config
+from vcmr.errors import VcmrError
+from vcmr.models.sample_cnn import SampleCNN
+
+STAGE_NAMES = {"mus": "stage 1 (music pre-training)", "vid": "stage 2 (video-conditioned)",
+               "sup": "stage 3 (tagging)"}
+
+
+class CheckpointError(VcmrError):
+    """A checkpoint is missing, corrupt, or does not fit the expected architecture."""
+
+
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """``{"stage", "config", "state_dict"}`` from a Lightning checkpoint written by vcmr."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {str(path)!r} not found: give the path of a .ckpt "
+                              f"file written by vcmr (e.g. runs/<experiment>/version_0/checkpoints/last.ckpt)")
+    try:
+        ckpt = torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise CheckpointError(f"checkpoint {str(path)!r} cannot be read ({type(e).__name__}: "
+                              f"{str(e).splitlines()[0] if str(e) else ''}); is the file complete?") from None
+    hp = ckpt.get("hyper_parameters", {}) if isinstance(ckpt, dict) else {}
+    if "stage" not in hp or "config" not in hp or "state_dict" not in ckpt:
+        raise CheckpointError(f"{str(path)!r} is not a vcmr checkpoint (no vcmr stage/config inside)")
+    return {"stage": hp["stage"], "config": hp["config"], "state_dict": ckpt["state_dict"]}
+
+
+def sub_state_dict(state_dict: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    return {k[len(prefix):]: v for k, v in state_dict.items() if k.startswith(prefix)}
+
+
+def build_encoder(cfg: EncoderConfig | dict) -> SampleCNN:
+    return SampleCNN(cfg if isinstance(cfg, EncoderConfig) else encoder_config(cfg))
+
+
+def load_encoder_weights(encoder: SampleCNN, state_dict: dict[str, torch.Tensor], source: str) -> None:
+    """Load ``encoder.*`` weights into ``encoder``; a shape or key mismatch is a clear error."""
+    weights = sub_state_dict(state_dict, "encoder.")
+    if not weights:
+        raise CheckpointError(f"{source} holds no encoder weights (keys 'encoder.*')")
+    try:
+        encoder.load_state_dict(weights)
+    except RuntimeError as e:
+        raise CheckpointError(
+            f"the encoder in {source} does not match the configured architecture: "
+            f"{str(e).splitlines()[0]} ... Use the architecture keys stored in the checkpoint "
+            f"(n_blocks, n_channels, first_block_params, output_size) or another checkpoint") from None
+
+
+def load_encoder(path: str | Path, expected: EncoderConfig | None = None) -> tuple[SampleCNN, dict]:
+    """Rebuild and load the SampleCNN of a checkpoint of any stage.
+
+    With ``expected``, the checkpoint's architecture must equal it (else CheckpointError).
+    Returns ``(encoder, checkpoint_dict)``.
+    """
+    ckpt = read_checkpoint(path)
+    try:
+        cfg = encoder_config(ckpt["config"])
+    except ConfigError as e:
+        raise CheckpointError(f"{path}: its stored config is invalid: {e}") from None
+    if expected is not None and cfg != expected:
+        diffs = [f"{k}: checkpoint {getattr(cfg, k)!r} vs config {getattr(expected, k)!r}"
+                 for k in cfg.__dataclass_fields__ if getattr(cfg, k) != getattr(expected, k)]
+        raise CheckpointError(f"the encoder architecture in {path} differs from the config ("
+                              + "; ".join(diffs) + "). Make the config match the checkpoint.")
+    encoder = build_encoder(cfg)
+    load_encoder_weights(encoder, ckpt["state_dict"], str(path))
+    return encoder, ckpt

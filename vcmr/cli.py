@@ -1,0 +1,86 @@
+"""The ``vcmr`` command. Each subcommand lives in ``vcmr/commands/<name>.py`` with two
+functions, ``add_arguments(parser)`` and ``run(args) -> int``; modules are imported only when
+their subcommand runs, so ``vcmr embed`` works from the core install.
+
+Config-driven subcommands accept ``--config FILE`` and any ``--key value`` override; unknown
+options are collected into ``args.overrides`` and checked by ``vcmr.config``.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from vcmr.errors import VcmrError
+
+# name -> (module under vcmr.commands, one-line help, takes --key value overrides)
+COMMANDS: dict[str, tuple[str, str, bool]] = {
+    "demo": ("demo", "run the whole framework end to end on synthetic data and write a report", False),
+    "synth": ("synth", "generate synthetic music, music videos and tagging datasets", False),
+    "prepare": ("prepare", "turn music videos into 16 kHz audio segments + per-second frame embeddings", True),
+    "pretrain-music": ("pretrain_music", "stage 1: contrastive (SimCLR) pre-training on audio", True),
+    "pretrain-video": ("pretrain_video", "stage 2: video-conditioned contrastive pre-training", True),
+    "retrieve": ("retrieve", "rank music for a video (or videos for music) with a stage-2 model", False),
+    "cache-audio": ("cache_audio", "decode and resample a tagging dataset once into a cache", True),
+    "finetune": ("finetune", "stage 3: train a tagging head on a (frozen) pre-trained encoder", True),
+    "probe": ("probe", "fast linear/MLP probe on cached frozen embeddings", True),
+    "evaluate": ("evaluate", "stage 4: song-level tagging evaluation (ROC-AUC, PR-AUC)", True),
+    "embed": ("embed", "compute embeddings of audio (or video) files with any model", False),
+    "export": ("export", "export a checkpoint to a portable .safetensors model file", False),
+}
+
+
+def _top_level_help() -> str:
+    width = max(len(n) for n in COMMANDS)
+    lines = ["usage: vcmr <command> [options]", "", "commands:"]
+    lines += [f"  {name:<{width}}  {help_}" for name, (_, help_, _) in COMMANDS.items()]
+    lines += ["", "Run `vcmr <command> --help` for the options of a command."]
+    return "\n".join(lines)
+
+
+def build_parser(name: str) -> tuple[argparse.ArgumentParser, object]:
+    module_name, help_, takes_overrides = COMMANDS[name]
+    module = importlib.import_module(f"vcmr.commands.{module_name}")
+    parser = argparse.ArgumentParser(prog=f"vcmr {name}", description=help_)
+    module.add_arguments(parser)
+    if takes_overrides:
+        parser.epilog = "Any config key can be overridden as --key value (see config/*.yaml)."
+    return parser, module
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(_top_level_help())
+        return 0
+    if argv[0] == "--version":
+        from vcmr import __version__
+        print(__version__)
+        return 0
+    name = argv[0]
+    if name not in COMMANDS:
+        print(f"vcmr: unknown command {name!r}\n\n{_top_level_help()}", file=sys.stderr)
+        return 2
+    from vcmr.config import ConfigError
+    try:
+        parser, module = build_parser(name)
+        if COMMANDS[name][2]:
+            args, rest = parser.parse_known_args(argv[1:])
+            args.overrides = rest
+        else:
+            args = parser.parse_args(argv[1:])
+        return int(module.run(args) or 0)
+    except (VcmrError, ConfigError, FileNotFoundError) as e:
+        print(f"vcmr {name}: error: {e}", file=sys.stderr)
+        return 1
+    except ImportError as e:
+        print(f"vcmr {name}: error: {e}. This command needs an optional dependency: "
+              f"pip install 'vcmr[all]'", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"vcmr {name}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""One module per ``vcmr`` subcommand: ``add_arguments(parser)`` and ``run(args)``; no logic."""

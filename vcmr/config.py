@@ -1,0 +1,395 @@
+"""Typed stage configurations: defaults here, YAML files and ``--key value`` overrides on top.
+
+One source of truth per stage: a dataclass whose field defaults are the paper's values.
+``config/config_<stage>.yaml`` repeat those defaults for people who want to copy and edit a
+file (a test checks that they agree). A YAML file may set only some keys; every other key
+keeps the stage default. Unknown keys and wrong types are errors that name the key.
+
+    cfg = load_config("mus", "config/config_mus.yaml", ["--batch_size", "32"])
+    cfg.batch_size            # 32
+    config_to_dict(cfg)       # plain dict, stored in every checkpoint
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Optional
+
+import yaml
+
+__all__ = [
+    "ConfigError", "EncoderConfig", "MusicConfig", "VideoConfig", "SupervisedConfig",
+    "EvalConfig", "PrepareConfig", "STAGES", "load_config", "config_to_dict",
+    "config_from_dict", "parse_overrides", "encoder_config",
+]
+
+
+class ConfigError(ValueError):
+    """A configuration value or file is wrong; the message names the key and the fix."""
+
+
+@dataclass
+class FirstBlockParams:
+    out_channels: int = 128
+    conv_size: int = 5
+
+
+@dataclass
+class EncoderConfig:
+    """SampleCNN architecture and its input (the only keys needed to rebuild an encoder)."""
+    sample_rate: int = 16000
+    audio_length: int = 98415
+    n_blocks: int = 9
+    n_channels: list[int] = field(
+        default_factory=lambda: [128, 128, 256, 256, 256, 256, 256, 512, 512])
+    first_block_params: FirstBlockParams = field(default_factory=FirstBlockParams)
+    conv_kernel_size: int = 3
+    pool_size: int = 3
+    activation: Literal["relu", "leaky_relu", "gelu", "silu"] = "relu"
+    output_size: int = 512
+
+
+@dataclass
+class TrainerConfig:
+    """Keys shared by every training stage (names follow the reference configs)."""
+    dataset_dir: str = "data"
+    batch_size: int = 64
+    m_epochs: int = 200
+    max_steps: int = -1  # -1: no step limit, m_epochs decides
+    optimizer: Literal["adam", "adamw", "lars"] = "adam"
+    learning_rate: float = 1e-3
+    weight_decay: float = 1e-6
+    val_freq: int = 1  # validate every val_freq epochs
+    log_freq: int = 10  # log every log_freq steps
+    workers: int = 4
+    seed: int = 42
+    ckpt_path: Optional[str] = None  # resume training from this Lightning checkpoint
+    log_dir: str = "runs"
+    experiment_name: str = "vcmr"
+    experiment_version: Optional[str] = None  # None: next free version_N
+    accelerator: str = "auto"  # cpu, gpu, mps, auto
+    devices: str = "auto"  # "auto", a count ("2") or a list ("0,1")
+    num_nodes: int = 1
+    strategy: str = "auto"  # "auto" picks DDP when devices > 1
+    precision: str = "32-true"  # e.g. 16-mixed, bf16-mixed
+    gradient_clip_val: float = 0.0
+    limit_train_batches: float = 1.0
+    limit_val_batches: float = 1.0
+    progress_bar: bool = True
+    deterministic: bool = False
+
+
+@dataclass
+class AugmentConfig:
+    """Probabilities of CLMR's waveform augmentations (0 disables an effect)."""
+    transforms_polarity: float = 0.8
+    transforms_noise: float = 0.01
+    transforms_gain: float = 0.3
+    transforms_filters: float = 0.8
+    transforms_delay: float = 0.3
+    transforms_pitch: float = 0.6
+    transforms_reverb: float = 0.6
+
+
+@dataclass
+class MusicConfig(AugmentConfig, TrainerConfig, EncoderConfig):
+    """Stage 1: SimCLR on raw audio (``config/config_mus.yaml``)."""
+    experiment_name: str = "mus_pretrain"
+    projection_dim: int = 128
+    temperature: float = 0.1
+    valid_fraction: float = 0.1
+    min_audio_seconds: float = 0.0  # files shorter than this are skipped; shorter than audio_length are zero-padded
+
+
+@dataclass
+class VideoConfig(TrainerConfig, EncoderConfig):
+    """Stage 2: audio <-> video contrastive pre-training (``config/config_vid.yaml``)."""
+    experiment_name: str = "vid_pretrain"
+    batch_size: int = 128
+    m_epochs: int = 100
+    audio_encoder_ckpt_path: Optional[str] = None
+    from_scratch: bool = False  # explicit opt-in to train without a stage-1 checkpoint
+    freeze_blocks: int = 4  # first N blocks of SampleCNN (the stem counts as block 0) frozen
+    projection_dim: int = 128
+    temperature: float = 0.1
+    lstm_layers: int = 2
+    lstm_dropout: float = 0.1
+    video_hidden: int = 512
+    valid_fraction: float = 0.1
+    segment_seconds: int = 15
+
+
+@dataclass
+class SupervisedConfig(TrainerConfig, EncoderConfig):
+    """Stage 3: tagging head on a (frozen) encoder (``config/config_sup.yaml``)."""
+    experiment_name: str = "supervised"
+    dataset: Literal["magnatagatune", "mtg-jamendo"] = "magnatagatune"
+    split: str = "pons2017"  # MagnaTagATune: pons2017 | won2020; MTG-Jamendo: split-0 .. split-4
+    subset_category: str = "moodtheme"  # MTG-Jamendo category file: moodtheme, genre, instrument, top50tags
+    pretrained_ckpt_path: Optional[str] = None  # "none" or null: random encoder
+    freeze_encoder: bool = True
+    optimizer: Literal["adam", "adamw", "lars"] = "adamw"
+    learning_rate: float = 1e-3
+    weight_decay: float = 1e-4
+    batch_size: int = 64
+    m_epochs: int = 50
+    head_hidden: int = 128
+    head_dropout: float = 0.3
+    patience: int = 5  # early stopping on validation loss
+    lr_patience: int = 2  # ReduceLROnPlateau
+    cache_dir: Optional[str] = None  # decoded, resampled audio cache (see `vcmr cache-audio`)
+
+
+@dataclass
+class EvalConfig(EncoderConfig):
+    """Stage 4: song-level tagging evaluation (``config/config_eval.yaml``)."""
+    dataset: Literal["magnatagatune", "mtg-jamendo"] = "magnatagatune"
+    dataset_dir: str = "data"
+    split: str = "pons2017"
+    subset_category: str = "moodtheme"
+    subset: Literal["train", "valid", "test"] = "test"
+    overlap_ratios: list[float] = field(default_factory=lambda: [0.0, 0.5])
+    aggregation: Literal["average", "max", "majority"] = "average"
+    batch_size: int = 32
+    workers: int = 2
+    results_dir: str = "results"
+    model_name: Optional[str] = None
+    accelerator: str = "auto"
+    cache_dir: Optional[str] = None
+    tag_categories: Optional[str] = None  # YAML of tag groups; default: config/mtat_tag_categories.yaml
+    seed: int = 42
+
+
+@dataclass
+class PrepareConfig:
+    """Video preparation (``config/config_prepare.yaml``): numbers from the paper."""
+    window_seconds: float = 120.0
+    max_scene_seconds: float = 30.0
+    scene_threshold: float = 27.0
+    scene_min_scene_len: int = 15  # frames
+    scene_downscale_width: int = 160
+    sample_rate: int = 16000
+    n_segments: int = 8
+    segment_seconds: float = 15.0
+    frames_per_second: int = 5
+    frame_encoder: str = "clip"
+    frame_encoder_path: Optional[str] = None
+    encoder_batch_size: int = 0  # 0: the encoder's measured best batch for the device
+    device: str = "auto"
+    workers: int = 2
+    too_short_rule: Literal["drop", "keep_shorter"] = "drop"
+
+
+STAGES: dict[str, type] = {
+    "mus": MusicConfig, "vid": VideoConfig, "sup": SupervisedConfig,
+    "eval": EvalConfig, "prepare": PrepareConfig,
+}
+
+
+# ---------------------------------------------------------------------------- type checking
+def _type_name(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
+    if origin is typing.Union:
+        return " or ".join(_type_name(a) for a in typing.get_args(tp))
+    if origin is list:
+        return f"list of {_type_name(typing.get_args(tp)[0])}"
+    return getattr(tp, "__name__", str(tp))
+
+
+def _coerce(key: str, value: Any, tp: Any) -> Any:
+    """Convert ``value`` to type ``tp`` or raise a ConfigError naming ``key``."""
+    origin = typing.get_origin(tp)
+    bad = ConfigError(f"config key '{key}': expected {_type_name(tp)}, got {value!r}")
+    if origin is typing.Union:
+        args = typing.get_args(tp)
+        if value is None or (isinstance(value, str) and value.lower() in ("none", "null", "")):
+            if type(None) in args:
+                return None
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(key, value, arg)
+            except ConfigError:
+                pass
+        raise bad
+    if origin is Literal:
+        if value in typing.get_args(tp):
+            return value
+        raise bad
+    if origin is list:
+        (item_tp,) = typing.get_args(tp)
+        if isinstance(value, str):
+            value = [v for v in value.replace("[", "").replace("]", "").split(",") if v.strip()]
+        if not isinstance(value, (list, tuple)):
+            raise bad
+        return [_coerce(f"{key}[{i}]", v, item_tp) for i, v in enumerate(value)]
+    if dataclasses.is_dataclass(tp):
+        if isinstance(value, tp):
+            return value
+        if not isinstance(value, dict):
+            raise bad
+        return _build(tp, value, prefix=f"{key}.")
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
+            return value.lower() in ("true", "1", "yes")
+        raise bad
+    if tp is int:
+        if isinstance(value, bool):
+            raise bad
+        if isinstance(value, int):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if isinstance(value, str):
+            try:
+                return int(value)
+            except ValueError:
+                raise bad from None
+        raise bad
+    if tp is float:
+        if isinstance(value, bool):
+            raise bad
+        if isinstance(value, (int, float)):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                raise bad from None
+        raise bad
+    if tp is str:
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            return str(value)
+        raise bad
+    return value
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _unknown_key_error(cls: type, key: str, prefix: str = "") -> ConfigError:
+    names = [f.name for f in dataclasses.fields(cls)]
+    close = difflib.get_close_matches(key, names, n=3)
+    hint = f" Did you mean {', '.join(close)}?" if close else ""
+    return ConfigError(
+        f"unknown config key '{prefix}{key}' for {cls.__name__}.{hint} "
+        f"Valid keys: {', '.join(sorted(names))}")
+
+
+def _build(cls: type, values: dict[str, Any], prefix: str = "", base: Any = None) -> Any:
+    obj = base if base is not None else cls()
+    hints = _hints(cls)
+    for key, value in values.items():
+        if key not in hints:
+            raise _unknown_key_error(cls, key, prefix)
+        current = getattr(obj, key)
+        if dataclasses.is_dataclass(current) and isinstance(value, dict):
+            value = _build(type(current), value, prefix=f"{prefix}{key}.", base=current)
+        setattr(obj, key, _coerce(prefix + key, value, hints[key]))
+    return obj
+
+
+# ---------------------------------------------------------------------------- public functions
+def parse_overrides(args: list[str]) -> dict[str, Any]:
+    """Turn ``["--key", "value", "--a.b=3"]`` into ``{"key": "value", "a": {"b": "3"}}``.
+
+    Values stay strings (types are applied by the dataclass); a key without a value is True.
+    """
+    out: dict[str, Any] = {}
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if not arg.startswith("--"):
+            raise ConfigError(f"unexpected argument {arg!r}: overrides are written --key value")
+        key, eq, value = arg[2:].partition("=")
+        key = key.replace("-", "_")
+        if not eq:
+            if i + 1 < len(args) and not args[i + 1].startswith("--"):
+                value, i = args[i + 1], i + 1
+            else:
+                value = "true"
+        node = out
+        *parents, leaf = key.split(".")
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = value
+        i += 1
+    return out
+
+
+def _merge(a: dict, b: dict) -> dict:
+    out = dict(a)
+    for k, v in b.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {str(path)!r} not found (give an existing YAML file with --config)")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"config file {str(path)!r} is not valid YAML: {e}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {str(path)!r} must hold a mapping of key: value")
+    return data
+
+
+def load_config(stage: str, path: str | Path | None = None,
+                overrides: list[str] | dict[str, Any] | None = None) -> Any:
+    """Stage defaults, then the YAML file at ``path``, then ``overrides``; validated."""
+    if stage not in STAGES:
+        raise ConfigError(f"unknown stage {stage!r}; choose one of {', '.join(STAGES)}")
+    values = read_yaml(path) if path else {}
+    if overrides:
+        extra = parse_overrides(overrides) if isinstance(overrides, list) else overrides
+        values = _merge(values, extra)
+    cfg = _build(STAGES[stage], values)
+    validate(cfg)
+    return cfg
+
+
+def validate(cfg: Any) -> None:
+    """Cross-key checks that a single type cannot express."""
+    if isinstance(cfg, EncoderConfig):
+        if len(cfg.n_channels) != cfg.n_blocks:
+            raise ConfigError(
+                f"config key 'n_channels' has {len(cfg.n_channels)} entries but n_blocks is "
+                f"{cfg.n_blocks}: give one channel count per block")
+    for key in ("batch_size", "sample_rate", "audio_length"):
+        if hasattr(cfg, key) and getattr(cfg, key) <= 0:
+            raise ConfigError(f"config key '{key}' must be positive, got {getattr(cfg, key)}")
+    for f in dataclasses.fields(cfg):
+        if f.name.startswith("transforms_") and not 0.0 <= getattr(cfg, f.name) <= 1.0:
+            raise ConfigError(f"config key '{f.name}' is a probability: give a value in [0, 1]")
+
+
+def config_to_dict(cfg: Any) -> dict[str, Any]:
+    return dataclasses.asdict(cfg)
+
+
+def config_from_dict(stage: str, values: dict[str, Any], strict: bool = False) -> Any:
+    """Rebuild a stage config from a checkpoint's dict (unknown keys dropped unless strict)."""
+    cls = STAGES[stage]
+    if not strict:
+        names = {f.name for f in dataclasses.fields(cls)}
+        values = {k: v for k, v in values.items() if k in names}
+    return _build(cls, values)
+
+
+def encoder_config(cfg: Any) -> EncoderConfig:
+    """The architecture part of any stage config (or dict), as an EncoderConfig."""
+    src = cfg if isinstance(cfg, dict) else dataclasses.asdict(cfg)
+    names = {f.name for f in dataclasses.fields(EncoderConfig)}
+    return _build(EncoderConfig, {k: v for k, v in src.items() if k in names})

@@ -1,0 +1,5 @@
+"""Neural network modules: encoders and heads. No Lightning, no files."""
+from vcmr.models.heads import projector, tagging_head
+from vcmr.models.sample_cnn import SampleCNN, check_audio_length
+
+__all__ = ["SampleCNN", "check_audio_length", "projector", "tagging_head"]
