@@ -1,0 +1,18 @@
+"""``vcmr pretrain-music``: stage 1, contrastive pre-training on a folder of audio."""
+from vcmr.config import load_config
+
+
+def add_arguments(parser):
+    parser.add_argument("--config", default=None, help="YAML config (default: built-in paper defaults = config/config_mus.yaml)")
+    parser.add_argument("--dataset_dir", help="folder of audio files (searched recursively)")
+
+
+def run(args) -> int:
+    overrides = list(args.overrides)
+    if args.dataset_dir:
+        overrides += ["--dataset_dir", args.dataset_dir]
+    cfg = load_config("mus", args.config, overrides)
+    from vcmr.train.music import pretrain_music
+    paths = pretrain_music(cfg)
+    print(f"logs: {paths['log_dir']}\nbest checkpoint: {paths.get('best')}\nlast checkpoint: {paths.get('last')}")
+    return 0

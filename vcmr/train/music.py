@@ -1,0 +1,101 @@
+"""Stage 1: CLMR-style contrastive pre-training of a SampleCNN on raw audio.
+
+    vcmr pretrain-music --dataset_dir path/to/audio --batch_size 64 --devices 2
+
+Two views of each excerpt are made on the training device by the batched augmentation chain
+(``vcmr.audio.augment``); the NT-Xent loss sees the negatives of the global batch under DDP.
+Validation uses the same chain driven by a fixed seed, so Valid/loss is comparable across
+epochs.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader
+
+from vcmr.audio.augment import AugmentChain
+from vcmr.config import MusicConfig, config_to_dict, config_from_dict
+from vcmr.data.audio_folder import AudioFolder, collate_skip_bad
+from vcmr.losses import NTXent
+from vcmr.models import SampleCNN, projector
+from vcmr.train.optim import build_optimizer
+from vcmr.train import trainer as trainer_lib
+
+# Each item is an excerpt longer than the model input, so the two views are different crops
+# (and pitch shifting up has samples to read).
+EXCERPT_FACTOR = 2
+
+
+class MusicPretraining(pl.LightningModule):
+    """SampleCNN encoder + projector trained with NT-Xent between two augmented views."""
+
+    def __init__(self, cfg: MusicConfig | dict):
+        super().__init__()
+        cfg = cfg if isinstance(cfg, MusicConfig) else config_from_dict("mus", cfg)
+        self.cfg = cfg
+        self.save_hyperparameters({"stage": "mus", "config": config_to_dict(cfg)})
+        self.encoder = SampleCNN(cfg)
+        self.projector = projector(cfg.output_size, cfg.output_size, cfg.projection_dim)
+        self.augment = AugmentChain.from_config(cfg)
+        self.loss = NTXent(cfg.temperature)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.encoder(x)
+
+    def _views(self, batch: torch.Tensor, generator: torch.Generator | None):
+        with torch.no_grad():
+            return self.augment(batch, generator=generator), self.augment(batch, generator=generator)
+
+    def _step(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return self.loss(self.projector(self.encoder(a)), self.projector(self.encoder(b)))
+
+    def training_step(self, batch: torch.Tensor, batch_idx: int):
+        if batch.shape[0] < 2:
+            return None  # no negatives in a 1-item batch (all other files unreadable): skip
+        a, b = self._views(batch, None)
+        loss = self._step(a, b)
+        self.log("Train/loss", loss, prog_bar=True, sync_dist=True, batch_size=batch.shape[0])
+        return loss
+
+    def validation_step(self, batch: torch.Tensor, batch_idx: int):
+        if batch.shape[0] < 2:
+            return None
+        gen = torch.Generator(device=batch.device).manual_seed(self.cfg.seed + batch_idx)
+        a, b = self._views(batch, gen)
+        loss = self._step(a, b)
+        self.log("Valid/loss", loss, prog_bar=True, sync_dist=True, batch_size=batch.shape[0])
+        return loss
+
+    def configure_optimizers(self):
+        return build_optimizer(self.parameters(), self.cfg.optimizer, self.cfg.learning_rate,
+                               self.cfg.weight_decay)
+
+    def on_train_epoch_start(self) -> None:
+        loader = self.trainer.train_dataloader
+        dataset = getattr(loader, "dataset", None)
+        if isinstance(dataset, AudioFolder):
+            dataset.epoch = self.current_epoch  # fresh random excerpts every epoch
+
+
+def make_loaders(cfg: MusicConfig) -> tuple[DataLoader, DataLoader]:
+    excerpt = cfg.audio_length * EXCERPT_FACTOR
+    min_samples = int(cfg.min_audio_seconds * cfg.sample_rate)
+    common = dict(sample_rate=cfg.sample_rate, excerpt_length=excerpt,
+                  valid_fraction=cfg.valid_fraction, min_samples=min_samples, seed=cfg.seed)
+    train = AudioFolder(cfg.dataset_dir, "train", **common)
+    valid = AudioFolder(cfg.dataset_dir, "valid", **common)
+    kw = dict(num_workers=cfg.workers, collate_fn=collate_skip_bad,
+              persistent_workers=cfg.workers > 0, pin_memory=torch.cuda.is_available())
+    return (DataLoader(train, batch_size=cfg.batch_size, shuffle=True, drop_last=len(train) > cfg.batch_size, **kw),
+            DataLoader(valid, batch_size=cfg.batch_size, shuffle=False, **kw))
+
+
+def pretrain_music(cfg: MusicConfig) -> dict[str, Any]:
+    """Train stage 1 from ``cfg``; returns the paths of the log folder and checkpoints."""
+    trainer_lib.seed_everything(cfg.seed)
+    train_loader, val_loader = make_loaders(cfg)
+    module = MusicPretraining(cfg)
+    trainer = trainer_lib.build_trainer(cfg, monitor="Valid/loss", mode="min")
+    return trainer_lib.run_fit(trainer, module, train_loader, val_loader, cfg.ckpt_path)

@@ -1,0 +1,84 @@
+"""Shared Lightning set-up for every training stage: logger, checkpoints, devices, precision.
+
+Logs go to ``log_dir/experiment_name/version_N`` (TensorBoard); checkpoints to its
+``checkpoints/`` folder: ``last.ckpt`` and ``best.ckpt`` (by the stage's monitored metric).
+"""
+from __future__ import annotations
+
+import logging
+import warnings
+from pathlib import Path
+from typing import Any, Iterable
+
+import pytorch_lightning as pl
+from pytorch_lightning.callbacks import Callback, LearningRateMonitor, ModelCheckpoint
+from pytorch_lightning.loggers import TensorBoardLogger
+
+from vcmr.errors import VcmrError
+
+log = logging.getLogger(__name__)
+
+# Noise that every CPU run prints and that says nothing actionable to our users.
+for _pattern in (".*does not have many workers.*", ".*GPU available but not used.*",
+                 ".*smaller than the logging interval.*", ".*The number of training batches.*",
+                 ".*Checkpoint directory .* exists and is not empty.*"):
+    warnings.filterwarnings("ignore", message=_pattern)
+
+
+def parse_devices(devices: str) -> Any:
+    """"auto" | "2" | "0,1" -> what Lightning expects."""
+    devices = str(devices).strip()
+    if devices == "auto":
+        return "auto"
+    if devices.isdigit():
+        return int(devices)
+    try:
+        return [int(d) for d in devices.split(",") if d.strip()]
+    except ValueError:
+        raise VcmrError(f"config key 'devices': expected auto, a count or a list like 0,1; got {devices!r}") from None
+
+
+def build_trainer(cfg: Any, monitor: str, mode: str = "min",
+                  callbacks: Iterable[Callback] = (), enable_checkpointing: bool = True) -> pl.Trainer:
+    """A Trainer configured from the stage config (every key here is used)."""
+    logger = TensorBoardLogger(save_dir=cfg.log_dir, name=cfg.experiment_name,
+                               version=cfg.experiment_version, default_hp_metric=False)
+    cbs = list(callbacks)
+    if enable_checkpointing:
+        ckpt_dir = Path(logger.log_dir) / "checkpoints"
+        cbs.append(ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=monitor, mode=mode,
+                                   save_top_k=1, save_last=True, auto_insert_metric_name=False,
+                                   enable_version_counter=False))
+    cbs.append(LearningRateMonitor(logging_interval="step"))
+    return pl.Trainer(
+        accelerator=cfg.accelerator, devices=parse_devices(cfg.devices), num_nodes=cfg.num_nodes,
+        strategy=cfg.strategy, precision=cfg.precision, max_epochs=cfg.m_epochs,
+        max_steps=cfg.max_steps, check_val_every_n_epoch=cfg.val_freq,
+        log_every_n_steps=cfg.log_freq, logger=logger, callbacks=cbs,
+        gradient_clip_val=cfg.gradient_clip_val or None,
+        limit_train_batches=cfg.limit_train_batches, limit_val_batches=cfg.limit_val_batches,
+        enable_progress_bar=cfg.progress_bar, deterministic=cfg.deterministic,
+        enable_checkpointing=enable_checkpointing, num_sanity_val_steps=0)
+
+
+def run_fit(trainer: pl.Trainer, module: pl.LightningModule, train_loader, val_loader,
+            ckpt_path: str | None) -> dict[str, str]:
+    """Fit (resuming from ``ckpt_path`` if given) and return the checkpoint paths written."""
+    if ckpt_path and not Path(ckpt_path).is_file():
+        raise VcmrError(f"ckpt_path {ckpt_path!r} not found: give a checkpoint written by an "
+                        f"earlier run (…/checkpoints/last.ckpt) or leave ckpt_path unset")
+    trainer.fit(module, train_loader, val_loader, ckpt_path=ckpt_path)
+    return checkpoint_paths(trainer)
+
+
+def checkpoint_paths(trainer: pl.Trainer) -> dict[str, str]:
+    out = {"log_dir": trainer.logger.log_dir if trainer.logger else ""}
+    cb = trainer.checkpoint_callback
+    if cb is not None:
+        out["best"] = cb.best_model_path
+        out["last"] = str(Path(cb.dirpath) / "last.ckpt")
+    return out
+
+
+def seed_everything(seed: int) -> None:
+    pl.seed_everything(seed, workers=True, verbose=False)
