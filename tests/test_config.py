@@ -1,0 +1,75 @@
+from pathlib import Path
+
+import pytest
+import yaml
+
+from vcmr.config import (STAGES, ConfigError, MusicConfig, config_from_dict, config_to_dict,
+                         load_config, parse_overrides)
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("stage", ["mus", "vid", "sup", "eval", "prepare"])
+def test_yaml_files_equal_stage_defaults(stage):
+    path = ROOT / "config" / f"config_{stage}.yaml"
+    assert yaml.safe_load(path.read_text()) == config_to_dict(STAGES[stage]())
+
+
+def test_paper_defaults():
+    cfg = load_config("mus")
+    assert (cfg.sample_rate, cfg.audio_length, cfg.n_blocks) == (16000, 98415, 9)
+    assert cfg.n_channels == [128, 128, 256, 256, 256, 256, 256, 512, 512]
+    assert (cfg.first_block_params.out_channels, cfg.first_block_params.conv_size) == (128, 5)
+    assert (cfg.batch_size, cfg.temperature, cfg.learning_rate, cfg.weight_decay) == (64, 0.1, 1e-3, 1e-6)
+    assert (cfg.transforms_polarity, cfg.transforms_noise, cfg.transforms_gain, cfg.transforms_filters,
+            cfg.transforms_delay, cfg.transforms_pitch, cfg.transforms_reverb) == (0.8, 0.01, 0.3, 0.8, 0.3, 0.6, 0.6)
+    vid = load_config("vid")
+    assert (vid.batch_size, vid.temperature, vid.lstm_layers, vid.freeze_blocks) == (128, 0.1, 2, 4)
+
+
+def test_partial_file_and_overrides(tmp_path):
+    f = tmp_path / "c.yaml"
+    f.write_text("batch_size: 8\nfirst_block_params: {conv_size: 3}\n")
+    cfg = load_config("mus", f, ["--learning_rate", "3e-4", "--n_channels", "1,2,3,4,5,6,7,8,9",
+                                 "--first_block_params.out_channels=16", "--progress_bar", "false"])
+    assert cfg.batch_size == 8 and cfg.learning_rate == pytest.approx(3e-4)
+    assert cfg.first_block_params.conv_size == 3 and cfg.first_block_params.out_channels == 16
+    assert cfg.n_channels == list(range(1, 10)) and cfg.progress_bar is False
+    assert cfg.temperature == 0.1  # untouched keys keep the stage defaults
+
+
+def test_unknown_key_names_key_and_suggestion():
+    with pytest.raises(ConfigError, match="batch_sise.*Did you mean batch_size"):
+        load_config("mus", overrides=["--batch_sise", "3"])
+
+
+@pytest.mark.parametrize("key,value,match", [
+    ("batch_size", "many", "batch_size.*int"),
+    ("optimizer", "sgd", "optimizer.*'adam', 'adamw', 'lars'"),
+    ("transforms_pitch", "1.5", "transforms_pitch.*probability"),
+    ("n_channels", "1,2", "n_channels.*n_blocks"),
+])
+def test_bad_values_are_clear_errors(key, value, match):
+    with pytest.raises(ConfigError, match=match):
+        load_config("mus", overrides=[f"--{key}", value])
+
+
+def test_missing_or_invalid_file(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        load_config("mus", tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("- a list\n")
+    with pytest.raises(ConfigError, match="mapping"):
+        load_config("mus", bad)
+
+
+def test_roundtrip_dict():
+    cfg = load_config("mus", overrides=["--batch_size", "4"])
+    again = config_from_dict("mus", config_to_dict(cfg))
+    assert again == cfg and isinstance(again, MusicConfig)
+
+
+def test_parse_overrides_flags():
+    assert parse_overrides(["--a", "1", "--flag", "--b.c=2"]) == {"a": "1", "flag": "true", "b": {"c": "2"}}
+    with pytest.raises(ConfigError):
+        parse_overrides(["positional"])
