@@ -27,13 +27,25 @@ from vcmr.errors import VcmrError
 log = logging.getLogger(__name__)
 
 
+def _hash01(relative_path: str) -> float:
+    return int(hashlib.md5(relative_path.encode("utf-8")).hexdigest()[:8], 16) / 0xFFFFFFFF
+
+
 def split_of(relative_path: str, valid_fraction: float) -> str:
     """'valid' or 'train' from an md5 hash of the relative path (deterministic, stable)."""
-    h = int(hashlib.md5(relative_path.encode("utf-8")).hexdigest()[:8], 16) / 0xFFFFFFFF
-    return "valid" if h < valid_fraction else "train"
+    return "valid" if _hash01(relative_path) < valid_fraction else "train"
+
+
+MIN_VALID_FILES = 2  # NT-Xent needs at least two items in a validation batch
 
 
 def list_split(root: str | Path, split: str, valid_fraction: float = 0.1) -> list[Path]:
+    """Files of ``split`` ('train', 'valid' or 'all') under ``root``.
+
+    A file is in 'valid' when the hash of its relative path is below ``valid_fraction``. Small
+    folders (at least 4 files) always get MIN_VALID_FILES validation files: those with the
+    lowest hashes.
+    """
     root = Path(root)
     if not root.is_dir():
         raise VcmrError(f"dataset_dir {str(root)!r} does not exist or is not a folder; "
@@ -44,13 +56,12 @@ def list_split(root: str | Path, split: str, valid_fraction: float = 0.1) -> lis
                         f"{', '.join(AUDIO_EXTENSIONS)})")
     if split == "all":
         return files
-    chosen = [f for f in files if split_of(f.relative_to(root).as_posix(), valid_fraction) == split]
-    if not chosen and split == "valid" and len(files) > 1:
-        chosen = files[-1:]  # tiny folders: always keep one validation file
-    if split == "train" and len(files) > 1:
-        valid = set(list_split(root, "valid", valid_fraction))
-        chosen = [f for f in files if f not in valid]
-    return chosen
+    ranked = sorted(files, key=lambda f: _hash01(f.relative_to(root).as_posix()))
+    valid = [f for f in ranked if split_of(f.relative_to(root).as_posix(), valid_fraction) == "valid"]
+    if len(valid) < MIN_VALID_FILES and len(files) >= 2 * MIN_VALID_FILES and valid_fraction > 0:
+        valid = ranked[:MIN_VALID_FILES]
+    valid_set = set(valid)
+    return sorted(valid) if split == "valid" else [f for f in files if f not in valid_set]
 
 
 def read_excerpt(path: Path, start_s: float | None, n_samples: int, sample_rate: int,

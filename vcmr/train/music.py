@@ -31,8 +31,10 @@ EXCERPT_FACTOR = 2
 class MusicPretraining(pl.LightningModule):
     """SampleCNN encoder + projector trained with NT-Xent between two augmented views."""
 
-    def __init__(self, cfg: MusicConfig | dict):
+    def __init__(self, cfg: MusicConfig | dict | None = None, stage: str = "mus",
+                 config: dict | None = None):
         super().__init__()
+        cfg = config if cfg is None else cfg  # load_from_checkpoint passes stored hparams
         cfg = cfg if isinstance(cfg, MusicConfig) else config_from_dict("mus", cfg)
         self.cfg = cfg
         self.save_hyperparameters({"stage": "mus", "config": config_to_dict(cfg)})
@@ -66,7 +68,15 @@ class MusicPretraining(pl.LightningModule):
         a, b = self._views(batch, gen)
         loss = self._step(a, b)
         self.log("Valid/loss", loss, prog_bar=True, sync_dist=True, batch_size=batch.shape[0])
+        self._scored_val = True
         return loss
+
+    def on_validation_epoch_start(self) -> None:
+        self._scored_val = False
+
+    def on_validation_epoch_end(self) -> None:
+        if not self._scored_val:  # every validation batch had < 2 readable files
+            self.log("Valid/loss", float("inf"), sync_dist=True)
 
     def configure_optimizers(self):
         return build_optimizer(self.parameters(), self.cfg.optimizer, self.cfg.learning_rate,

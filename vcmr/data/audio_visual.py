@@ -1,0 +1,159 @@
+"""Prepared music-video data (the layout written by ``vcmr prepare``) for stage 2.
+
+    DATA_DIR/manifest.jsonl            one JSON object per video; status "kept" = usable
+    DATA_DIR/audio/<id>/<id>_<k>.wav   k = 0..n_segments-1, mono, segment_seconds each
+    DATA_DIR/video/<id>.npy            (n_segments * segment_seconds, feature_dim) float
+
+Each item is one audio segment and its rows of per-second features. Training takes a random
+audio crop of ``audio_length`` samples and the ``round(audio_length / sample_rate)`` seconds
+of video starting at the second in which the audio crop starts; validation takes the crop at
+the start of the segment. The train/valid split hashes the video id, so no video is in both.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import torch
+from torch.utils.data import Dataset
+
+from vcmr.audio.io import resample, to_mono
+from vcmr.errors import VcmrError
+from vcmr.models.video import video_seconds
+
+
+class PreparedDataError(VcmrError):
+    """The folder is not a prepared dataset, or its audio and features disagree."""
+
+
+@dataclass(frozen=True)
+class Segment:
+    video_id: str
+    index: int
+    audio_path: Path
+    feature_path: Path
+
+
+def read_manifest(root: Path) -> list[dict]:
+    path = root / "manifest.jsonl"
+    if not path.is_file():
+        raise PreparedDataError(
+            f"{str(root)!r} is not a prepared dataset: {path.name} is missing. Create it with "
+            f"`vcmr prepare VIDEOS... --out {root}`")
+    rows = []
+    for n, line in enumerate(path.read_text().splitlines(), 1):
+        if line.strip():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                raise PreparedDataError(f"{path}: line {n} is not valid JSON") from None
+    return rows
+
+
+def kept_ids(root: Path) -> list[str]:
+    """Ids with status 'kept' (the last manifest row of an id wins), sorted."""
+    status = {}
+    for row in read_manifest(root):
+        status[row["id"]] = row.get("status")
+    return sorted(i for i, s in status.items() if s == "kept")
+
+
+def video_split(video_id: str, valid_fraction: float) -> str:
+    h = int(hashlib.md5(video_id.encode("utf-8")).hexdigest()[:8], 16) / 0xFFFFFFFF
+    return "valid" if h < valid_fraction else "train"
+
+
+def split_ids(ids: list[str], split: str, valid_fraction: float) -> list[str]:
+    valid = [i for i in ids if video_split(i, valid_fraction) == "valid"]
+    if not valid and len(ids) > 1 and valid_fraction > 0:
+        valid = ids[-1:]  # tiny datasets: keep one validation video
+    if split == "all":
+        return ids
+    return valid if split == "valid" else [i for i in ids if i not in valid]
+
+
+def list_segments(root: Path, ids: list[str]) -> list[Segment]:
+    segs = []
+    for vid in ids:
+        wavs = sorted((root / "audio" / vid).glob(f"{vid}_*.wav"),
+                      key=lambda p: int(p.stem.rsplit("_", 1)[1]))
+        feat = root / "video" / f"{vid}.npy"
+        if not wavs or not feat.is_file():
+            raise PreparedDataError(f"video {vid!r} is 'kept' in the manifest but its audio "
+                                    f"segments or {feat.name} are missing; re-run `vcmr prepare`")
+        segs += [Segment(vid, int(w.stem.rsplit('_', 1)[1]), w, feat) for w in wavs]
+    return segs
+
+
+class AudioVisualDataset(Dataset):
+    """Items: ``(audio (audio_length,), video (n_seconds, feature_dim), segment index)``."""
+
+    def __init__(self, root: str | Path, split: str, sample_rate: int, audio_length: int,
+                 valid_fraction: float = 0.1, seed: int = 0):
+        self.root = Path(root)
+        if not self.root.is_dir():
+            raise PreparedDataError(f"dataset_dir {str(self.root)!r} does not exist; prepare one "
+                                    f"with `vcmr prepare VIDEOS... --out {self.root}`")
+        ids = kept_ids(self.root)
+        if not ids:
+            raise PreparedDataError(f"{str(self.root)!r}: the manifest lists no 'kept' video")
+        self.ids = split_ids(ids, split, valid_fraction)
+        self.segments = list_segments(self.root, self.ids)
+        self.split, self.sample_rate, self.audio_length = split, sample_rate, audio_length
+        self.seed, self.epoch = seed, 0
+        self.n_seconds = video_seconds(audio_length, sample_rate)
+        self._check_geometry()
+
+    def _check_geometry(self) -> None:
+        first = self.segments[0] if self.segments else None
+        if first is None:
+            raise PreparedDataError(f"{self.root}: no audio segments for split {self.split!r}")
+        info = sf.info(str(first.audio_path))
+        self.source_rate = info.samplerate
+        self.segment_seconds = round(info.frames / info.samplerate)
+        feats = np.load(first.feature_path, mmap_mode="r")
+        self.feature_dim = int(feats.shape[1])
+        n_segs = sum(1 for s in self.segments if s.video_id == first.video_id)
+        if feats.shape[0] < n_segs * self.segment_seconds:
+            raise PreparedDataError(
+                f"{first.feature_path}: {feats.shape[0]} rows of features but the audio covers "
+                f"{n_segs} x {self.segment_seconds} s; audio and features disagree in length "
+                f"(re-run `vcmr prepare` for {first.video_id!r})")
+        if info.frames * self.sample_rate / info.samplerate < self.audio_length:
+            raise PreparedDataError(
+                f"audio segments are {self.segment_seconds} s but audio_length={self.audio_length} "
+                f"samples needs {self.audio_length / self.sample_rate:.2f} s; use a smaller SampleCNN input")
+        if self.n_seconds > self.segment_seconds:
+            raise PreparedDataError(f"a {self.n_seconds} s video crop does not fit {self.segment_seconds} s segments")
+
+    def __len__(self) -> int:
+        return len(self.segments)
+
+    def crop_start(self, idx: int) -> int:
+        """Start of the audio crop in samples at ``sample_rate`` (random in training)."""
+        seg_len = self.segment_seconds * self.sample_rate
+        # the video crop [sec, sec + n_seconds) must stay inside the segment
+        last_sec = self.segment_seconds - self.n_seconds
+        max_start = min(seg_len - self.audio_length, (last_sec + 1) * self.sample_rate - 1)
+        if self.split != "train":
+            return 0
+        rng = np.random.default_rng([self.seed, self.epoch, idx])
+        return int(rng.integers(0, max_start + 1))
+
+    def __getitem__(self, idx: int):
+        seg = self.segments[idx]
+        start = self.crop_start(idx)
+        second = start // self.sample_rate
+        src_start = int(start * self.source_rate / self.sample_rate)
+        n_src = int(np.ceil(self.audio_length * self.source_rate / self.sample_rate))
+        x, _ = sf.read(str(seg.audio_path), start=src_start, frames=n_src, dtype="float32", always_2d=False)
+        x = resample(to_mono(x), self.source_rate, self.sample_rate)
+        x = np.pad(x, (0, max(0, self.audio_length - len(x))))[: self.audio_length]
+        feats = np.load(seg.feature_path, mmap_mode="r")
+        row = seg.index * self.segment_seconds + second
+        v = np.asarray(feats[row: row + self.n_seconds], dtype=np.float32)
+        return torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(v), idx

@@ -1,0 +1,137 @@
+"""Stage 2: video-conditioned pre-training.
+
+    vcmr pretrain-video --dataset_dir data/av --audio_encoder_ckpt_path runs/mus_pretrain/version_0/checkpoints/best.ckpt
+
+The stage-1 SampleCNN (first ``freeze_blocks`` blocks frozen) and an audio projector
+(512-512-128) are aligned with a video branch (2-layer LSTM over per-second frame features,
+flatten, Linear-ReLU to 512, projector to 128) by NT-Xent in both directions, with negatives
+gathered from all processes. Each validation epoch logs Recall@1/5/10 and median rank.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader
+
+from vcmr.checkpoint import load_encoder
+from vcmr.config import VideoConfig, config_from_dict, config_to_dict, encoder_config
+from vcmr.data.audio_visual import AudioVisualDataset
+from vcmr.errors import VcmrError
+from vcmr.evaluate.retrieval import retrieval_metrics
+from vcmr.losses import CrossModalNTXent
+from vcmr.models import SampleCNN, VideoEncoder, projector, video_seconds
+from vcmr.train import trainer as trainer_lib
+from vcmr.train.optim import build_optimizer
+
+
+def initial_encoder(cfg: VideoConfig) -> SampleCNN:
+    """The stage-1 encoder from ``audio_encoder_ckpt_path`` or, with ``from_scratch``, a new one."""
+    if cfg.audio_encoder_ckpt_path:
+        if not Path(cfg.audio_encoder_ckpt_path).is_file():
+            raise VcmrError(f"audio_encoder_ckpt_path {cfg.audio_encoder_ckpt_path!r} not found: give "
+                            f"a stage-1 checkpoint (vcmr pretrain-music writes …/checkpoints/best.ckpt)")
+        encoder, _ = load_encoder(cfg.audio_encoder_ckpt_path, expected=encoder_config(cfg))
+        return encoder
+    if not cfg.from_scratch:
+        raise VcmrError("stage 2 starts from a stage-1 encoder: give --audio_encoder_ckpt_path CKPT, "
+                        "or --from_scratch true to train a new encoder (ablation)")
+    return SampleCNN(encoder_config(cfg))
+
+
+class VideoPretraining(pl.LightningModule):
+    def __init__(self, cfg: VideoConfig | dict | None = None, load_audio_encoder: bool = True,
+                 stage: str = "vid", config: dict | None = None):
+        super().__init__()
+        if cfg is None:  # Lightning's load_from_checkpoint passes the stored hyper-parameters
+            cfg, load_audio_encoder = config, False
+        cfg = cfg if isinstance(cfg, VideoConfig) else config_from_dict("vid", cfg)
+        if cfg.feature_dim <= 0:
+            raise VcmrError("feature_dim is not set: it is read from the prepared data by "
+                            "pretrain_video(); set --feature_dim when building the module directly")
+        self.cfg = cfg
+        self.save_hyperparameters({"stage": "vid", "config": config_to_dict(cfg)})
+        # On reload (resume, load_from_checkpoint) the weights come from the checkpoint itself.
+        self.encoder = initial_encoder(cfg) if load_audio_encoder else SampleCNN(encoder_config(cfg))
+        self.encoder.freeze_blocks(cfg.freeze_blocks)
+        self.projector = projector(cfg.output_size, cfg.output_size, cfg.projection_dim)
+        n_sec = video_seconds(cfg.audio_length, cfg.sample_rate)
+        self.video_encoder = VideoEncoder(cfg.feature_dim, n_sec, cfg.lstm_layers, cfg.lstm_dropout,
+                                          cfg.video_hidden)
+        self.video_projector = projector(cfg.video_hidden, cfg.video_hidden, cfg.projection_dim)
+        self.loss = CrossModalNTXent(cfg.temperature)
+        self._val_audio: list[torch.Tensor] = []
+        self._val_video: list[torch.Tensor] = []
+
+    def embed_audio(self, x: torch.Tensor) -> torch.Tensor:
+        return self.projector(self.encoder(x))
+
+    def embed_video(self, v: torch.Tensor) -> torch.Tensor:
+        return self.video_projector(self.video_encoder(v))
+
+    def training_step(self, batch, batch_idx: int):
+        audio, video, _ = batch
+        loss = self.loss(self.embed_audio(audio), self.embed_video(video))
+        self.log("Train/loss", loss, prog_bar=True, sync_dist=True, batch_size=audio.shape[0])
+        return loss
+
+    def validation_step(self, batch, batch_idx: int):
+        audio, video, _ = batch
+        za, zv = self.embed_audio(audio), self.embed_video(video)
+        loss = self.loss(za, zv)
+        self.log("Valid/loss", loss, prog_bar=True, sync_dist=True, batch_size=audio.shape[0])
+        self._val_audio.append(za.detach())
+        self._val_video.append(zv.detach())
+        return loss
+
+    def on_validation_epoch_end(self) -> None:
+        if not self._val_audio:
+            return
+        za, zv = torch.cat(self._val_audio), torch.cat(self._val_video)
+        self._val_audio.clear()
+        self._val_video.clear()
+        if self.trainer.world_size > 1:  # metrics over the whole validation set
+            za = self.all_gather(za).flatten(0, 1)
+            zv = self.all_gather(zv).flatten(0, 1)
+        metrics = retrieval_metrics(za, zv)
+        n = metrics.pop("n")
+        self.log_dict({f"Valid/{k}": v for k, v in metrics.items()}, sync_dist=False, rank_zero_only=True)
+        self.log("Valid/n_pairs", n, rank_zero_only=True)
+
+    def configure_optimizers(self):
+        return build_optimizer(self.parameters(), self.cfg.optimizer, self.cfg.learning_rate,
+                               self.cfg.weight_decay)
+
+    def on_train_epoch_start(self) -> None:
+        dataset = getattr(self.trainer.train_dataloader, "dataset", None)
+        if isinstance(dataset, AudioVisualDataset):
+            dataset.epoch = self.current_epoch
+
+
+def make_loaders(cfg: VideoConfig) -> tuple[DataLoader, DataLoader]:
+    common = dict(sample_rate=cfg.sample_rate, audio_length=cfg.audio_length,
+                  valid_fraction=cfg.valid_fraction, seed=cfg.seed)
+    train = AudioVisualDataset(cfg.dataset_dir, "train", **common)
+    valid = AudioVisualDataset(cfg.dataset_dir, "valid", **common)
+    kw = dict(num_workers=cfg.workers, persistent_workers=cfg.workers > 0,
+              pin_memory=torch.cuda.is_available())
+    return (DataLoader(train, batch_size=cfg.batch_size, shuffle=True,
+                       drop_last=len(train) > cfg.batch_size, **kw),
+            DataLoader(valid, batch_size=cfg.batch_size, shuffle=False, **kw))
+
+
+def pretrain_video(cfg: VideoConfig) -> dict[str, Any]:
+    """Train stage 2 from ``cfg``; returns the paths of the log folder and checkpoints."""
+    trainer_lib.seed_everything(cfg.seed)
+    train_loader, val_loader = make_loaders(cfg)
+    found = train_loader.dataset.feature_dim
+    if cfg.feature_dim not in (0, found):
+        raise VcmrError(f"feature_dim={cfg.feature_dim} but the prepared data in {cfg.dataset_dir} "
+                        f"has {found}-D features; leave feature_dim at 0 to read it from the data")
+    cfg.feature_dim = found
+    resuming = bool(cfg.ckpt_path)
+    module = VideoPretraining(cfg, load_audio_encoder=not resuming)
+    trainer = trainer_lib.build_trainer(cfg, monitor="Valid/loss", mode="min")
+    return trainer_lib.run_fit(trainer, module, train_loader, val_loader, cfg.ckpt_path)
