@@ -1,0 +1,69 @@
+"""``vcmr prepare INPUT... --out DATA_DIR`` and ``vcmr prepare merge DIR... --out DIR``.
+
+    vcmr prepare videos/ --out data/av --frame-encoder efficientnet-lite0 --workers 2
+    vcmr prepare video_list.txt --out data/part0 --shard 0/4      # on 4 machines: 0/4 .. 3/4
+    vcmr prepare merge data/part0 data/part1 data/part2 data/part3 --out data/av
+"""
+from __future__ import annotations
+
+import argparse
+
+from vcmr.errors import VcmrError
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("inputs", nargs="+", metavar="INPUT",
+                        help="video files, folders of videos, or text files with one YouTube id "
+                             "or URL per line; `merge DIR...` combines prepared folders")
+    parser.add_argument("--out", required=True, help="output folder (DATA_DIR)")
+    parser.add_argument("--config", default=None, help="YAML config (default: paper values)")
+    parser.add_argument("--frame-encoder", default=None,
+                        help="clip (default, 512-D) or efficientnet-lite0 (1280-D, offline)")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="decoding processes (0: everything in this process)")
+    parser.add_argument("--shard", default=None, metavar="I/N",
+                        help="prepare only shard I of N (deterministic split by id)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def parse_shard(text: str | None) -> tuple[int, int] | None:
+    if text is None:
+        return None
+    try:
+        i, n = (int(v) for v in text.split("/"))
+    except ValueError:
+        raise VcmrError(f"--shard {text!r}: write it as I/N, e.g. --shard 0/4") from None
+    if n < 1 or not 0 <= i < n:
+        raise VcmrError(f"--shard {text!r}: need 0 <= I < N")
+    return i, n
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.inputs[0] == "merge":
+        return _merge(args)
+    from vcmr.config import load_config
+    from vcmr.prepare.pipeline import format_summary, prepare_videos
+    overrides = list(getattr(args, "overrides", []) or [])
+    if args.frame_encoder is not None:
+        overrides += ["--frame_encoder", args.frame_encoder]
+    if args.workers is not None:
+        overrides += ["--workers", str(args.workers)]
+    cfg = load_config("prepare", args.config, overrides)
+    summary = prepare_videos(args.inputs, args.out, cfg, shard=parse_shard(args.shard),
+                             progress=not args.no_progress)
+    print(format_summary(summary))
+    return 0
+
+
+def _merge(args: argparse.Namespace) -> int:
+    from vcmr.prepare.pipeline import merge_outputs
+    dirs = args.inputs[1:]
+    if not dirs:
+        raise VcmrError("prepare merge: give the folders to merge, e.g. "
+                        "`vcmr prepare merge data/part0 data/part1 --out data/av`")
+    if getattr(args, "overrides", None):
+        raise VcmrError(f"prepare merge: unexpected options {' '.join(args.overrides)}")
+    counts = merge_outputs(dirs, args.out)
+    print(f"merged {len(dirs)} folders into {args.out}: " +
+          ", ".join(f"{v} {k}" for k, v in sorted(counts.items())))
+    return 0

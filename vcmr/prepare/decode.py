@@ -1,0 +1,234 @@
+"""One PyAV pass over the window of a video: audio at 16 kHz mono, frames for scene detection
+(downscaled BGR) and frames sampled at a fixed rate (resized + centre-cropped RGB).
+
+    info = probe_video("clip.mp4")
+    win = decode_window("clip.mp4", start=30.0, duration=120.0, sample_fps=5, crop_size=224,
+                        scene_width=160, sample_rate=16000, on_scene_frame=scanner.feed)
+    win.audio.shape        # (1920000,) float32
+    win.frames.shape       # (600, 224, 224, 3) uint8, frame j shows time start + (j + 0.5) / 5
+
+Only the window is decoded: the container is seeked to just before ``start`` and decoding
+stops once both streams have passed ``start + duration``.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+
+from vcmr.errors import VcmrError
+
+__all__ = ["VideoInfo", "DecodedWindow", "DecodeError", "probe_video", "decode_window",
+           "window_start"]
+
+SEEK_MARGIN_S = 1.0  # seek this far before the window so interleaved audio is not missed
+
+
+class DecodeError(VcmrError):
+    """A video cannot be decoded. ``reason`` is the manifest reason (decode_error, no_audio...)."""
+
+    def __init__(self, message: str, reason: str = "decode_error"):
+        super().__init__(message)
+        self.reason = reason
+
+
+@dataclass
+class VideoInfo:
+    duration_s: float
+    fps: float
+    width: int
+    height: int
+    has_audio: bool
+
+
+@dataclass
+class DecodedWindow:
+    start_s: float
+    duration_s: float
+    audio: np.ndarray  # (duration * sample_rate,) float32 mono
+    frames: np.ndarray  # (duration * sample_fps, crop, crop, 3) uint8 RGB
+    n_window_frames: int  # video frames decoded inside the window
+    stopped_early: bool = False  # on_scene_frame asked to stop (the clip will be dropped)
+    fps: float = 0.0
+    extra: dict = field(default_factory=dict)
+
+
+def _open(path: Path):
+    import av
+    if not path.is_file():
+        raise DecodeError(f"{path}: no such file", "decode_error")
+    if path.stat().st_size == 0:
+        raise DecodeError(f"{path}: the file is empty (0 bytes)", "decode_error")
+    try:
+        return av.open(str(path))
+    except Exception as e:  # PyAV raises InvalidDataError, OSError, ... for broken files
+        raise DecodeError(f"{path}: cannot open ({type(e).__name__}: {e})", "decode_error") from e
+
+
+def _duration(container) -> float:
+    if container.duration is not None:
+        return container.duration / 1_000_000
+    v = container.streams.video[0]
+    if v.duration is not None and v.time_base is not None:
+        return float(v.duration * v.time_base)
+    return 0.0
+
+
+def probe_video(path: str | Path) -> VideoInfo:
+    """Duration, frame rate, size and audio presence from the container headers (no decoding)."""
+    path = Path(path)
+    with _open(path) as c:
+        if not c.streams.video:
+            raise DecodeError(f"{path}: the file has no video stream", "no_video")
+        v = c.streams.video[0]
+        fps = float(v.average_rate or v.guessed_rate or 0) or 25.0
+        return VideoInfo(duration_s=_duration(c), fps=fps, width=v.codec_context.width,
+                         height=v.codec_context.height, has_audio=bool(c.streams.audio))
+
+
+def window_start(duration_s: float, window_s: float, fps: float) -> float:
+    """Start of the middle ``window_s`` seconds, rounded down to a whole video frame."""
+    start = max(0.0, (duration_s - window_s) / 2)
+    return math.floor(start * fps + 1e-6) / fps
+
+
+def _scaled_size(width: int, height: int, short_side: int) -> tuple[int, int]:
+    if width <= height:
+        return short_side, max(short_side, round(height * short_side / width))
+    return max(short_side, round(width * short_side / height)), short_side
+
+
+class _Sampler:
+    """Picks, for each sample time start + (j + 0.5) / fps, the frame on screen at that time."""
+
+    def __init__(self, start: float, n: int, fps: int, crop: int):
+        self.times = start + (np.arange(n) + 0.5) / fps
+        self.crop = crop
+        self.out = np.zeros((n, crop, crop, 3), np.uint8)
+        self.j = 0
+        self.prev = None  # (time, av frame)
+        self._cache: tuple[int, np.ndarray] | None = None
+
+    def _rgb(self, frame) -> np.ndarray:
+        if self._cache is not None and self._cache[0] == id(frame):
+            return self._cache[1]
+        w, h = _scaled_size(frame.width, frame.height, self.crop)
+        img = frame.reformat(width=w, height=h, format="rgb24", interpolation="BICUBIC").to_ndarray()
+        y, x = (h - self.crop) // 2, (w - self.crop) // 2
+        img = img[y:y + self.crop, x:x + self.crop]
+        self._cache = (id(frame), img)
+        return img
+
+    def push(self, t: float, frame) -> None:
+        while self.j < len(self.times) and self.times[self.j] < t:
+            self.out[self.j] = self._rgb(self.prev[1] if self.prev else frame)
+            self.j += 1
+        self.prev = (t, frame)
+
+    def finish(self) -> int:
+        """Fill the remaining samples with the last frame; returns how many had a real frame."""
+        filled = self.j
+        while self.prev is not None and self.j < len(self.times) and self.times[self.j] < self.prev[0] + 1.0:
+            self.out[self.j] = self._rgb(self.prev[1])
+            self.j += 1
+        return max(filled, self.j)
+
+
+def decode_window(path: str | Path, start: float, duration: float, *, sample_fps: int,
+                  crop_size: int, scene_width: int = 160, sample_rate: int = 16000,
+                  on_scene_frame: Optional[Callable[[np.ndarray, int, float], bool]] = None,
+                  threads: bool = True) -> DecodedWindow:
+    """Decode ``[start, start + duration)`` of ``path`` once (see the module docstring).
+
+    ``on_scene_frame(bgr, index, time)`` receives every video frame of the window downscaled
+    to ``scene_width``; when it returns True decoding stops early (``stopped_early``).
+    Raises DecodeError with a manifest reason when the file is broken or too short.
+    """
+    import av
+    path = Path(path)
+    end = start + duration
+    n_samples = int(round(duration * sample_rate))
+    sampler = _Sampler(start, int(round(duration * sample_fps)), sample_fps, crop_size)
+    audio_chunks: list[np.ndarray] = []
+    audio_t0: Optional[float] = None
+    audio_done = video_done = False
+    n_window = 0
+    stopped = False
+    with _open(path) as c:
+        if not c.streams.video:
+            raise DecodeError(f"{path}: the file has no video stream", "no_video")
+        if not c.streams.audio:
+            raise DecodeError(f"{path}: the file has no audio stream", "no_audio")
+        vs, as_ = c.streams.video[0], c.streams.audio[0]
+        if threads:
+            vs.thread_type = "AUTO"
+        fps = float(vs.average_rate or vs.guessed_rate or 25)
+        sw = scene_width
+        sh = max(2, int(round(vs.codec_context.height * sw / max(1, vs.codec_context.width) / 2)) * 2)
+        # keep the channel layout and average channels ourselves: FFmpeg's stereo->mono
+        # downmix sums at -3 dB, which can exceed full scale and clip
+        resampler = av.AudioResampler(format="fltp", rate=sample_rate)
+        try:
+            if start > SEEK_MARGIN_S:
+                c.seek(int((start - SEEK_MARGIN_S) * 1_000_000), backward=True)
+            for packet in c.demux(vs, as_):
+                if packet.stream is vs and video_done or packet.stream is as_ and audio_done:
+                    continue
+                for frame in packet.decode():
+                    t = frame.time
+                    if t is None:
+                        continue
+                    if packet.stream is vs:
+                        if t >= end - 1e-6:
+                            video_done = True
+                            break
+                        sampler.push(t, frame)
+                        if t >= start - 1e-6:
+                            if on_scene_frame is not None:
+                                bgr = frame.reformat(width=sw, height=sh, format="bgr24").to_ndarray()
+                                stopped = bool(on_scene_frame(bgr, n_window, t))
+                            n_window += 1
+                    else:
+                        if audio_t0 is None:
+                            audio_t0 = t
+                        for out in resampler.resample(frame):
+                            audio_chunks.append(out.to_ndarray().mean(axis=0, dtype=np.float32))
+                        if t + frame.samples / frame.sample_rate >= end + 0.1:
+                            audio_done = True
+                if stopped or (video_done and audio_done):
+                    break
+        except Exception as e:
+            raise DecodeError(f"{path}: decoding failed ({type(e).__name__}: {e})", "decode_error") from e
+    if stopped:
+        return DecodedWindow(start, duration, np.zeros(0, np.float32), sampler.out[:0], n_window,
+                             stopped_early=True, fps=fps)
+    if n_window == 0:
+        raise DecodeError(f"{path}: no video frame in the window {start:.1f}-{end:.1f} s "
+                          f"(truncated file?)", "decode_error")
+    got = sampler.finish()
+    if got < len(sampler.times):
+        raise DecodeError(f"{path}: video stream ends {(len(sampler.times) - got) / sample_fps:.1f} s "
+                          f"before the end of the window (truncated file?)", "decode_error")
+    audio = _trim_audio(audio_chunks, audio_t0, start, n_samples, sample_rate, path)
+    return DecodedWindow(start, duration, audio, sampler.out, n_window, fps=fps)
+
+
+def _trim_audio(chunks, t0, start, n_samples, sample_rate, path) -> np.ndarray:
+    if t0 is None or not chunks:
+        raise DecodeError(f"{path}: the audio stream has no samples in the window", "no_audio")
+    audio = np.concatenate(chunks)
+    skip = int(round((start - t0) * sample_rate))
+    if skip < 0:  # audio starts after the window start: pad with silence
+        audio = np.concatenate([np.zeros(-skip, np.float32), audio])
+        skip = 0
+    audio = audio[skip:skip + n_samples]
+    missing = n_samples - len(audio)
+    if missing > int(0.5 * sample_rate):
+        raise DecodeError(f"{path}: audio ends {missing / sample_rate:.1f} s before the end of "
+                          f"the window (truncated file?)", "decode_error")
+    if missing > 0:  # codec padding / rounding: at most half a second of silence
+        audio = np.concatenate([audio, np.zeros(missing, np.float32)])
+    return np.ascontiguousarray(audio, dtype=np.float32)

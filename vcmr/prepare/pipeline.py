@@ -1,0 +1,364 @@
+"""``vcmr prepare``: music videos -> 16 kHz audio segments + per-second frame embeddings.
+
+    from vcmr.config import load_config
+    cfg = load_config("prepare", None, ["--frame_encoder", "efficientnet-lite0"])
+    summary = prepare_videos(["videos/"], "data/av", cfg)
+
+Per video (numbers are PrepareConfig keys): take the middle ``window_seconds``; detect scenes
+(ContentDetector, ``scene_threshold``) and drop the clip when a scene inside the window is
+longer than ``max_scene_seconds``; write ``n_segments`` WAVs of ``segment_seconds`` (mono,
+16-bit, ``sample_rate``); embed frames sampled at ``frames_per_second`` and average each
+second into a (window_seconds, D) float32 array. Layout under DATA_DIR::
+
+    audio/<id>/<id>_<k>.wav    k = 0 .. n_segments-1
+    video/<id>.npy             (window_seconds, D) float32; row t = seconds [t, t+1) of the window
+    manifest.jsonl             one row per input (see ``README.md``), the last row per id wins
+
+Work split: ``workers`` processes decode (one PyAV pass over the window), detect scenes and
+write the WAVs; the main process runs the frame encoder on what they send back, so decoding
+and encoding overlap. Resumable: every file is written under a temporary name then renamed,
+and a video counts as done only once its manifest row is written, after its files.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any, Iterator, Optional
+
+import numpy as np
+
+from vcmr.errors import VcmrError
+from vcmr.prepare.decode import DecodeError, decode_window, probe_video, window_start
+from vcmr.prepare.download import (DownloadError, VideoItem, collect_inputs, download,
+                                   shard_items)
+from vcmr.prepare.scenes import SceneScanner
+
+__all__ = ["prepare_videos", "read_manifest", "merge_outputs", "MANIFEST", "window_plan"]
+
+MANIFEST = "manifest.jsonl"
+DONE_STATUSES = ("kept", "dropped")  # failed videos are retried by the next run
+
+
+# ------------------------------------------------------------------------------ manifest
+def read_manifest(data_dir: str | Path) -> dict[str, dict]:
+    """id -> last row of ``data_dir/manifest.jsonl``; a torn last line (killed run) is ignored."""
+    path = Path(data_dir) / MANIFEST
+    rows: dict[str, dict] = {}
+    if not path.is_file():
+        return rows
+    for line in path.read_text(errors="replace").splitlines():
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(row, dict) and "id" in row:
+            rows[row["id"]] = row
+    return rows
+
+
+def _append_row(data_dir: Path, row: dict) -> None:
+    path = data_dir / MANIFEST
+    if path.is_file() and path.stat().st_size:
+        with open(path, "rb") as f:  # a killed run may have left a line without newline
+            f.seek(-1, os.SEEK_END)
+            torn = f.read(1) != b"\n"
+    else:
+        torn = False
+    with open(path, "a") as f:
+        f.write(("\n" if torn else "") + json.dumps(row) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _write_manifest(data_dir: Path, rows: dict[str, dict]) -> None:
+    tmp = data_dir / (MANIFEST + ".tmp")
+    tmp.write_text("".join(json.dumps(r) + "\n" for r in rows.values()))
+    tmp.replace(data_dir / MANIFEST)
+
+
+def _files_of(row: dict) -> list[str]:
+    return list(row.get("audio_files", [])) + ([row["video_file"]] if row.get("video_file") else [])
+
+
+def _is_done(row: Optional[dict], data_dir: Path) -> bool:
+    if not row or row.get("status") not in DONE_STATUSES:
+        return False
+    return all((data_dir / f).is_file() for f in _files_of(row))
+
+
+# ------------------------------------------------------------------------------ planning
+def window_plan(duration_s: float, cfg) -> Optional[tuple[float, int]]:
+    """(window seconds, number of segments) for a video, or None when it is too short."""
+    if duration_s + 1e-3 >= cfg.window_seconds:
+        return cfg.window_seconds, cfg.n_segments
+    if cfg.too_short_rule == "keep_shorter":
+        n = min(cfg.n_segments, int((duration_s + 1e-3) // cfg.segment_seconds))
+        if n >= 1:
+            return n * cfg.segment_seconds, n
+    return None
+
+
+def check_config(cfg) -> None:
+    if cfg.n_segments * cfg.segment_seconds > cfg.window_seconds + 1e-6:
+        raise VcmrError(f"config: n_segments x segment_seconds ({cfg.n_segments} x "
+                        f"{cfg.segment_seconds}) exceeds window_seconds ({cfg.window_seconds}); "
+                        f"lower n_segments/segment_seconds or raise window_seconds")
+    if float(cfg.window_seconds) != int(cfg.window_seconds) or cfg.window_seconds <= 0:
+        raise VcmrError(f"config: window_seconds must be a positive whole number of seconds "
+                        f"(one feature row per second), got {cfg.window_seconds}")
+    if cfg.frames_per_second < 1:
+        raise VcmrError("config: frames_per_second must be at least 1")
+
+
+# ------------------------------------------------------------------------------ worker side
+def _base_row(item: VideoItem, cfg, enc_name: str) -> dict[str, Any]:
+    return {"id": item.id, "source": item.source, "status": "failed", "reason": None,
+            "duration_s": None, "start_s": None, "window_s": None, "n_scenes": None,
+            "max_scene_s": None, "scene_cuts_s": [], "n_segments": 0, "feature_dim": None,
+            "frame_encoder": enc_name, "seconds_taken": None}
+
+
+def _write_segments(audio: np.ndarray, item_id: str, data_dir: Path, n: int, seg_len: int,
+                    sample_rate: int) -> list[str]:
+    from vcmr.audio.io import write_wav
+    files = []
+    for k in range(n):
+        rel = f"audio/{item_id}/{item_id}_{k}.wav"
+        write_wav(data_dir / rel, audio[k * seg_len:(k + 1) * seg_len], sample_rate)
+        files.append(rel)
+    return files
+
+
+def process_video(item: VideoItem, data_dir: str, cfg_dict: dict, crop_size: int,
+                  enc_name: str) -> tuple[dict, Optional[np.ndarray]]:
+    """Worker: download if needed, decode the window, filter scenes, write the WAVs.
+
+    Returns (manifest row without features, sampled frames or None). Never raises.
+    """
+    from vcmr.config import PrepareConfig
+    cfg = PrepareConfig(**cfg_dict)
+    data_dir = Path(data_dir)
+    t0 = time.perf_counter()
+    row = _base_row(item, cfg, enc_name)
+    try:
+        frames = _process(item, data_dir, cfg, crop_size, row)
+    except DownloadError as e:
+        row.update(status="failed", reason="download_error", error=str(e))
+        frames = None
+    except DecodeError as e:
+        row.update(status="failed", reason=e.reason, error=str(e))
+        frames = None
+    except Exception as e:  # one bad video never stops the run
+        row.update(status="failed", reason="decode_error", error=f"{type(e).__name__}: {e}")
+        frames = None
+    row["seconds_taken"] = round(time.perf_counter() - t0, 3)
+    return row, frames
+
+
+def _process(item: VideoItem, data_dir: Path, cfg, crop_size: int, row: dict) -> Optional[np.ndarray]:
+    path = Path(item.path) if item.path else download(item, data_dir / "raw")
+    info = probe_video(path)
+    row["duration_s"] = round(info.duration_s, 3)
+    plan = window_plan(info.duration_s, cfg)
+    if plan is None:
+        row.update(status="dropped", reason="too_short")
+        return None
+    if not info.has_audio:
+        raise DecodeError(f"{path}: the file has no audio stream", "no_audio")
+    window, n_seg = plan
+    start = window_start(info.duration_s, window, info.fps)
+    row.update(start_s=round(start, 4), window_s=window)
+    scanner = SceneScanner(info.fps, start, start + window, cfg.scene_threshold,
+                           cfg.scene_min_scene_len, cfg.max_scene_seconds)
+    win = decode_window(path, start, window, sample_fps=cfg.frames_per_second,
+                        crop_size=crop_size, scene_width=cfg.scene_downscale_width,
+                        sample_rate=cfg.sample_rate, on_scene_frame=scanner.feed)
+    stats = scanner.finish()
+    row.update(n_scenes=stats.n_scenes, max_scene_s=stats.max_scene_s, scene_cuts_s=stats.cuts_s)
+    if not stats.complete:
+        row["scene_scan"] = "stopped_at_long_scene"  # n_scenes/max_scene_s cover the scanned part
+    if win.stopped_early or stats.max_scene_s > cfg.max_scene_seconds:
+        row.update(status="dropped", reason="long_scene")
+        return None
+    seg_len = int(round(cfg.segment_seconds * cfg.sample_rate))
+    row["audio_files"] = _write_segments(win.audio, item.id, data_dir, n_seg, seg_len, cfg.sample_rate)
+    row.update(status="kept", reason=None, n_segments=n_seg)
+    return win.frames
+
+
+def _process_star(args):
+    return process_video(*args)
+
+
+# ------------------------------------------------------------------------------ main side
+def _save_npy(path: Path, array: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        np.save(f, array)
+    tmp.replace(path)
+
+
+def per_second_features(feats: np.ndarray, fps: int) -> np.ndarray:
+    """(seconds * fps, D) frame embeddings -> (seconds, D) means of each second."""
+    return feats.reshape(-1, fps, feats.shape[-1]).mean(axis=1).astype(np.float32)
+
+
+def _finish(row: dict, frames: Optional[np.ndarray], encoder, data_dir: Path, cfg) -> dict:
+    if row["status"] != "kept":
+        return row
+    t0 = time.perf_counter()
+    feats = per_second_features(encoder.encode(frames), cfg.frames_per_second)
+    rel = f"video/{row['id']}.npy"
+    _save_npy(data_dir / rel, feats)
+    row.update(video_file=rel, feature_dim=int(feats.shape[1]))
+    row["seconds_taken"] = round(row["seconds_taken"] + time.perf_counter() - t0, 3)
+    return row
+
+
+def _run_tasks(tasks: list[tuple], workers: int) -> Iterator[tuple[dict, Optional[np.ndarray]]]:
+    """Results of process_video for each task, computed by ``workers`` processes (0: inline).
+
+    At most ``workers + 1`` results wait for the encoder, bounding memory.
+    """
+    if workers <= 0:
+        for t in tasks:
+            yield process_video(*t)
+        return
+    import multiprocessing as mp
+    ctx = mp.get_context("spawn")  # no fork of a process that holds torch threads
+    with ctx.Pool(workers) as pool:
+        pending = []
+        it = iter(tasks)
+        for t in it:
+            pending.append(pool.apply_async(_process_star, (t,)))
+            if len(pending) > workers:
+                break
+        while pending:
+            res = pending.pop(0).get()
+            nxt = next(it, None)
+            if nxt is not None:
+                pending.append(pool.apply_async(_process_star, (nxt,)))
+            yield res
+
+
+def _clean_tmp(data_dir: Path) -> None:
+    for sub in ("audio", "video"):
+        for tmp in (data_dir / sub).rglob("*.tmp"):
+            tmp.unlink(missing_ok=True)
+
+
+def _progress(total: int, enabled: bool):
+    if not enabled:
+        return None
+    from tqdm import tqdm
+    return tqdm(total=total, unit="video", file=sys.stderr, dynamic_ncols=True)
+
+
+def prepare_videos(inputs: list[str | Path], out_dir: str | Path, cfg, shard: tuple[int, int] | None = None,
+                   progress: bool = True, encoder=None) -> dict[str, Any]:
+    """Prepare every input video into ``out_dir`` (see the module docstring).
+
+    Returns a summary: counts by status and reason, videos skipped as already done, time.
+    """
+    check_config(cfg)
+    t_start = time.perf_counter()
+    data_dir = Path(out_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    items = collect_inputs(inputs)
+    if shard is not None:
+        items = shard_items(items, *shard)
+    done = read_manifest(data_dir)
+    todo = [it for it in items if not _is_done(done.get(it.id), data_dir)]
+    summary: dict[str, Any] = {"inputs": len(items), "skipped_done": len(items) - len(todo),
+                               "counts": Counter(), "reasons": Counter()}
+    if todo:
+        if encoder is None:
+            from vcmr.prepare.frame_encoders import build_frame_encoder
+            encoder = build_frame_encoder(cfg.frame_encoder, cfg.frame_encoder_path, cfg.device,
+                                          cfg.encoder_batch_size)
+        _clean_tmp(data_dir)
+        _limit_torch_threads(cfg.workers)
+        cfg_dict = dataclasses.asdict(cfg)
+        tasks = [(it, str(data_dir), cfg_dict, encoder.crop_size, cfg.frame_encoder) for it in todo]
+        bar = _progress(len(todo), progress)
+        for row, frames in _run_tasks(tasks, cfg.workers):
+            row = _finish(row, frames, encoder, data_dir, cfg)
+            _append_row(data_dir, row)
+            done[row["id"]] = row
+            summary["counts"][row["status"]] += 1
+            if row["reason"]:
+                summary["reasons"][f"{row['status']}:{row['reason']}"] += 1
+            if bar is not None:
+                c = summary["counts"]
+                bar.set_postfix(kept=c["kept"], dropped=c["dropped"], failed=c["failed"], refresh=False)
+                bar.update(1)
+        if bar is not None:
+            bar.close()
+    _write_manifest(data_dir, done)  # compact: one row per id
+    summary["seconds"] = round(time.perf_counter() - t_start, 2)
+    return summary
+
+
+def _limit_torch_threads(workers: int) -> None:
+    """Leave the cores used by decoding workers to them (measured: oversubscription is slower)."""
+    if workers <= 0:
+        return
+    import torch
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) - workers))
+
+
+def format_summary(summary: dict) -> str:
+    c = summary["counts"]
+    lines = [f"{summary['inputs']} inputs: {c.get('kept', 0)} kept, {c.get('dropped', 0)} dropped, "
+             f"{c.get('failed', 0)} failed, {summary['skipped_done']} already done "
+             f"({summary['seconds']} s)"]
+    lines += [f"  {k}: {v}" for k, v in sorted(summary["reasons"].items())]
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------ merge
+def _link_or_copy(src: Path, dst: Path) -> None:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dst.with_name(dst.name + ".tmp")
+    tmp.unlink(missing_ok=True)
+    try:
+        os.link(src, tmp)
+    except OSError:
+        shutil.copyfile(src, tmp)
+    tmp.replace(dst)
+
+
+def merge_outputs(dirs: list[str | Path], out_dir: str | Path) -> dict[str, int]:
+    """Combine the outputs of several (sharded) runs into ``out_dir``.
+
+    For an id present in several inputs the best row wins (kept > dropped > failed); files
+    are hard-linked when possible, else copied. Returns counts by status.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    rank = {"kept": 2, "dropped": 1, "failed": 0}
+    merged = read_manifest(out)
+    for d in dirs:
+        d = Path(d)
+        if not (d / MANIFEST).is_file():
+            raise VcmrError(f"{d}: no {MANIFEST}; give output folders of `vcmr prepare`")
+        if d.resolve() == out.resolve():
+            continue
+        for vid, row in read_manifest(d).items():
+            old = merged.get(vid)
+            if old is not None and rank.get(old["status"], 0) >= rank.get(row["status"], 0):
+                continue
+            if row["status"] == "kept" and not _is_done(row, d):
+                continue  # files missing in that folder: not a finished video
+            for f in _files_of(row):
+                _link_or_copy(d / f, out / f)
+            merged[vid] = row
+    _write_manifest(out, merged)
+    return dict(Counter(r["status"] for r in merged.values()))
