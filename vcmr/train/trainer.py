@@ -21,7 +21,8 @@ log = logging.getLogger(__name__)
 # Noise that every CPU run prints and that says nothing actionable to our users.
 for _pattern in (".*does not have many workers.*", ".*GPU available but not used.*",
                  ".*smaller than the logging interval.*", ".*The number of training batches.*",
-                 ".*Checkpoint directory .* exists and is not empty.*"):
+                 ".*Checkpoint directory .* exists and is not empty.*", ".*LeafSpec.*is deprecated.*",
+                 ".*litlogger.*"):
     warnings.filterwarnings("ignore", message=_pattern)
 
 

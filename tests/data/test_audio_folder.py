@@ -1,0 +1,70 @@
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from vcmr.data.audio_folder import AudioFolder, collate_skip_bad, list_split, split_of
+from vcmr.errors import VcmrError
+from vcmr.synth.music import random_tags, render_music
+
+
+def make_folder(root, n=10, seconds=1.0, sr=22050):
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        clip = render_music(random_tags(rng), seconds, sr, seed=i)
+        sub = root / f"album{i % 3}"
+        sub.mkdir(parents=True, exist_ok=True)
+        sf.write(str(sub / f"song{i}.flac"), clip.audio, sr)
+    return root
+
+
+def test_split_is_deterministic_disjoint_and_stable(tmp_path):
+    make_folder(tmp_path, n=20, seconds=0.2)
+    train, valid = list_split(tmp_path, "train", 0.1), list_split(tmp_path, "valid", 0.1)
+    assert set(train).isdisjoint(valid) and len(train) + len(valid) == 20 and len(valid) >= 2
+    before = {p.relative_to(tmp_path).as_posix(): split_of(p.relative_to(tmp_path).as_posix(), 0.5)
+              for p in train + valid}
+    sf.write(str(tmp_path / "new.wav"), np.zeros(100, np.float32), 16000)
+    after = {k: split_of(k, 0.5) for k in before}
+    assert before == after  # adding a file moves no other file
+
+
+def test_items_are_mono_resampled_excerpts(tmp_path):
+    make_folder(tmp_path, n=6, seconds=1.0, sr=22050)
+    ds = AudioFolder(tmp_path, "train", sample_rate=16000, excerpt_length=4000, valid_fraction=0.1, seed=1)
+    x = ds[0]
+    assert x.shape == (4000,) and x.dtype == torch.float32 and x.abs().max() > 0.01
+    assert torch.equal(ds[0], x)  # same (seed, epoch, index) -> same excerpt
+    ds.epoch = 1
+    assert not torch.equal(ds[0], x)  # a new epoch draws a new position
+
+
+def test_short_files_are_zero_padded(tmp_path):
+    make_folder(tmp_path, n=4, seconds=0.1, sr=16000)
+    ds = AudioFolder(tmp_path, "all", sample_rate=16000, excerpt_length=3200)
+    x = ds[0]
+    assert x.shape == (3200,) and torch.all(x[1700:] == 0) and x[:1600].abs().max() > 0
+
+
+def test_min_samples_leaves_short_files_out(tmp_path):
+    make_folder(tmp_path, n=4, seconds=0.1, sr=16000)
+    assert len(AudioFolder(tmp_path, "all", 16000, 3200, min_samples=3200)) == 0
+
+
+def test_unreadable_file_is_skipped_with_warning(tmp_path):
+    make_folder(tmp_path, n=3, seconds=0.3)
+    (tmp_path / "broken.mp3").write_bytes(b"\x00garbage")
+    ds = AudioFolder(tmp_path, "all", 16000, 2000)
+    idx = [i for i, f in enumerate(ds.files) if f.name == "broken.mp3"][0]
+    with pytest.warns(UserWarning, match="broken.mp3"):
+        item = ds[idx]
+    assert item is None
+    batch = collate_skip_bad([ds[0], item, ds[1]])
+    assert batch.shape == (2, 2000)
+
+
+def test_empty_or_missing_folder_errors(tmp_path):
+    with pytest.raises(VcmrError, match="does not exist"):
+        list_split(tmp_path / "nope", "train")
+    with pytest.raises(VcmrError, match=r"no audio files found.*\.wav"):
+        list_split(tmp_path, "train")
