@@ -1,0 +1,56 @@
+"""``vcmr embed``: embeddings of audio files, folders, or the audio track of videos.
+
+    vcmr embed my_music/ --ckpt model.safetensors --out emb.parquet
+    vcmr embed a.wav clip.mp4 --ckpt last.ckpt --out emb.npz --song-level --overlap 0.5
+"""
+import sys
+
+
+def add_arguments(parser):
+    parser.add_argument("inputs", nargs="+", metavar="INPUT",
+                        help="audio/video files or folders (searched recursively)")
+    parser.add_argument("--ckpt", required=True,
+                        help="model: a .ckpt of any stage, a .safetensors from `vcmr export`, or a pretrained name")
+    parser.add_argument("--out", required=True, help="output file (.npy, .npz, .parquet or .csv)")
+    parser.add_argument("--format", choices=["npy", "npz", "parquet", "csv"], default=None,
+                        help="output format (default: from the --out suffix)")
+    parser.add_argument("--song-level", action="store_true",
+                        help="one row per file: the mean of its segment embeddings")
+    parser.add_argument("--overlap", type=float, default=0.0,
+                        help="overlap between consecutive segments as a fraction in [0, 1) (default 0)")
+    parser.add_argument("--space", choices=["encoder", "joint"], default="encoder",
+                        help="encoder output (default) or, for stage-2 models, the audio-video joint space")
+    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
+    parser.add_argument("--batch-size", type=int, default=8, help="segments per forward pass")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def run(args) -> int:
+    from vcmr.api import load_model
+    from vcmr.embed_io import collect_inputs, embed_paths, format_of, write_table
+    from vcmr.errors import VcmrError
+
+    fmt = format_of(args.out, args.format)
+    if not 0.0 <= args.overlap < 1.0:
+        raise VcmrError(f"--overlap must be in [0, 1), got {args.overlap}")
+    model = load_model(args.ckpt, args.device)
+    model.batch_size = max(1, args.batch_size)
+    files, input_errors = collect_inputs(args.inputs)
+    for path, msg in input_errors:
+        print(f"vcmr embed: skipped {path}: {msg}", file=sys.stderr)
+
+    def report(path, msg):  # tqdm.write keeps the progress bar intact
+        from tqdm import tqdm
+        tqdm.write(f"vcmr embed: skipped {path}: {msg}", file=sys.stderr)
+
+    table, errors = embed_paths(files, model, args.overlap, args.song_level, args.space,
+                                progress=not args.quiet, on_error=report)
+    n_ok = len(set(table.paths))
+    if n_ok == 0:
+        raise VcmrError(f"no file could be embedded ({len(errors) + len(input_errors)} skipped); "
+                        f"nothing written to {args.out}")
+    write_table(table, args.out, fmt)
+    skipped = len(errors) + len(input_errors)
+    print(f"embedded {n_ok} file(s) -> {len(table.paths)} row(s) of {table.embeddings().shape[1]}-D "
+          f"({args.space} space) in {args.out}" + (f"; {skipped} skipped (see above)" if skipped else ""))
+    return 0

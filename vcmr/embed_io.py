@@ -1,0 +1,156 @@
+"""Embedding many files and writing the table (what ``vcmr embed`` runs).
+
+Rows are keyed by the input path (as found: a given file, or a file under a given folder):
+
+* per segment: ``path``, ``start``, ``end`` (seconds; ``end`` clipped to the file's duration),
+  ``embedding`` (D floats);
+* ``--song-level``: ``path``, ``duration`` (seconds), ``n_segments``, ``embedding``.
+
+Formats (never pickled): ``npz`` arrays ``path`` (unicode), ``start``/``end`` or
+``duration``/``n_segments``, ``embedding`` (n, D); ``npy`` one structured array with those fields;
+``parquet`` (pyarrow) an ``embedding`` list<float32> column; ``csv`` columns ``e0..e{D-1}``.
+"""
+from __future__ import annotations
+
+import csv
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+
+from vcmr.audio.io import AUDIO_EXTENSIONS, VIDEO_EXTENSIONS, AudioReadError, find_audio_files, read_audio
+from vcmr.errors import VcmrError
+
+FORMATS = ("npy", "npz", "parquet", "csv")
+
+
+@dataclass
+class EmbeddingTable:
+    song_level: bool
+    paths: list[str] = field(default_factory=list)
+    a: list[float] = field(default_factory=list)   # start (segments) or duration (songs)
+    b: list[float] = field(default_factory=list)   # end (segments) or n_segments (songs)
+    rows: list[np.ndarray] = field(default_factory=list)
+
+    @property
+    def columns(self) -> tuple[str, str]:
+        return ("duration", "n_segments") if self.song_level else ("start", "end")
+
+    def embeddings(self) -> np.ndarray:
+        return np.stack(self.rows).astype(np.float32) if self.rows else np.zeros((0, 0), np.float32)
+
+
+def collect_inputs(inputs: Iterable[str | Path]) -> tuple[list[Path], list[tuple[str, str]]]:
+    """Files to embed (folders searched recursively for audio and video) and input errors."""
+    files, errors = [], []
+    for item in inputs:
+        p = Path(item)
+        if p.is_dir():
+            found = find_audio_files(p, AUDIO_EXTENSIONS + VIDEO_EXTENSIONS)
+            if not found:
+                errors.append((str(p), "no audio or video files in this folder"))
+            files += found
+        elif p.is_file():
+            files.append(p)
+        else:
+            errors.append((str(p), "no such file or folder"))
+    return files, errors
+
+
+def embed_paths(files: list[Path], model, overlap: float = 0.0, song_level: bool = False,
+                space: str = "encoder", progress: bool = True,
+                on_error: Callable[[str, str], None] | None = None) -> tuple[EmbeddingTable, list[tuple[str, str]]]:
+    """Embed every file; a file that fails is reported (``on_error``) and skipped."""
+    from tqdm import tqdm
+    table, errors = EmbeddingTable(song_level), []
+    for path in tqdm(files, desc="embedding", unit="file", disable=not progress):
+        try:
+            x, sr = read_audio(path)
+            emb = model.embed(x, sr, overlap, space)
+        except (AudioReadError, VcmrError) as e:
+            msg = str(e).removeprefix(f"{path}: ")
+            errors.append((str(path), msg))
+            if on_error:
+                on_error(str(path), msg)
+            continue
+        if song_level:
+            _add(table, str(path), [len(x) / sr], [len(emb.embeddings)], emb.embeddings.mean(0, keepdims=True))
+        else:
+            _add(table, str(path), emb.starts, emb.ends, emb.embeddings)
+    return table, errors
+
+
+def _add(table: EmbeddingTable, path: str, a, b, emb: np.ndarray) -> None:
+    table.paths += [path] * len(emb)
+    table.a += [float(v) for v in a]
+    table.b += [float(v) for v in b]
+    table.rows += list(emb)
+
+
+def format_of(out: str | Path, fmt: str | None) -> str:
+    if fmt:
+        return fmt
+    suffix = Path(out).suffix.lower().lstrip(".")
+    if suffix in FORMATS:
+        return suffix
+    raise VcmrError(f"cannot tell the output format from {str(out)!r}: name it .npy, .npz, "
+                    f".parquet or .csv, or give --format")
+
+
+def write_table(table: EmbeddingTable, out: str | Path, fmt: str) -> Path:
+    """Write atomically (temporary name, then rename)."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    {"npz": _write_npz, "npy": _write_npy, "parquet": _write_parquet, "csv": _write_csv}[fmt](table, tmp)
+    os.replace(tmp, out)
+    return out
+
+
+def _write_npz(table: EmbeddingTable, path: Path) -> None:
+    c1, c2 = table.columns
+    with open(path, "wb") as f:
+        np.savez(f, path=np.array(table.paths, dtype=str), embedding=table.embeddings(),
+                 **{c1: np.array(table.a), c2: np.array(table.b, dtype=np.int64 if table.song_level else np.float64)})
+
+
+def _write_npy(table: EmbeddingTable, path: Path) -> None:
+    emb = table.embeddings()
+    c1, c2 = table.columns
+    width = max([len(p) for p in table.paths] + [1])
+    dtype = [("path", f"<U{width}"), (c1, "f8"), (c2, "i8" if table.song_level else "f8"),
+             ("embedding", "f4", (emb.shape[1] if emb.size else 0,))]
+    arr = np.zeros(len(table.paths), dtype=dtype)
+    arr["path"], arr[c1], arr[c2] = table.paths, table.a, table.b
+    if len(arr):
+        arr["embedding"] = emb
+    with open(path, "wb") as f:
+        np.save(f, arr)
+
+
+def _write_parquet(table: EmbeddingTable, path: Path) -> None:
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise VcmrError("--format parquet needs pyarrow: pip install 'vcmr[parquet]' "
+                        "(or write .npz / .csv)") from None
+    emb = table.embeddings()
+    c1, c2 = table.columns
+    values = pa.array(emb.reshape(-1), type=pa.float32())
+    col = pa.FixedSizeListArray.from_arrays(values, emb.shape[1]) if emb.size else pa.array([], pa.list_(pa.float32()))
+    pq.write_table(pa.table({"path": table.paths, c1: table.a,
+                             c2: [int(v) for v in table.b] if table.song_level else table.b,
+                             "embedding": col}), str(path))
+
+
+def _write_csv(table: EmbeddingTable, path: Path) -> None:
+    emb = table.embeddings()
+    c1, c2 = table.columns
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["path", c1, c2] + [f"e{i}" for i in range(emb.shape[1] if emb.size else 0)])
+        for p, a, b, row in zip(table.paths, table.a, table.b, emb):
+            w.writerow([p, repr(a), int(b) if table.song_level else repr(b)] + [repr(float(v)) for v in row])

@@ -1,0 +1,133 @@
+"""Registry of named pretrained models: name -> URL, sha256, expected architecture.
+
+    vcmr.available_models()            # names that can be downloaded
+    vcmr.load_model("vcmr-mtat")       # download once into the cache, verify, load
+
+No weights are published yet, so the registry is EMPTY: ``available_models()`` returns ``[]``
+and every name gives an "unknown model" error. When weights are released, add one
+``PretrainedModel`` per file to ``_MODELS`` (the sha256 of the exported .safetensors file and
+its encoder architecture). Users who host their own exported files can call ``register``.
+
+Files are downloaded (with urllib: https:// or file://) into the cache folder
+``$VCMR_CACHE`` or ``$XDG_CACHE_HOME/vcmr`` or ``~/.cache/vcmr``, to a temporary name that is
+renamed only after its sha256 matched; a cached file is re-verified before every load.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from vcmr.checkpoint import CheckpointError
+from vcmr.errors import VcmrError
+
+
+class PretrainedError(VcmrError):
+    """Unknown model name, failed download, or a file that does not match the registry."""
+
+
+@dataclass(frozen=True)
+class PretrainedModel:
+    name: str
+    url: str
+    sha256: str
+    config: dict[str, Any] = field(default_factory=dict)  # expected encoder keys, e.g. output_size
+    stage: str = "sup"
+    description: str = ""
+
+
+# name -> entry. Empty until weights are published (see the module docstring).
+_MODELS: dict[str, PretrainedModel] = {}
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+def register(entry: PretrainedModel) -> None:
+    """Add (or replace) a registry entry, e.g. for weights hosted by your lab."""
+    if not _NAME.match(entry.name) or entry.name.endswith((".ckpt", ".safetensors")):
+        raise PretrainedError(f"invalid model name {entry.name!r}: use letters, digits, '-', '_' or '.'")
+    if not re.fullmatch(r"[0-9a-f]{64}", entry.sha256):
+        raise PretrainedError(f"model {entry.name!r}: sha256 must be 64 lowercase hex digits")
+    _MODELS[entry.name] = entry
+
+
+def available_models() -> list[str]:
+    return sorted(_MODELS)
+
+
+def describe_available() -> str:
+    names = available_models()
+    return "available: " + ", ".join(names) if names else "no pretrained models are published yet"
+
+
+def looks_like_name(s: str) -> bool:
+    """A registry name has no path separator and no model-file suffix."""
+    return bool(_NAME.match(s)) and not s.endswith((".ckpt", ".safetensors", ".pt"))
+
+
+def cache_dir() -> Path:
+    if os.environ.get("VCMR_CACHE"):
+        return Path(os.environ["VCMR_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "vcmr"
+
+
+def get_entry(name: str) -> PretrainedModel:
+    if name not in _MODELS:
+        raise PretrainedError(f"unknown model {name!r} ({describe_available()}); give the path "
+                              f"of a .ckpt or .safetensors file instead")
+    return _MODELS[name]
+
+
+def sha256_of(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def download(entry: PretrainedModel, root: str | Path | None = None) -> Path:
+    """The verified local file of ``entry``, downloading it into the cache if needed."""
+    root = Path(root) if root is not None else cache_dir()
+    target = root / f"{entry.name}-{entry.sha256[:12]}.safetensors"
+    if target.is_file():
+        if sha256_of(target) == entry.sha256:
+            return target
+        target.unlink()  # damaged cache entry: fetch again
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(target.name + ".part")
+    try:
+        with urllib.request.urlopen(entry.url, timeout=60) as src, open(tmp, "wb") as dst:
+            shutil.copyfileobj(src, dst, 1 << 20)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise PretrainedError(f"cannot download model {entry.name!r} from {entry.url} ({e}); "
+                              f"check the connection or download the file by hand and pass its path") from None
+    got = sha256_of(tmp)
+    if got != entry.sha256:
+        tmp.unlink(missing_ok=True)
+        raise PretrainedError(f"checksum mismatch for model {entry.name!r} from {entry.url}: "
+                              f"expected sha256 {entry.sha256}, got {got}. The download is "
+                              f"damaged or the file changed; nothing was saved")
+    tmp.replace(target)
+    return target
+
+
+def load_pretrained(name: str, device=None, root: str | Path | None = None):
+    """Download (once), verify and load a registered model; check its architecture."""
+    from vcmr.api import load_model
+    entry = get_entry(name)
+    model = load_model(download(entry, root), device)
+    enc = model.config
+    diffs = [f"{k}: registry {v!r} vs file {enc.get(k)!r}" for k, v in entry.config.items() if enc.get(k) != v]
+    if diffs or model.stage != entry.stage:
+        diffs += [f"stage: registry {entry.stage!r} vs file {model.stage!r}"] if model.stage != entry.stage else []
+        raise CheckpointError(f"model {name!r}: the downloaded file does not have the registered "
+                              f"architecture ({'; '.join(diffs)}); the registry entry is wrong")
+    return model
