@@ -1,0 +1,180 @@
+"""Stage 3: a tagging head trained on a (frozen) pre-trained SampleCNN.
+
+    vcmr finetune --dataset magnatagatune --dataset_dir data/mtat \
+        --pretrained_ckpt_path runs/vid_pretrain/version_0/checkpoints/best.ckpt
+
+As in the paper: the encoder is frozen (``--freeze_encoder false`` fine-tunes all layers), the
+head is Dropout(0.3) - Linear(512, 128) - ReLU - Linear(128, n_tags), the loss BCE with logits,
+the optimiser AdamW with ReduceLROnPlateau (factor 0.1, ``lr_patience``) on the validation
+loss, early stopping on the validation loss (``patience``), and ``best.ckpt`` is the epoch
+with the best validation PR-AUC. Training uses a random ``audio_length`` crop of each song
+(fresh every epoch); validation the middle crop, so its numbers are comparable across epochs.
+
+The pre-trained checkpoint can be of stage 1, 2 or 3; its encoder architecture is used (the
+config's architecture keys are overwritten, with a warning when they differ).
+``--pretrained_ckpt_path none`` trains the head on a randomly initialised encoder (the lower
+baseline of the paper's tables).
+
+Checkpoint contents: ``hyper_parameters = {"stage": "sup", "config": {...}, "tags": [...]}``;
+the state dict holds ``encoder.*`` (SampleCNN) and ``head.*`` (tagging head).
+
+Python (the demo calls this directly)::
+
+    from vcmr.config import load_config
+    from vcmr.train.tagging import finetune
+    cfg = load_config("sup", "config/config_sup.yaml", {"dataset_dir": "data/mtat",
+                                                       "pretrained_ckpt_path": "stage1.ckpt"})
+    paths = finetune(cfg)   # {"log_dir", "best", "last", "tags"}
+"""
+from __future__ import annotations
+
+import dataclasses
+import warnings
+from typing import Any, Optional
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.callbacks import EarlyStopping
+from torch import nn
+from torch.utils.data import DataLoader
+
+from vcmr.checkpoint import load_encoder
+from vcmr.config import EncoderConfig, SupervisedConfig, config_from_dict, config_to_dict, encoder_config
+from vcmr.data.tagging import CropDataset, collate_crops, load_split_from_config
+from vcmr.evaluate.tagging import tagging_metrics
+from vcmr.models import SampleCNN
+from vcmr.models.heads import tagging_head
+from vcmr.train import trainer as trainer_lib
+from vcmr.train.optim import build_optimizer
+
+LR_FACTOR = 0.1
+
+
+def no_pretrained(path: Optional[str]) -> bool:
+    return path is None or str(path).strip().lower() in ("", "none", "null", "random")
+
+
+class TaggingModule(pl.LightningModule):
+    """Encoder (``encoder``) + tagging head (``head``) trained with BCE on multi-hot tags."""
+
+    def __init__(self, config: SupervisedConfig | dict, tags: list[str],
+                 encoder: Optional[SampleCNN] = None, stage: str = "sup"):
+        super().__init__()
+        cfg = config if isinstance(config, SupervisedConfig) else config_from_dict("sup", config)
+        self.cfg, self.tags = cfg, list(tags)
+        self.save_hyperparameters({"stage": "sup", "config": config_to_dict(cfg), "tags": self.tags})
+        self.encoder = encoder if encoder is not None else SampleCNN(cfg)
+        self.head = tagging_head(self.encoder.output_size, len(self.tags), cfg.head_hidden, cfg.head_dropout)
+        self.loss = nn.BCEWithLogitsLoss()
+        if cfg.freeze_encoder:
+            self.encoder.requires_grad_(False)
+        self._val: list[tuple[torch.Tensor, torch.Tensor]] = []
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        if self.cfg.freeze_encoder:
+            self.encoder.eval()  # frozen means frozen BatchNorm statistics too
+        return self
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.cfg.freeze_encoder:
+            with torch.no_grad():
+                h = self.encoder(x)
+        else:
+            h = self.encoder(x)
+        return self.head(h)
+
+    def training_step(self, batch, batch_idx: int):
+        x, y = batch
+        if x.numel() == 0:
+            return None  # every file of the batch was unreadable (already warned)
+        loss = self.loss(self(x), y)
+        self.log("Train/loss", loss, prog_bar=True, sync_dist=True, batch_size=len(x))
+        return loss
+
+    def validation_step(self, batch, batch_idx: int):
+        x, y = batch
+        if x.numel() == 0:
+            return None
+        logits = self(x)
+        loss = self.loss(logits, y)
+        self.log("Valid/loss", loss, prog_bar=True, sync_dist=True, batch_size=len(x))
+        self._val.append((torch.sigmoid(logits).detach(), y.detach()))
+        return loss
+
+    def on_validation_epoch_end(self) -> None:
+        if not self._val:
+            return
+        probs = torch.cat([p for p, _ in self._val])
+        labels = torch.cat([y for _, y in self._val])
+        self._val.clear()
+        if self.trainer.world_size > 1:  # metrics over the whole validation set
+            probs = self.all_gather(probs).flatten(0, 1)
+            labels = self.all_gather(labels).flatten(0, 1)
+        m = tagging_metrics(labels.cpu().numpy(), probs.float().cpu().numpy(), self.tags)
+        # No tag with both classes (tiny data): 0 so the best-checkpoint logic still works.
+        self.log("Valid/pr_auc", float(m["pr_auc"] or 0.0), prog_bar=True)
+        self.log("Valid/roc_auc", float(m["roc_auc"] or 0.0))
+
+    def configure_optimizers(self):
+        opt = build_optimizer(self.parameters(), self.cfg.optimizer, self.cfg.learning_rate,
+                              self.cfg.weight_decay)
+        sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="min", factor=LR_FACTOR,
+                                                           patience=self.cfg.lr_patience)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "monitor": "Valid/loss",
+                                                   "interval": "epoch", "strict": False}}
+
+    def on_train_epoch_start(self) -> None:
+        dataset = getattr(self.trainer.train_dataloader, "dataset", None)
+        if isinstance(dataset, CropDataset):
+            dataset.epoch = self.current_epoch  # fresh random crops every epoch
+
+
+def resolve_encoder(cfg: SupervisedConfig) -> tuple[SampleCNN, SupervisedConfig]:
+    """The encoder to train on and ``cfg`` with the encoder's architecture keys.
+
+    A checkpoint's architecture wins over the config's (warning when they differ).
+    """
+    if no_pretrained(cfg.pretrained_ckpt_path):
+        return SampleCNN(cfg), dataclasses.replace(cfg, pretrained_ckpt_path=None)
+    encoder, _ = load_encoder(cfg.pretrained_ckpt_path)
+    ck, given = encoder.cfg, encoder_config(cfg)
+    if ck != given:
+        diffs = [f"{f.name}={getattr(ck, f.name)!r} (config {getattr(given, f.name)!r})"
+                 for f in dataclasses.fields(EncoderConfig) if getattr(ck, f.name) != getattr(given, f.name)]
+        warnings.warn(f"{cfg.pretrained_ckpt_path}: using the checkpoint's encoder architecture: "
+                      + ", ".join(diffs), stacklevel=2)
+    values = {f.name: getattr(ck, f.name) for f in dataclasses.fields(EncoderConfig)}
+    return encoder, dataclasses.replace(cfg, **values)
+
+
+def make_loaders(cfg: SupervisedConfig, train_split, valid_split) -> tuple[DataLoader, DataLoader]:
+    common = dict(sample_rate=cfg.sample_rate, audio_length=cfg.audio_length, cache_dir=cfg.cache_dir,
+                  seed=cfg.seed)
+    train = CropDataset(train_split, train=True, **common)
+    valid = CropDataset(valid_split, train=False, **common)
+    # Not persistent: workers are re-made each epoch so they see the new dataset.epoch.
+    kw = dict(num_workers=cfg.workers, collate_fn=collate_crops, pin_memory=torch.cuda.is_available())
+    return (DataLoader(train, batch_size=cfg.batch_size, shuffle=True,
+                       drop_last=len(train) > cfg.batch_size, **kw),
+            DataLoader(valid, batch_size=cfg.batch_size, shuffle=False, **kw))
+
+
+def finetune(cfg: SupervisedConfig) -> dict[str, Any]:
+    """Train stage 3 from ``cfg``.
+
+    Returns ``{"log_dir", "best", "last", "tags", "n_train", "n_valid"}`` (checkpoint paths of
+    ``log_dir/checkpoints/best.ckpt`` and ``last.ckpt``; ``best`` = best validation PR-AUC).
+    """
+    trainer_lib.seed_everything(cfg.seed)
+    encoder, cfg = resolve_encoder(cfg)
+    train_split = load_split_from_config(cfg, "train")
+    valid_split = load_split_from_config(cfg, "valid")
+    module = TaggingModule(cfg, train_split.tags, encoder)
+    train_loader, val_loader = make_loaders(cfg, train_split, valid_split)
+    stop = EarlyStopping(monitor="Valid/loss", mode="min", patience=cfg.patience, check_on_train_epoch_end=False)
+    trainer = trainer_lib.build_trainer(cfg, monitor="Valid/pr_auc", mode="max", callbacks=[stop])
+    paths = trainer_lib.run_fit(trainer, module, train_loader, val_loader, cfg.ckpt_path)
+    return {**paths, "tags": train_split.tags, "n_train": len(train_split.items),
+            "n_valid": len(valid_split.items)}
