@@ -25,3 +25,30 @@ def shared_data():
     if not SHARED_DATA.is_dir():
         pytest.skip("../shared/data is not available")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def synth_audio_dir(tmp_path_factory):
+    """16 one-second synthetic music clips (WAV, 16 kHz)."""
+    import numpy as np
+    import soundfile as sf
+
+    from vcmr.synth.music import random_tags, render_music
+    root = tmp_path_factory.mktemp("synth_audio")
+    rng = np.random.default_rng(0)
+    for i in range(16):
+        clip = render_music(random_tags(rng), 1.0, 16000, seed=i)
+        sf.write(str(root / f"clip{i:02d}.wav"), clip.audio, 16000)
+    return root
+
+
+@pytest.fixture(scope="session")
+def stage1_ckpt(synth_audio_dir, tmp_path_factory):
+    """A real stage-1 checkpoint of the tiny SampleCNN (2 training steps)."""
+    from vcmr.config import load_config
+    from vcmr.train.music import pretrain_music
+    runs = tmp_path_factory.mktemp("stage1_runs")
+    cfg = load_config("mus", overrides=TINY_OVERRIDES + [
+        "--dataset_dir", str(synth_audio_dir), "--log_dir", str(runs), "--batch_size", "8",
+        "--workers", "0", "--progress_bar", "false", "--max_steps", "2", "--m_epochs", "1"])
+    return pretrain_music(cfg)["last"]

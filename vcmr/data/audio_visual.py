@@ -155,5 +155,5 @@ class AudioVisualDataset(Dataset):
         x = np.pad(x, (0, max(0, self.audio_length - len(x))))[: self.audio_length]
         feats = np.load(seg.feature_path, mmap_mode="r")
         row = seg.index * self.segment_seconds + second
-        v = np.asarray(feats[row: row + self.n_seconds], dtype=np.float32)
+        v = np.array(feats[row: row + self.n_seconds], dtype=np.float32)  # copy out of the memmap
         return torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(v), idx

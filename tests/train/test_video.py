@@ -1,0 +1,87 @@
+"""Stage 2: model structure, checkpoint handling and training on the prepared layout."""
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import ROOT, TINY_OVERRIDES
+from prepared_layout import write_prepared
+
+from vcmr.checkpoint import CheckpointError, load_encoder, read_checkpoint
+from vcmr.config import load_config
+from vcmr.errors import VcmrError
+from vcmr.train.video import VideoPretraining, pretrain_video
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory):
+    return write_prepared(tmp_path_factory.mktemp("av"), n_videos=6, n_segments=2, segment_seconds=2,
+                          feature_dim=12)
+
+
+def vid_cfg(tmp_path, *extra):
+    return load_config("vid", overrides=TINY_OVERRIDES + [
+        "--log_dir", str(tmp_path / "runs"), "--batch_size", "4", "--workers", "0",
+        "--progress_bar", "false", "--log_freq", "1", "--valid_fraction", "0.3", *extra])
+
+
+def test_shapes_and_frozen_split(stage1_ckpt, tmp_path):
+    cfg = vid_cfg(tmp_path, "--audio_encoder_ckpt_path", stage1_ckpt, "--feature_dim", "12")
+    m = VideoPretraining(cfg)
+    assert m.embed_audio(torch.randn(3, 2187)).shape == (3, 128)
+    assert m.embed_video(torch.randn(3, 1, 12)).shape == (3, 128)
+    assert m.video_encoder.lstm.num_layers == 2 and m.video_encoder.lstm.hidden_size == 12
+    assert m.video_encoder.lstm.dropout == pytest.approx(0.1)
+    frozen = {n for n, p in m.encoder.named_parameters() if not p.requires_grad}
+    assert frozen and all(n.split(".")[1] in {"0", "1", "2", "3"} for n in frozen)
+    assert all(p.requires_grad for n, p in m.encoder.named_parameters() if n.split(".")[1] not in "0123")
+    # weights really come from stage 1
+    enc1, _ = load_encoder(stage1_ckpt)
+    torch.testing.assert_close(enc1.blocks[5][0].weight, m.encoder.blocks[5][0].weight)
+
+
+def test_missing_and_mismatched_stage1_checkpoints(stage1_ckpt, tmp_path):
+    with pytest.raises(VcmrError, match="not found"):
+        VideoPretraining(vid_cfg(tmp_path, "--audio_encoder_ckpt_path", str(tmp_path / "x.ckpt"), "--feature_dim", "8"))
+    with pytest.raises(CheckpointError, match="output_size: checkpoint 64 vs config 32"):
+        VideoPretraining(vid_cfg(tmp_path, "--audio_encoder_ckpt_path", stage1_ckpt, "--feature_dim", "8",
+                                 "--output_size", "32"))
+    with pytest.raises(VcmrError, match="from_scratch"):
+        VideoPretraining(vid_cfg(tmp_path, "--feature_dim", "8"))
+    assert VideoPretraining(vid_cfg(tmp_path, "--feature_dim", "8", "--from_scratch", "true"))
+
+
+def test_train_reload_resume(prepared, stage1_ckpt, tmp_path):
+    cfg = vid_cfg(tmp_path, "--dataset_dir", str(prepared), "--audio_encoder_ckpt_path", stage1_ckpt,
+                  "--m_epochs", "2")
+    paths = pretrain_video(cfg)
+    ckpt = read_checkpoint(paths["last"])
+    assert ckpt["stage"] == "vid" and ckpt["config"]["feature_dim"] == 12
+    keys = {k.split(".")[0] for k in ckpt["state_dict"]}
+    assert {"encoder", "projector", "video_encoder", "video_projector"} <= keys
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    ea = EventAccumulator(paths["log_dir"])
+    ea.Reload()
+    tags = set(ea.Tags()["scalars"])
+    assert {"Train/loss", "Valid/loss", "Valid/a2v_R@1", "Valid/v2a_R@5", "Valid/chance_R@1",
+            "Valid/a2v_median_rank"} <= tags
+    reloaded = VideoPretraining.load_from_checkpoint(paths["last"]).eval()
+    x = torch.randn(2, 2187)
+    assert torch.isfinite(reloaded.embed_audio(x)).all()
+    more = vid_cfg(tmp_path, "--dataset_dir", str(prepared), "--m_epochs", "3", "--ckpt_path", paths["last"],
+                   "--experiment_version", "resumed")
+    resumed = pretrain_video(more)
+    assert torch.load(resumed["last"], weights_only=True)["epoch"] == 2
+
+
+@pytest.mark.slow
+def test_seed_compatible_script_runs(prepared, tmp_path):
+    cmd = [sys.executable, str(ROOT / "vcmr" / "scripts" / "vid_pretrain.py"), "--dataset_dir", str(prepared),
+           "--config", str(ROOT / "config" / "tiny.yaml"), "--from_scratch", "true", "--log_dir",
+           str(tmp_path / "r"), "--max_steps", "2", "--m_epochs", "1", "--progress_bar", "false",
+           "--batch_size", "4"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "last checkpoint" in out.stdout
