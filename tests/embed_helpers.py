@@ -1,0 +1,91 @@
+"""Models and audio shared by the embedding tests (test_api, test_export, test_hear, commands).
+
+* Stage 1: a real tiny training run (``pretrain_music``, 1 step) on synthetic music.
+* Stages 2 and 3: the real LightningModules (``VideoPretraining``, ``TaggingModule``) with
+  seeded random weights and non-trivial BatchNorm statistics, saved in the checkpoint layout
+  Lightning writes (``hyper_parameters`` + ``state_dict``).
+Each is built once per test session (memoised) under a pytest temporary folder.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from conftest import TINY_OVERRIDES
+
+SR = 16000
+TAGS = ["guitar", "piano", "drums", "fast"]
+_CACHE: dict[str, Path] = {}
+
+
+def music(duration: float, sample_rate: int = SR, seed: int = 0, tags=("piano",)) -> np.ndarray:
+    from vcmr.synth.music import render_music
+    return render_music(list(tags), duration, sample_rate, seed).audio.astype(np.float32)
+
+
+def stage1_checkpoint(root: Path) -> Path:
+    if "mus" not in _CACHE:
+        from vcmr.audio.io import write_wav
+        from vcmr.config import load_config
+        from vcmr.train.music import pretrain_music
+        audio = root / "stage1_audio"
+        for i, tags in enumerate([("piano",), ("guitar",), ("drums", "fast"), ("piano", "slow"), ("guitar",), ("drums",)]):
+            write_wav(audio / f"song{i}.wav", music(1.0, SR, seed=i, tags=tags), SR)
+        cfg = load_config("mus", None, TINY_OVERRIDES + [
+            "--dataset_dir", str(audio), "--batch_size", "4", "--max_steps", "1", "--m_epochs", "1",
+            "--workers", "0", "--log_dir", str(root / "runs"), "--progress_bar", "false",
+            "--accelerator", "cpu", "--devices", "1"])
+        _CACHE["mus"] = Path(pretrain_music(cfg)["last"])
+    return _CACHE["mus"]
+
+
+def _randomise_batchnorm(module: torch.nn.Module, seed: int) -> None:
+    g = torch.Generator().manual_seed(seed)
+    for m in module.modules():
+        if isinstance(m, torch.nn.BatchNorm1d):
+            m.running_mean.copy_(torch.randn(m.num_features, generator=g) * 0.1)
+            m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
+
+
+def _save(module, hparams: dict, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"hyper_parameters": hparams, "state_dict": module.state_dict()}, path)
+    return path
+
+
+def stage2_module(feature_dim: int = 8):
+    from vcmr.config import load_config
+    from vcmr.train.video import VideoPretraining
+    torch.manual_seed(2)
+    cfg = load_config("vid", None, TINY_OVERRIDES + ["--feature_dim", str(feature_dim), "--from_scratch", "true"])
+    module = VideoPretraining(cfg, load_audio_encoder=False)
+    _randomise_batchnorm(module, 2)
+    return module.eval()
+
+
+def stage2_checkpoint(root: Path) -> Path:
+    if "vid" not in _CACHE:
+        from vcmr.config import config_to_dict
+        module = stage2_module()
+        _CACHE["vid"] = _save(module, {"stage": "vid", "config": config_to_dict(module.cfg)}, root / "vid.ckpt")
+    return _CACHE["vid"]
+
+
+def stage3_module():
+    from vcmr.config import load_config
+    from vcmr.train.tagging import TaggingModule
+    torch.manual_seed(3)
+    module = TaggingModule(load_config("sup", None, TINY_OVERRIDES), TAGS)
+    _randomise_batchnorm(module, 3)
+    return module.eval()
+
+
+def stage3_checkpoint(root: Path) -> Path:
+    if "sup" not in _CACHE:
+        from vcmr.config import config_to_dict
+        module = stage3_module()
+        _CACHE["sup"] = _save(module, {"stage": "sup", "config": config_to_dict(module.cfg), "tags": TAGS},
+                              root / "sup.ckpt")
+    return _CACHE["sup"]
