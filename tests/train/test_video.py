@@ -1,4 +1,5 @@
 """Stage 2: model structure, checkpoint handling and training on the prepared layout."""
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -53,10 +54,16 @@ def test_missing_and_mismatched_stage1_checkpoints(stage1_ckpt, tmp_path):
     assert VideoPretraining(vid_cfg(tmp_path, "--feature_dim", "8", "--from_scratch", "true"))
 
 
-def test_train_reload_resume(prepared, stage1_ckpt, tmp_path):
+@pytest.fixture(scope="module")
+def stage2(prepared, stage1_ckpt, tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("stage2")
     cfg = vid_cfg(tmp_path, "--dataset_dir", str(prepared), "--audio_encoder_ckpt_path", stage1_ckpt,
                   "--m_epochs", "2")
-    paths = pretrain_video(cfg)
+    return tmp_path, pretrain_video(cfg)
+
+
+def test_train_reload_resume(prepared, stage2):
+    tmp_path, paths = stage2
     ckpt = read_checkpoint(paths["last"])
     assert ckpt["stage"] == "vid" and ckpt["config"]["feature_dim"] == 12
     keys = {k.split(".")[0] for k in ckpt["state_dict"]}
@@ -85,3 +92,19 @@ def test_seed_compatible_script_runs(prepared, tmp_path):
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "last checkpoint" in out.stdout
+
+
+def test_retrieve_command(prepared, stage2, capsys):
+    from vcmr.cli import main
+    _, paths = stage2
+    assert main(["retrieve", "--ckpt", paths["last"], "--dataset_dir", str(prepared), "--video", "vid01",
+                 "--top", "3", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert len(out["results"]) == 3 and {"id", "segment", "score"} <= set(out["results"][0])
+    scores = [r["score"] for r in out["results"]]
+    assert scores == sorted(scores, reverse=True)
+    wav = prepared / "audio" / "vid02" / "vid02_0.wav"
+    assert main(["retrieve", "--ckpt", paths["last"], "--dataset_dir", str(prepared), "--audio", str(wav),
+                 "--top", "2"]) == 0
+    assert "videos for" in capsys.readouterr().out
+    assert main(["retrieve", "--ckpt", paths["last"], "--dataset_dir", str(prepared), "--video", "nope"]) == 1

@@ -1,0 +1,44 @@
+"""``vcmr retrieve``: music for a video, or videos for a piece of music, with a stage-2 model."""
+import json
+
+from vcmr.errors import VcmrError
+
+
+def add_arguments(parser):
+    parser.add_argument("--ckpt", required=True, help="stage-2 checkpoint or exported model")
+    parser.add_argument("--dataset_dir", required=True, help="prepared dataset (vcmr prepare)")
+    query = parser.add_mutually_exclusive_group(required=True)
+    query.add_argument("--video", help="id of a prepared video: rank its music segments")
+    query.add_argument("--audio", help="audio (or video) file: rank the prepared videos")
+    parser.add_argument("--top", type=int, default=10, help="how many results (default 10)")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def run(args) -> int:
+    import vcmr
+    from vcmr.evaluate.retrieval import build_index, rank
+    model = vcmr.load_model(args.ckpt)
+    if model.stage != "vid":
+        raise VcmrError(f"{args.ckpt} is a stage-{model.stage!r} model; retrieval needs a stage-2 "
+                        f"(video-conditioned) checkpoint from `vcmr pretrain-video`")
+    index = build_index(model, args.dataset_dir, progress=not args.json)
+    if args.video:
+        if args.video not in index["video_ids"]:
+            raise VcmrError(f"video id {args.video!r} is not a kept video of {args.dataset_dir} "
+                            f"(see its manifest.jsonl)")
+        query = index["video_level"][index["video_ids"].index(args.video)]
+        hits = [{"id": index["segments"][i][0], "segment": index["segments"][i][1], "score": s}
+                for i, s in rank(query, index["audio"], args.top)]
+        title = f"music segments for video {args.video}"
+    else:
+        query = vcmr.embed_file(args.audio, model, song_level=True, space="joint")
+        hits = [{"id": index["video_ids"][i], "score": s} for i, s in rank(query, index["video_level"], args.top)]
+        title = f"videos for {args.audio}"
+    if args.json:
+        print(json.dumps({"query": args.video or args.audio, "results": hits}, indent=1))
+        return 0
+    print(title)
+    for r, hit in enumerate(hits, 1):
+        seg = f"  segment {hit['segment']}" if "segment" in hit else ""
+        print(f"{r:>3}. {hit['id']}{seg}  score {hit['score']:.3f}")
+    return 0
