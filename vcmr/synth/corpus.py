@@ -129,6 +129,8 @@ def make_music_video_corpus(out_dir, n: int, seed: int = 0, duration: float = 15
         raise VcmrError(f"--n must be at least 1, got {n}")
     if duration < 2.0:
         raise VcmrError(f"--duration must be at least 2 seconds, got {duration}")
+    from vcmr.synth.video import check_size
+    size = check_size(size)
     out_dir = Path(out_dir)
     (out_dir / "videos").mkdir(parents=True, exist_ok=True)
     counts = {"long_scene": n_long_scene, "too_short": n_too_short, "no_audio": n_no_audio,

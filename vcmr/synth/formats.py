@@ -112,7 +112,7 @@ def _mtat_plan(n: int, seed: int) -> list[dict]:
         start = int(rng.integers(0, 10)) * 29
         name = (f"synth_artist_{artist:03d}-synth_album_{artist:03d}-{int(rng.integers(1, 13)):02d}"
                 f"-take_{int(cid)}-{start}-{start + 29}.mp3")
-        plan.append({"clip_id": int(cid), "mp3_path": f"{folder}/{name}", "split": split,
+        plan.append({"clip_id": int(cid), "mp3_path": f"{folder}/{name}", "split": str(split),
                      "tags": random_tags(rng), "seed": int(rng.integers(0, 2**31 - 1))})
     return plan
 

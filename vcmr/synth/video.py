@@ -140,6 +140,13 @@ def scene_index(scene_cuts, t: float) -> int:
     return int(np.searchsorted(np.asarray(scene_cuts, dtype=np.float64), t, side="right"))
 
 
+def check_size(size) -> tuple[int, int]:
+    w, h = (int(size[0]), int(size[1]))
+    if w % 2 or h % 2 or w < 16 or h < 16:
+        raise VcmrError(f"video size {w}x{h} must be even and at least 16x16 (H.264 needs even sizes)")
+    return w, h
+
+
 def write_music_video(path, clip: SynthClip, scene_cuts, size=(320, 240), fps: int = 25,
                       with_audio: bool = True, seed: int = 0) -> Path:
     """Write ``clip`` with matching pictures to ``path`` (.mp4: H.264+AAC, .mkv: H.264+AAC,
@@ -149,9 +156,7 @@ def write_music_video(path, clip: SynthClip, scene_cuts, size=(320, 240), fps: i
     if path.suffix.lower() not in CONTAINERS:
         raise VcmrError(f"{path}: unsupported video container {path.suffix!r}; "
                         f"use one of {', '.join(CONTAINERS)}")
-    w, h = (int(size[0]), int(size[1]))
-    if w % 2 or h % 2 or w < 16 or h < 16:
-        raise VcmrError(f"video size {size} must be even and at least 16x16 (H.264 needs even sizes)")
+    w, h = check_size(size)
     fmt, vcodec, acodec, arate = CONTAINERS[path.suffix.lower()]
     cuts = sorted(float(c) for c in scene_cuts)
     rng = np.random.default_rng(seed)
