@@ -100,6 +100,15 @@ def shard_items(items: list[VideoItem], index: int, count: int) -> list[VideoIte
     return [it for it in items if bucket(it.id) == index]
 
 
+class _QuietLogger:
+    """yt-dlp prints errors itself; we record them in the manifest instead."""
+
+    def debug(self, msg):
+        pass
+
+    info = warning = error = debug
+
+
 def download(item: VideoItem, raw_dir: Path, timeout_s: float = 30.0) -> Path:
     """Download ``item.url`` with yt-dlp into ``raw_dir/<id>.<ext>`` (reused when present).
 
@@ -118,7 +127,7 @@ def download(item: VideoItem, raw_dir: Path, timeout_s: float = 30.0) -> Path:
         "outtmpl": str(raw_dir / f"{item.id}.%(ext)s"),
         "format": "best[height<=720][vcodec!=none][acodec!=none]/best",
         "quiet": True, "no_warnings": True, "noprogress": True, "noplaylist": True,
-        "socket_timeout": timeout_s, "retries": 1, "part": True,
+        "socket_timeout": timeout_s, "retries": 1, "part": True, "logger": _QuietLogger(),
     }
     try:
         with yt_dlp.YoutubeDL(opts) as ydl:

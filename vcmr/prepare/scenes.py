@@ -33,7 +33,7 @@ class SceneScanner:
                  min_scene_len: int = 15, max_scene_s: float | None = None):
         from scenedetect.detectors import ContentDetector
         self.detector = ContentDetector(threshold=threshold, min_scene_len=int(min_scene_len))
-        self.fps = fps
+        self.fps = float(fps)
         self.start_s, self.end_s = start_s, end_s
         self.max_scene_s = max_scene_s
         # the merge filter may report a cut up to min_scene_len frames after it happened

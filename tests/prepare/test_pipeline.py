@@ -1,0 +1,203 @@
+"""End-to-end preparation of a synthetic music-video corpus (small scale, see conftest.py)."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from vcmr.config import load_config
+from vcmr.prepare.pipeline import merge_outputs, prepare_videos, read_manifest
+
+REQUIRED = ("id", "source", "status", "reason", "duration_s", "n_scenes", "max_scene_s",
+            "n_segments", "feature_dim", "frame_encoder", "seconds_taken")
+
+
+def test_statuses_and_reasons(prepared):
+    rows = prepared["rows"]
+    got = {vid: (r["status"], r["reason"]) for vid, r in rows.items()}
+    assert got == {
+        "good": ("kept", None), "other": ("kept", None),
+        "long": ("dropped", "long_scene"), "short": ("dropped", "too_short"),
+        "silent": ("failed", "no_audio"), "truncated": ("failed", "decode_error"),
+        "empty": ("failed", "decode_error"),
+    }
+    for r in rows.values():
+        assert all(k in r for k in REQUIRED), r
+    assert prepared["summary"]["counts"] == {"kept": 2, "dropped": 2, "failed": 3}
+
+
+def test_scene_cuts_found_where_made(prepared, good_cuts):
+    row = prepared["rows"]["good"]
+    assert row["start_s"] == pytest.approx(3.0)
+    inside = [c for c in good_cuts if 3.0 < c < 27.0]
+    assert len(row["scene_cuts_s"]) == len(inside)
+    assert np.allclose(row["scene_cuts_s"], inside, atol=0.11)  # within one frame at 10 fps
+    assert row["n_scenes"] == len(inside) + 1
+    assert row["max_scene_s"] == pytest.approx(4.5, abs=0.11)
+    assert prepared["rows"]["long"]["max_scene_s"] > 6
+
+
+def test_audio_segments(prepared, corpus):
+    out, row = prepared["out"], prepared["rows"]["good"]
+    files = [out / "audio" / "good" / f"good_{k}.wav" for k in range(8)]
+    assert [str(f.relative_to(out)) for f in files] == row["audio_files"]
+    segs = []
+    for f in files:
+        info = sf.info(str(f))
+        assert (info.samplerate, info.channels, info.frames, info.subtype) == (16000, 1, 48000, "PCM_16")
+        segs.append(sf.read(str(f), dtype="float32")[0])
+    got = np.concatenate(segs)
+    # the audio is the clip's audio of the window 3 .. 27 s, delayed by the AAC encoder's
+    # 1024 priming samples (PyAV's MP4 writer does not signal them, so decoders keep them)
+    ref = corpus["clips"]["good"].audio[3 * 16000: 27 * 16000]
+    a, b = 5 * 16000, 7 * 16000
+    corr = [np.corrcoef(got[a + lag: b + lag], ref[a:b])[0, 1] for lag in range(0, 1101)]
+    assert max(corr) > 0.99 and int(np.argmax(corr)) in (0, 1024)
+
+
+def test_features_change_at_cut(prepared, good_cuts):
+    feats = np.load(prepared["out"] / "video" / "good.npy")
+    assert feats.shape == (24, 512) and feats.dtype == np.float32
+    # cuts at 6, 15, 19, 23 s of the video = seconds 3, 12, 16, 20 of the window
+    diffs = np.linalg.norm(np.diff(feats, axis=0), axis=1)  # diffs[t-1]: row t-1 -> row t
+    at_cut = [diffs[t - 1] for t in (3, 12, 16, 20)]
+    not_cut = [diffs[t - 1] for t in range(1, 24) if t not in (3, 7, 8, 12, 16, 20)]
+    assert min(at_cut) > 2 * np.median(not_cut)
+
+
+def test_manifest_is_truthful_for_dropped_and_failed(prepared):
+    out, rows = prepared["out"], prepared["rows"]
+    assert not (out / "audio" / "long").exists() and not (out / "video" / "long.npy").exists()
+    assert "no audio" in rows["silent"]["error"]
+    assert "empty" in rows["empty"]["error"]
+    assert rows["short"]["duration_s"] == pytest.approx(12, abs=0.1)
+    assert sorted(p.name for p in (out / "video").iterdir()) == ["good.npy", "other.npy"]
+
+
+def test_rerun_skips_finished_and_retries_failed(prepared, corpus):
+    out = prepared["out"]
+    before = {p: p.stat().st_mtime_ns for p in out.rglob("*.wav")}
+    summary = prepare_videos([corpus["dir"]], out, prepared["cfg"], progress=False)
+    assert summary["skipped_done"] == 4  # kept and dropped are done; failed are retried
+    assert summary["counts"] == {"failed": 3}
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*.wav")} == before
+    lines = (out / "manifest.jsonl").read_text().splitlines()
+    assert len(lines) == 7  # compacted: one row per id
+
+
+def _copy_good(corpus, dst: Path, n: int) -> Path:
+    dst.mkdir()
+    for i in range(n):
+        shutil.copyfile(corpus["dir"] / "good.mp4", dst / f"v{i}.mp4")
+    shutil.copyfile(corpus["dir"] / "long.mp4", dst / "long.mp4")
+    return dst
+
+
+def _outputs(d: Path) -> dict:
+    rows = read_manifest(d)
+    out = {}
+    for vid, r in rows.items():
+        r = dict(r)
+        r.pop("seconds_taken")
+        out[vid] = r
+        for f in r.get("audio_files", []):
+            out[f] = sf.read(str(d / f), dtype="int16")[0]
+        if r.get("video_file"):
+            out[r["video_file"]] = np.load(d / r["video_file"])
+    return out
+
+
+def _assert_same(a: dict, b: dict):
+    assert a.keys() == b.keys()
+    for k in a:
+        if isinstance(a[k], np.ndarray):
+            assert np.allclose(a[k], b[k], atol=1e-5), k
+        else:
+            assert a[k] == b[k], k
+
+
+def test_killed_run_resumes_to_same_outputs(corpus, tiny_clip_dir, small, tmp_path):
+    videos = _copy_good(corpus, tmp_path / "in", 3)
+    args = ["prepare", str(videos), "--out", str(tmp_path / "killed"), "--no-progress",
+            *small, "--frame_encoder_path", str(tiny_clip_dir)]
+    code = "import sys; from vcmr.cli import main; sys.exit(main(sys.argv[1:]))"
+    proc = subprocess.Popen([sys.executable, "-c", code, *args], stderr=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL)
+    manifest = tmp_path / "killed" / "manifest.jsonl"
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        if manifest.is_file() and manifest.read_text().count("\n") >= 1:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    n_done = len(read_manifest(tmp_path / "killed"))
+    assert 1 <= n_done < 4, "the run was not interrupted midway"
+    # a half-written output of a not-finished video must not count as done
+    (tmp_path / "killed" / "video").mkdir(exist_ok=True)
+    (tmp_path / "killed" / "video" / "v2.npy.tmp").write_bytes(b"\x93NUMPY half")
+    cfg = load_config("prepare", None, small + ["--frame_encoder_path", str(tiny_clip_dir)])
+    resumed = prepare_videos([videos], tmp_path / "killed", cfg, progress=False)
+    assert resumed["skipped_done"] == n_done
+    prepare_videos([videos], tmp_path / "clean", cfg, progress=False)
+    _assert_same(_outputs(tmp_path / "killed"), _outputs(tmp_path / "clean"))
+    assert not list((tmp_path / "killed").rglob("*.tmp"))
+
+
+def test_shards_and_merge_equal_single_run(corpus, tiny_clip_dir, small, tmp_path):
+    videos = _copy_good(corpus, tmp_path / "in", 3)
+    cfg = load_config("prepare", None, small + ["--frame_encoder_path", str(tiny_clip_dir)])
+    parts = []
+    for i in range(2):
+        parts.append(tmp_path / f"part{i}")
+        prepare_videos([videos], parts[-1], cfg, shard=(i, 2), progress=False)
+    ids = [set(read_manifest(p)) for p in parts]
+    assert not ids[0] & ids[1] and ids[0] | ids[1] == {"v0", "v1", "v2", "long"}
+    counts = merge_outputs(parts, tmp_path / "merged")
+    assert counts == {"kept": 3, "dropped": 1}
+    prepare_videos([videos], tmp_path / "single", cfg, progress=False)
+    _assert_same(_outputs(tmp_path / "merged"), _outputs(tmp_path / "single"))
+
+
+def test_workers_give_same_outputs(corpus, tiny_clip_dir, small, tmp_path):
+    videos = _copy_good(corpus, tmp_path / "in", 2)
+    cfg0 = load_config("prepare", None, small + ["--frame_encoder_path", str(tiny_clip_dir)])
+    cfg2 = load_config("prepare", None, small + ["--frame_encoder_path", str(tiny_clip_dir),
+                                                 "--workers", "2"])
+    prepare_videos([videos], tmp_path / "w0", cfg0, progress=False)
+    prepare_videos([videos], tmp_path / "w2", cfg2, progress=False)
+    _assert_same(_outputs(tmp_path / "w0"), _outputs(tmp_path / "w2"))
+
+
+def test_download_failure_is_recorded(corpus, tiny_clip_dir, small, tmp_path):
+    pytest.importorskip("yt_dlp")
+    lst = tmp_path / "list.txt"
+    # a refused local connection: fails at once, offline
+    lst.write_text("# one per line\nhttp://127.0.0.1:9/clip.mp4\n")
+    cfg = load_config("prepare", None, small + ["--frame_encoder_path", str(tiny_clip_dir)])
+    summary = prepare_videos([lst, corpus["dir"] / "good.mp4"], tmp_path / "out", cfg, progress=False)
+    rows = read_manifest(tmp_path / "out")
+    bad = [r for r in rows.values() if r["source"].startswith("http")]
+    assert len(bad) == 1 and (bad[0]["status"], bad[0]["reason"]) == ("failed", "download_error")
+    assert rows["good"]["status"] == "kept"
+    assert summary["counts"] == {"failed": 1, "kept": 1}
+
+
+def test_keep_shorter_rule(corpus, tiny_clip_dir, small, tmp_path):
+    cfg = load_config("prepare", None, small + ["--frame_encoder_path", str(tiny_clip_dir),
+                                                "--too_short_rule", "keep_shorter",
+                                                "--max_scene_seconds", "8"])
+    prepare_videos([corpus["dir"] / "short.mp4"], tmp_path, cfg, progress=False)
+    row = read_manifest(tmp_path)["short"]
+    # 12 s video: four whole 3 s segments; scenes of 5 and 7 s (7 > 6: max raised to 8)
+    assert (row["status"], row["n_segments"], row["window_s"]) == ("kept", 4, 12.0)
+    assert np.load(tmp_path / "video" / "short.npy").shape == (12, 512)
