@@ -1,0 +1,149 @@
+"""Portable .safetensors model files and the pretrained-model registry."""
+import hashlib
+import json
+
+import numpy as np
+import pytest
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+import vcmr
+from vcmr import pretrained
+from vcmr.checkpoint import CheckpointError
+from vcmr.cli import main
+from vcmr.export import ModelFileError, export_checkpoint, read_model_file
+
+from embed_helpers import SR, TAGS, music, stage1_checkpoint, stage2_checkpoint, stage3_checkpoint
+
+
+@pytest.fixture(scope="session")
+def root(tmp_path_factory):
+    return tmp_path_factory.mktemp("embed_models")
+
+
+@pytest.fixture(scope="session")
+def exported1(root):
+    return export_checkpoint(stage1_checkpoint(root), root / "m1.safetensors"), root / "m1.safetensors"
+
+
+@pytest.mark.parametrize("stage", ["mus", "vid", "sup"])
+def test_export_then_load_gives_identical_embeddings(root, stage):
+    ckpt = {"mus": stage1_checkpoint, "vid": stage2_checkpoint, "sup": stage3_checkpoint}[stage](root)
+    out = root / f"{stage}.safetensors"
+    assert main(["export", str(ckpt), "--out", str(out)]) == 0
+    a, b = vcmr.load_model(ckpt, "cpu"), vcmr.load_model(out, "cpu")
+    x = music(0.6, 44100, seed=11)
+    np.testing.assert_array_equal(a.embed(x, 44100, overlap=0.5).embeddings, b.embed(x, 44100, overlap=0.5).embeddings)
+    assert (b.stage, b.sample_rate, b.segment_samples, b.embedding_size, b.tags) == \
+        (stage, a.sample_rate, a.segment_samples, a.embedding_size, a.tags)
+    if stage == "vid":
+        v = np.random.default_rng(0).normal(size=(3, 1, 8)).astype(np.float32)
+        np.testing.assert_array_equal(a.embed_video_features(v), b.embed_video_features(v))
+        np.testing.assert_array_equal(a.embed(x, 44100, space="joint").embeddings, b.embed(x, 44100, space="joint").embeddings)
+    if stage == "sup":
+        assert a.predict_tags(x, 44100) == b.predict_tags(x, 44100)
+
+
+def test_metadata(exported1, root):
+    model, path = exported1
+    with safe_open(str(path), framework="pt") as f:
+        meta = f.metadata()
+        keys = set(f.keys())
+    assert meta["format"] == "vcmr" and meta["stage"] == "mus" and meta["vcmr_version"] == vcmr.__version__
+    assert (meta["sample_rate"], meta["audio_length"]) == ("16000", "2187")
+    assert json.loads(meta["config"])["n_channels"] == [16, 16, 32, 32, 32, 64]
+    assert {k.split(".")[0] for k in keys} == {"encoder", "projector"}
+    export_checkpoint(stage3_checkpoint(root), root / "s3.safetensors")
+    _, meta3 = read_model_file(root / "s3.safetensors")
+    assert json.loads(meta3["tags"]) == TAGS
+
+
+def test_truncated_or_random_file_is_a_clear_error(exported1, tmp_path):
+    _, path = exported1
+    data = path.read_bytes()
+    (tmp_path / "cut.safetensors").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ModelFileError, match="not a readable safetensors model file"):
+        vcmr.load_model(tmp_path / "cut.safetensors")
+    (tmp_path / "noise.ckpt").write_bytes(np.random.default_rng(0).bytes(5000))
+    with pytest.raises(CheckpointError, match="cannot be read"):
+        vcmr.load_model(tmp_path / "noise.ckpt")
+
+
+def test_foreign_safetensors_file_is_rejected(tmp_path):
+    save_file({"w": torch.zeros(3)}, str(tmp_path / "other.safetensors"))
+    with pytest.raises(ModelFileError, match="not a vcmr model"):
+        vcmr.load_model(tmp_path / "other.safetensors")
+
+
+def _rewrite(src, dst, meta_edit=None, drop=None):
+    sd, meta = read_model_file(src)
+    if meta_edit:
+        meta = meta_edit(dict(meta))
+    if drop:
+        sd = {k: v for k, v in sd.items() if not k.startswith(drop)}
+    save_file(sd, str(dst), metadata=meta)
+    return dst
+
+
+def test_architecture_mismatch_is_a_clear_error(exported1, tmp_path):
+    _, path = exported1
+
+    def wider(meta):
+        cfg = json.loads(meta["config"])
+        cfg["n_channels"] = [16, 16, 32, 32, 64, 64]
+        meta["config"] = json.dumps(cfg)
+        return meta
+    with pytest.raises(CheckpointError, match="does not match the configured architecture"):
+        vcmr.load_model(_rewrite(path, tmp_path / "wide.safetensors", wider))
+    with pytest.raises(CheckpointError, match="lacks the weight 'projector.0.weight'"):
+        vcmr.load_model(_rewrite(path, tmp_path / "noproj.safetensors", drop="projector."))
+    with pytest.raises(ModelFileError, match="disagrees"):
+        vcmr.load_model(_rewrite(path, tmp_path / "sr.safetensors", lambda m: {**m, "sample_rate": "22050"}))
+
+
+def test_registry_download_verify_and_load(exported1, tmp_path, monkeypatch):
+    model, path = exported1
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    monkeypatch.setattr(pretrained, "_MODELS", {})
+    monkeypatch.setenv("VCMR_CACHE", str(tmp_path / "cache"))
+    pretrained.register(pretrained.PretrainedModel("tiny-test", path.as_uri(), digest,
+                                                   config={"output_size": 64}, stage="mus"))
+    assert vcmr.available_models() == ["tiny-test"]
+    loaded = vcmr.load_model("tiny-test", device="cpu")
+    cached = list((tmp_path / "cache").glob("*.safetensors"))
+    assert len(cached) == 1 and hashlib.sha256(cached[0].read_bytes()).hexdigest() == digest
+    x = music(0.3, seed=12)
+    np.testing.assert_array_equal(loaded.embed(x, SR).embeddings, model.embed(x, SR).embeddings)
+    cached[0].write_bytes(b"damaged")  # a damaged cache entry is fetched again
+    assert pretrained.download(pretrained.get_entry("tiny-test")) == cached[0]
+    assert hashlib.sha256(cached[0].read_bytes()).hexdigest() == digest
+
+
+def test_registry_errors(exported1, tmp_path, monkeypatch):
+    _, path = exported1
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    monkeypatch.setattr(pretrained, "_MODELS", {})
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("VCMR_CACHE", str(cache))
+    pretrained.register(pretrained.PretrainedModel("bad-sum", path.as_uri(), "0" * 64, stage="mus"))
+    with pytest.raises(pretrained.PretrainedError, match="checksum mismatch.*expected sha256 0000"):
+        vcmr.load_model("bad-sum")
+    assert not list(cache.glob("*"))  # nothing kept
+    pretrained.register(pretrained.PretrainedModel("bad-arch", path.as_uri(), digest,
+                                                   config={"output_size": 512}, stage="mus"))
+    with pytest.raises(CheckpointError, match="output_size: registry 512 vs file 64"):
+        vcmr.load_model("bad-arch")
+    pretrained.register(pretrained.PretrainedModel("gone", (tmp_path / "nope.safetensors").as_uri(), digest))
+    with pytest.raises(pretrained.PretrainedError, match="cannot download model 'gone'"):
+        vcmr.load_model("gone")
+    with pytest.raises(pretrained.PretrainedError, match="unknown model 'other'.*available: bad-arch, bad-sum, gone"):
+        vcmr.load_model("other")
+    with pytest.raises(pretrained.PretrainedError, match="sha256"):
+        pretrained.register(pretrained.PretrainedModel("x", "file:///x", "abc"))
+
+
+def test_export_command_errors(tmp_path, capsys):
+    assert main(["export", str(tmp_path / "none.ckpt"), "--out", str(tmp_path / "o.safetensors")]) == 1
+    assert "not found" in capsys.readouterr().err
+    assert not (tmp_path / "o.safetensors").exists()
