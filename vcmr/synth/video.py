@@ -48,7 +48,8 @@ INSTRUMENT_COLOURS = {  # BGR
     "harpsichord": (120, 220, 220), "flute": (255, 230, 160), "harp": (140, 255, 140),
     "cello": (40, 70, 140),
 }
-FLASH = 30.0          # added to every pixel on a beat, decays with time constant FLASH_DECAY
+FLASH = 0.25          # relative brightening of the frame on a beat (decays in FLASH_DECAY s);
+                      # multiplicative so hue and saturation stay put (no false scene cuts)
 FLASH_DECAY = 0.1
 
 
@@ -72,7 +73,8 @@ class _Scene:
         yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
         proj = (xx - w / 2) * np.cos(angle) + (yy - h / 2) * np.sin(angle)
         a = ((proj - proj.min()) / (np.ptp(proj) + 1e-6))[..., None]
-        self.background = np.clip((1 - a) * top + a * bottom, 0, 255 - FLASH).astype(np.uint8)
+        bg = (1 - a) * top + a * bottom
+        self.background = np.clip(bg / (1 + FLASH), 0, 255).astype(np.uint8)   # room to flash
         cells = rng.permutation(12)
         self.anchors = {}
         for k, inst in enumerate(clip.instruments):
@@ -123,8 +125,8 @@ def render_frame(clip: SynthClip, scene: _Scene, t: float, size) -> np.ndarray:
     """One BGR uint8 frame at time ``t`` (seconds)."""
     import cv2
     w, h = size
-    flash = FLASH * _activity(clip.beat_times, t, FLASH_DECAY)
-    img = scene.background + np.uint8(round(flash))   # background <= 255 - FLASH: no overflow
+    gain = 1.0 + FLASH * _activity(clip.beat_times, t, FLASH_DECAY)
+    img = cv2.convertScaleAbs(scene.background, alpha=gain)
     orbit = 2 * np.pi * t * clip.tempo_bpm / 60.0 / 2.0    # one turn every two beats
     base = min(w, h) / 14
     for k, inst in enumerate(clip.instruments):
