@@ -1,0 +1,22 @@
+"""``vcmr probe``: fast linear/MLP probe on frozen embeddings cached on disk."""
+from vcmr.commands.finetune import add_arguments as _finetune_arguments, config_from_args
+
+
+def add_arguments(parser):
+    _finetune_arguments(parser)
+    parser.epilog = "Probe keys: --probe_head linear|mlp, --probe_epochs N, --results_dir, --model_name."
+
+
+def run(args) -> int:
+    cfg = config_from_args(args, "sup")
+    from vcmr.evaluate.probe import probe
+    out = probe(cfg, progress=cfg.progress_bar)
+    t, v = out["test"], out["valid"]
+    fmt = lambda x: "n/a" if x is None else f"{x:.4f}"
+    print(f"{out['model_name']} probe ({cfg.probe_head}) on {cfg.dataset} test: ROC-AUC {fmt(t['roc_auc'])} "
+          f"PR-AUC {fmt(t['pr_auc'])} ({t['n_songs']} songs; valid PR-AUC {fmt(v['pr_auc'])})\n"
+          f"time: embeddings {out['timing']['extract_s']:.1f} s, head {out['timing']['fit_s']:.1f} s "
+          f"({out['epochs']} epochs)\nresults: {out['files']['global_metrics']}")
+    if t["tags_without_positives"]:
+        print(f"tags without positives in test (not averaged): {', '.join(t['tags_without_positives'])}")
+    return 0

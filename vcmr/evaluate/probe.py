@@ -1,0 +1,171 @@
+"""Fast probe: frozen embeddings extracted once, then a linear or small MLP head fitted on them.
+
+    vcmr probe --dataset magnatagatune --dataset_dir data/mtat --pretrained_ckpt_path stage1.ckpt
+
+Every song of the train, valid and test subsets is cut into ``audio_length`` segments (no
+overlap), each segment is embedded once by the frozen encoder, and the embeddings are cached
+on disk (``<cache_dir or results_dir/dataset/name>/probe_cache/*.npz``, keyed by checkpoint file,
+size and modification time), so probing a checkpoint again costs only the head fit. The head
+(``probe_head``: ``linear`` or ``mlp`` = the stage-3 head) is trained on segment embeddings
+with their song's tags (BCE, AdamW with the config's learning rate and weight decay), early
+stopping on the validation loss (``patience``) and keeping the epoch with the best
+song-level validation PR-AUC, like ``vcmr finetune``. Test metrics are song-level: segment
+probabilities averaged per song, the same as ``vcmr evaluate`` at overlap 0.
+
+The end-to-end head sees one random crop per song per epoch; the probe sees every segment of
+every song each epoch without decoding audio, which is why it is many times faster.
+
+Python::
+
+    from vcmr.evaluate.probe import probe
+    out = probe(cfg)   # {"test": metrics, "valid": metrics, "timing": {...}, "files": {...}}
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from vcmr.config import SupervisedConfig
+from vcmr.data.tagging import TaggingSplit, load_split_from_config
+from vcmr.evaluate.tagging import (categories_for, default_model_name, pick_device, run_segments,
+                                   tagging_metrics, write_results)
+from vcmr.models.heads import tagging_head
+
+log = logging.getLogger(__name__)
+
+
+def _encoder_key(cfg: SupervisedConfig) -> str:
+    p = cfg.pretrained_ckpt_path
+    if p is None:
+        ident = f"random-seed{cfg.seed}-{cfg.n_blocks}-{cfg.n_channels}-{cfg.output_size}"
+    else:
+        st = Path(p).stat()
+        ident = f"{Path(p).resolve()}-{st.st_size}-{st.st_mtime_ns}"
+    return hashlib.sha1(ident.encode()).hexdigest()[:12]
+
+
+def extract_embeddings(encoder: nn.Module, split: TaggingSplit, cfg: SupervisedConfig, cache: Path,
+                       device: torch.device, progress: bool = False) -> dict[str, np.ndarray]:
+    """``{"emb" (segments, D), "song" (segments,) song row, "labels" (songs, T)}``, cached."""
+    name = f"{_encoder_key(cfg)}_{split.dataset}_{cfg.split}_{cfg.subset_category}_{split.subset}.npz"
+    path = cache / name
+    if path.is_file():
+        data = dict(np.load(path))
+        if len(data["labels"]) and data.get("n_items", np.array(-1)).item() == len(split.items):
+            return data
+    encoder = encoder.to(device).eval()
+    outs = run_segments(split, encoder, cfg.sample_rate, cfg.audio_length, [0.0], cfg.batch_size,
+                        cfg.workers, cfg.cache_dir, device, progress)
+    labels = split.labels()
+    data = {"emb": np.concatenate([o for _, o, _ in outs]).astype(np.float32),
+            "song": np.concatenate([np.full(len(o), row) for row, (_, o, _) in enumerate(outs)]),
+            "labels": labels[[idx for idx, _, _ in outs]], "n_items": np.array(len(split.items))}
+    cache.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp.npz")
+    np.savez(tmp, **data)
+    tmp.replace(path)
+    return data
+
+
+def build_probe_head(kind: str, in_dim: int, n_tags: int, cfg: SupervisedConfig) -> nn.Module:
+    if kind == "linear":
+        return nn.Linear(in_dim, n_tags)
+    return tagging_head(in_dim, n_tags, cfg.head_hidden, cfg.head_dropout)
+
+
+@torch.no_grad()
+def song_probs(head: nn.Module, data: dict[str, np.ndarray]) -> np.ndarray:
+    """Average of segment probabilities per song (rows of ``data["labels"]``)."""
+    head.eval()
+    p = torch.sigmoid(head(torch.from_numpy(data["emb"]))).numpy().astype(np.float64)
+    n = len(data["labels"])
+    sums = np.zeros((n, p.shape[1]))
+    np.add.at(sums, data["song"], p)
+    counts = np.bincount(data["song"], minlength=n)[:, None]
+    return sums / np.maximum(counts, 1)
+
+
+def fit_head(train: dict, valid: dict, tags: list[str], cfg: SupervisedConfig) -> tuple[nn.Module, dict]:
+    """Train the probe head; returns the head of the best validation PR-AUC and a history."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny matrices: one thread is fastest, several only contend
+    try:
+        return _fit_head(train, valid, tags, cfg)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _fit_head(train: dict, valid: dict, tags: list[str], cfg: SupervisedConfig) -> tuple[nn.Module, dict]:
+    g = torch.Generator().manual_seed(cfg.seed)
+    torch.manual_seed(cfg.seed)
+    x, y = torch.from_numpy(train["emb"]), torch.from_numpy(train["labels"][train["song"]])
+    xv, yv = torch.from_numpy(valid["emb"]), torch.from_numpy(valid["labels"][valid["song"]])
+    head = build_probe_head(cfg.probe_head, x.shape[1], len(tags), cfg)
+    opt = torch.optim.AdamW(head.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="min", factor=0.1, patience=cfg.lr_patience)
+    loss_fn = nn.BCEWithLogitsLoss()
+    best, best_pr, best_loss, bad, history = copy.deepcopy(head), -1.0, float("inf"), 0, []
+    for epoch in range(cfg.probe_epochs):
+        head.train()
+        for idx in torch.randperm(len(x), generator=g).split(cfg.batch_size):
+            opt.zero_grad()
+            loss_fn(head(x[idx]), y[idx]).backward()
+            opt.step()
+        head.eval()
+        with torch.no_grad():
+            vloss = float(loss_fn(head(xv), yv))
+        pr = tagging_metrics(valid["labels"], song_probs(head, valid), tags)["pr_auc"] or 0.0
+        sched.step(vloss)
+        history.append({"epoch": epoch, "valid_loss": vloss, "valid_pr_auc": pr})
+        if pr > best_pr:
+            best, best_pr = copy.deepcopy(head), pr
+        if vloss < best_loss - 1e-6:
+            best_loss, bad = vloss, 0
+        else:
+            bad += 1
+            if bad > cfg.patience:
+                break
+    return best.eval(), {"epochs": len(history), "best_valid_pr_auc": best_pr, "history": history}
+
+
+def probe(cfg: SupervisedConfig, progress: bool = False) -> dict[str, Any]:
+    """Embed train/valid/test once (cached), fit the probe head, report song-level metrics.
+
+    Writes ``<results_dir>/<dataset>/<model_name>/probe_<head>/global_metrics.json`` and
+    ``per_tag_metrics.csv`` (test subset). Returns ``{"model_name", "valid", "test", "timing":
+    {"extract_s", "fit_s"}, "epochs", "files"}``.
+    """
+    from vcmr.train.tagging import resolve_encoder
+    encoder, cfg = resolve_encoder(cfg)
+    torch.manual_seed(cfg.seed)
+    name = cfg.model_name or (default_model_name(cfg.pretrained_ckpt_path) if cfg.pretrained_ckpt_path else "random")
+    out_dir = Path(cfg.results_dir) / cfg.dataset / name
+    cache = Path(cfg.cache_dir) / "probe_cache" if cfg.cache_dir else out_dir / "probe_cache"
+    device = pick_device(cfg.accelerator)
+    t0 = time.perf_counter()
+    splits = {s: load_split_from_config(cfg, s) for s in ("train", "valid", "test")}
+    data = {s: extract_embeddings(encoder, sp, cfg, cache, device, progress) for s, sp in splits.items()}
+    t1 = time.perf_counter()
+    tags = splits["train"].tags
+    head, info = fit_head(data["train"], data["valid"], tags, cfg)
+    t2 = time.perf_counter()
+    cats = categories_for(tags, cfg.dataset, None)
+    result = {"model_name": name, "dataset": cfg.dataset, "split": cfg.split, "subset": "test",
+              "aggregation": "average", "probe_head": cfg.probe_head,
+              "pretrained_ckpt_path": cfg.pretrained_ckpt_path, "n_songs": len(data["test"]["labels"]),
+              "n_missing": len(splits["test"].missing), "categories": cats,
+              "timing": {"extract_s": t1 - t0, "fit_s": t2 - t1}, "epochs": info["epochs"],
+              "best_valid_pr_auc": info["best_valid_pr_auc"],
+              "overlaps": {"0.0": tagging_metrics(data["test"]["labels"], song_probs(head, data["test"]), tags, cats)}}
+    result["files"] = write_results(out_dir / f"probe_{cfg.probe_head}", result)
+    result["test"] = result["overlaps"]["0.0"]
+    result["valid"] = tagging_metrics(data["valid"]["labels"], song_probs(head, data["valid"]), tags, cats)
+    return result
