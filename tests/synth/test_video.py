@@ -43,9 +43,9 @@ def test_same_inputs_same_bytes_and_audio_roundtrip(tmp_path, clip):
     from vcmr.audio.io import read_audio
     x, sr = read_audio(a)
     assert sr == 16000 and abs(len(x) - len(clip.audio)) < 2048
-    ref = clip.audio[8000:40000]
+    ref = clip.audio[8000:16000]
     lags = range(-2048, 2049)
-    corr = [np.corrcoef(x[8000 + k: 40000 + k], ref)[0, 1] for k in lags]   # AAC adds a delay
+    corr = [np.corrcoef(x[8000 + k: 16000 + k], ref)[0, 1] for k in lags]   # AAC adds a delay
     assert max(corr) > 0.9
 
 
