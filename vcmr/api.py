@@ -166,7 +166,7 @@ class EmbeddingModel(nn.Module):
             raise VcmrError(f"embed_segments expects (n, {self.segment_samples}) waveforms, got "
                             f"{tuple(x.shape)}; use embed() for audio of any length")
         out = [head(self.encoder(chunk.to(self.device))) for chunk in x.split(max(1, self.batch_size))]
-        return torch.cat(out) if out else torch.zeros(0, self._space_size(space), device=self.device)
+        return torch.cat(out) if out else torch.zeros(0, self.space_size(space), device=self.device)
 
     def embed(self, audio: Any, sample_rate: int, overlap: float = 0.0, space: str = "encoder",
               pad_last: bool = True) -> Embeddings:
@@ -208,7 +208,9 @@ class EmbeddingModel(nn.Module):
             return self.projector
         return nn.Identity()
 
-    def _space_size(self, space: str) -> int:
+    def space_size(self, space: str = "encoder") -> int:
+        """Embedding size in ``space``; raises VcmrError when this model has no such space."""
+        self._space_head(space)
         return self.joint_size if space == "joint" else self.embedding_size
 
     # --------------------------------------------------------------- video and tags

@@ -35,6 +35,7 @@ def run(args) -> int:
         raise VcmrError(f"--overlap must be in [0, 1), got {args.overlap}")
     model = load_model(args.ckpt, args.device)
     model.batch_size = max(1, args.batch_size)
+    model.space_size(args.space)  # fail early when the model has no such space
     files, input_errors = collect_inputs(args.inputs)
     for path, msg in input_errors:
         print(f"vcmr embed: skipped {path}: {msg}", file=sys.stderr)
