@@ -125,6 +125,22 @@ def _assert_same(a: dict, b: dict):
             assert a[k] == b[k], k
 
 
+def test_partial_run_resumes_to_same_outputs(corpus, tiny_clip_dir, small, tmp_path):
+    videos = _copy_good(corpus, tmp_path / "in", 2)
+    cfg = load_config("prepare", None, small + ["--frame_encoder_path", str(tiny_clip_dir)])
+    prepare_videos([videos / "v0.mp4"], tmp_path / "resumed", cfg, progress=False)
+    # leftovers of a run killed while writing v1: a WAV, a half-written feature file
+    (tmp_path / "resumed" / "audio" / "v1").mkdir(parents=True)
+    (tmp_path / "resumed" / "audio" / "v1" / "v1_0.wav").write_bytes(b"RIFF")
+    (tmp_path / "resumed" / "video" / "v1.npy.tmp").write_bytes(b"\x93NUMPY")
+    resumed = prepare_videos([videos], tmp_path / "resumed", cfg, progress=False)
+    assert resumed["skipped_done"] == 1 and resumed["counts"] == {"kept": 1, "dropped": 1}
+    prepare_videos([videos], tmp_path / "clean", cfg, progress=False)
+    _assert_same(_outputs(tmp_path / "resumed"), _outputs(tmp_path / "clean"))
+    assert not list((tmp_path / "resumed").rglob("*.tmp"))
+
+
+@pytest.mark.slow
 def test_killed_run_resumes_to_same_outputs(corpus, tiny_clip_dir, small, tmp_path):
     videos = _copy_good(corpus, tmp_path / "in", 3)
     args = ["prepare", str(videos), "--out", str(tmp_path / "killed"), "--no-progress",
@@ -154,16 +170,16 @@ def test_killed_run_resumes_to_same_outputs(corpus, tiny_clip_dir, small, tmp_pa
 
 
 def test_shards_and_merge_equal_single_run(corpus, tiny_clip_dir, small, tmp_path):
-    videos = _copy_good(corpus, tmp_path / "in", 3)
+    videos = _copy_good(corpus, tmp_path / "in", 2)
     cfg = load_config("prepare", None, small + ["--frame_encoder_path", str(tiny_clip_dir)])
     parts = []
     for i in range(2):
         parts.append(tmp_path / f"part{i}")
         prepare_videos([videos], parts[-1], cfg, shard=(i, 2), progress=False)
     ids = [set(read_manifest(p)) for p in parts]
-    assert not ids[0] & ids[1] and ids[0] | ids[1] == {"v0", "v1", "v2", "long"}
+    assert not ids[0] & ids[1] and ids[0] | ids[1] == {"v0", "v1", "long"}
     counts = merge_outputs(parts, tmp_path / "merged")
-    assert counts == {"kept": 3, "dropped": 1}
+    assert counts == {"kept": 2, "dropped": 1}
     prepare_videos([videos], tmp_path / "single", cfg, progress=False)
     _assert_same(_outputs(tmp_path / "merged"), _outputs(tmp_path / "single"))
 
@@ -201,3 +217,39 @@ def test_keep_shorter_rule(corpus, tiny_clip_dir, small, tmp_path):
     # 12 s video: four whole 3 s segments; scenes of 5 and 7 s (7 > 6: max raised to 8)
     assert (row["status"], row["n_segments"], row["window_s"]) == ("kept", 4, 12.0)
     assert np.load(tmp_path / "video" / "short.npy").shape == (12, 512)
+
+
+def test_cli_with_efficientnet_lite0(corpus, small, tmp_path, capsys):
+    from vcmr.cli import main
+    code = main(["prepare", str(corpus["dir"] / "good.mp4"), "--out", str(tmp_path),
+                 "--frame-encoder", "efficientnet-lite0", "--no-progress", *small])
+    assert code == 0
+    assert "1 kept" in capsys.readouterr().out
+    feats = np.load(tmp_path / "video" / "good.npy")
+    assert feats.shape == (24, 1280) and np.isfinite(feats).all() and feats.std() > 0
+    assert read_manifest(tmp_path)["good"]["frame_encoder"] == "efficientnet-lite0"
+
+
+def test_cli_errors_are_clear(tmp_path, capsys):
+    from vcmr.cli import main
+    assert main(["prepare", str(tmp_path / "nope"), "--out", str(tmp_path / "o")]) == 1
+    assert "not found" in capsys.readouterr().err
+    assert main(["prepare", str(tmp_path), "--out", str(tmp_path / "o"), "--shard", "3/2"]) == 1
+    assert "--shard" in capsys.readouterr().err
+    assert main(["prepare", "merge", str(tmp_path), "--out", str(tmp_path / "o")]) == 1
+    assert "manifest.jsonl" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_paper_numbers(tiny_clip_dir, video_maker, tmp_path):
+    """A 150 s video with the default config: 8 x 240000-sample WAVs and a (120, 512) array."""
+    video_maker(tmp_path / "paper.mp4", 150, [20.0, 45.0, 70.0, 95.0, 120.0, 140.0], seed=7)
+    cfg = load_config("prepare", None, ["--frame_encoder_path", str(tiny_clip_dir), "--workers", "0"])
+    prepare_videos([tmp_path / "paper.mp4"], tmp_path / "out", cfg, progress=False)
+    row = read_manifest(tmp_path / "out")["paper"]
+    assert (row["status"], row["n_segments"], row["start_s"]) == ("kept", 8, 15.0)
+    assert np.allclose(row["scene_cuts_s"], [20, 45, 70, 95, 120], atol=0.11)
+    for k in range(8):
+        info = sf.info(str(tmp_path / "out" / "audio" / "paper" / f"paper_{k}.wav"))
+        assert (info.frames, info.samplerate, info.channels) == (240000, 16000, 1)
+    assert np.load(tmp_path / "out" / "video" / "paper.npy").shape == (120, 512)

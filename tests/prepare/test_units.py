@@ -1,0 +1,63 @@
+"""Ids, shards, input lists, per-second averaging, frame encoders."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from vcmr.prepare.download import collect_inputs, sanitize_id, shard_items
+from vcmr.prepare.frame_encoders import FrameEncoderError, build_frame_encoder
+from vcmr.prepare.pipeline import per_second_features
+
+
+@pytest.mark.parametrize("name, safe", [
+    ("../../etc/passwd", "etc_passwd"), ("a b;rm -rf $(x)", "a_b_rm_-rf_x"),
+    ("-rf", "rf"), ("..", "video"), ("Q4GlK9o8yIU", "Q4GlK9o8yIU")])
+def test_sanitize_id(name, safe):
+    assert sanitize_id(name) == safe
+
+
+def test_video_list_and_shards(tmp_path):
+    lst = tmp_path / "video_list.txt"
+    lst.write_text("Q4GlK9o8yIU\n\n# comment\nhttps://www.youtube.com/watch?v=gjcMR8XJCU8&t=3\n"
+                   "https://youtu.be/tKxZpY6OTTk\nQ4GlK9o8yIU\n")
+    items = collect_inputs([lst])
+    assert [it.id for it in items] == ["Q4GlK9o8yIU", "gjcMR8XJCU8", "tKxZpY6OTTk"]
+    assert items[0].url == "https://www.youtube.com/watch?v=Q4GlK9o8yIU"
+    shards = [shard_items(items, i, 3) for i in range(3)]
+    assert sorted(it.id for s in shards for it in s) == sorted(it.id for it in items)
+    assert [it.id for it in shard_items(items[::-1], 1, 3)] == [it.id for it in shards[1]][::-1]
+
+
+def test_same_stem_in_two_folders_gets_distinct_ids(tmp_path):
+    for d in ("a", "b"):
+        (tmp_path / d).mkdir()
+        (tmp_path / d / "clip.mp4").write_bytes(b"")
+    ids = [it.id for it in collect_inputs([tmp_path])]
+    assert len(set(ids)) == 2 and ids[0] == "clip"
+
+
+def test_per_second_features():
+    f = np.repeat(np.arange(3, dtype=np.float32), 5)[:, None] * np.ones((1, 4), np.float32)
+    f[0] += 5  # first frame of second 0
+    out = per_second_features(f, 5)
+    assert out.shape == (3, 4) and np.allclose(out[:, 0], [1, 1, 2])
+
+
+def test_tiny_clip_loads_from_directory(tiny_clip_dir):
+    enc = build_frame_encoder("clip", str(tiny_clip_dir), "cpu", batch_size=3)
+    assert (enc.dim, enc.crop_size) == (512, 32)
+    frames = np.random.default_rng(0).integers(0, 255, (7, 32, 32, 3), dtype=np.uint8)
+    batched = enc.encode(frames)
+    enc.batch_size = 1
+    assert batched.shape == (7, 512) and np.allclose(batched, enc.encode(frames), atol=1e-5)
+
+
+def test_missing_clip_weights_error_says_how(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HOME", str(tmp_path))  # an empty cache
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(FrameEncoderError, match="frame_encoder_path"):
+        build_frame_encoder("clip", None, "cpu", batch_size=1)
+    with pytest.raises(FrameEncoderError, match="does not exist"):
+        build_frame_encoder("clip", str(tmp_path / "nope"), "cpu", batch_size=1)
+    with pytest.raises(FrameEncoderError, match="efficientnet-lite0"):
+        build_frame_encoder("resnet", None, "cpu")
