@@ -41,7 +41,8 @@ def youtube_like_id(rng: np.random.Generator) -> str:
 
 
 def normal_cuts(duration: float, rng, scene_range=SCENE_RANGE) -> list[float]:
-    """Cut times with every scene in ``scene_range`` seconds (the last one possibly shorter)."""
+    """Cut times with every scene in ``scene_range`` seconds (the last one may be shorter, or
+    up to 1 s longer)."""
     cuts, t = [], 0.0
     while True:
         t += float(rng.uniform(*scene_range))
