@@ -1,0 +1,110 @@
+"""Stage-1 step throughput (pairs/s) for the paper's SampleCNN: model alone vs with data.
+
+    python benchmarks/bench_train_step.py --batch 8 --repeats 3
+
+"model only": forward + backward + Adam step of SampleCNN (load_config("mus") defaults) with
+the 512-512-128 projector and NT-Xent on two pre-made views of ``batch`` clips.
+"data + aug + model": the same step preceded, in the same process and without DataLoader
+workers (the worst case: nothing overlaps), by reading one excerpt of audio_length + 1 s per
+item from generated 30 s WAV files (soundfile, random offset) and making two views with
+AugmentChain. The table shows each part's share of the full step.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import torch
+
+from vcmr.audio.augment import AugmentChain
+from vcmr.config import load_config
+from vcmr.losses import NTXent
+from vcmr.models import heads
+from vcmr.models.sample_cnn import SampleCNN
+
+SR = 16000
+
+
+def write_wavs(folder: Path, n: int = 4, seconds: float = 30.0) -> list[Path]:
+    rng = np.random.default_rng(0)
+    t = np.arange(int(seconds * SR)) / SR
+    paths = []
+    for i in range(n):
+        x = sum(np.sin(2 * np.pi * f * t) for f in rng.uniform(100, 1000, 5)) / 6
+        x = x + 0.02 * rng.standard_normal(t.size)
+        paths.append(folder / f"song_{i}.wav")
+        sf.write(paths[-1], x.astype(np.float32), SR)
+    return paths
+
+
+def read_batch(paths, batch, length, rng) -> torch.Tensor:
+    clips = []
+    for i in range(batch):
+        path = paths[i % len(paths)]
+        start = int(rng.integers(0, sf.info(path).frames - length))
+        clips.append(sf.read(path, start=start, frames=length, dtype="float32")[0])
+    return torch.from_numpy(np.stack(clips))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--repeats", type=int, default=3)
+    args = ap.parse_args()
+    torch.manual_seed(0)
+    cfg = load_config("mus")
+    encoder = SampleCNN(cfg)
+    projector = heads.projector(cfg.output_size, cfg.output_size, cfg.projection_dim)
+    loss_fn = NTXent(cfg.temperature)
+    params = list(encoder.parameters()) + list(projector.parameters())
+    opt = torch.optim.Adam(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+    chain = AugmentChain.from_config(cfg)
+    rng = np.random.default_rng(0)
+
+    def model_step(a, b):
+        z = projector(encoder(torch.cat([a, b])))
+        loss = loss_fn(z[: len(a)], z[len(a):])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = write_wavs(Path(tmp))
+        fixed = torch.randn(2, args.batch, cfg.audio_length) * 0.1
+        rows = {"model only": [], "data + aug + model": [], "  of which data": [],
+                "  of which augmentation": []}
+        for rep in range(args.repeats + 1):  # repeat 0 is the warm-up
+            t0 = time.perf_counter()
+            model_step(fixed[0], fixed[1])
+            t1 = time.perf_counter()
+            x = read_batch(paths, args.batch, cfg.audio_length + SR, rng)
+            t2 = time.perf_counter()
+            a, b = chain(x), chain(x)
+            t3 = time.perf_counter()
+            model_step(a, b)
+            t4 = time.perf_counter()
+            if rep:
+                rows["model only"].append(t1 - t0)
+                rows["data + aug + model"].append(t4 - t1)
+                rows["  of which data"].append(t2 - t1)
+                rows["  of which augmentation"].append(t3 - t2)
+
+    full = statistics.median(rows["data + aug + model"])
+    print(f"# torch {torch.__version__}, {torch.get_num_threads()} threads; paper SampleCNN "
+          f"(audio_length {cfg.audio_length}), batch {args.batch} pairs; median of "
+          f"{args.repeats} steps after 1 warm-up")
+    print("| step | s per step (median) | pairs/s | share of full step |")
+    print("|---|---:|---:|---:|")
+    for name, times in rows.items():
+        med = statistics.median(times)
+        rate = f"{args.batch / med:.2f}" if not name.startswith(" ") else ""
+        print(f"| {name} | {med:.3f} | {rate} | {100 * med / full:.0f} % |")
+
+
+if __name__ == "__main__":
+    main()
