@@ -75,7 +75,10 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--chunks", default="1,2,4,8,16")
     ap.add_argument("--slack", type=int, default=SR, help="extra source samples to crop from")
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch default)")
     args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     cfg = load_config("mus")
     length = cfg.audio_length
     x = make_clips(args.batch, length + args.slack)
