@@ -278,13 +278,15 @@ def _load_video_encoder(state_dict: dict, source: str) -> VideoEncoder:
     """Sizes come from the weights (feature_dim may be 0 = 'from the data' in the config)."""
     sd = sub_state_dict(state_dict, "video_encoder.")
     w_ih = _require(state_dict, "video_encoder.lstm.weight_ih_l0", source)
+    w_hh = _require(state_dict, "video_encoder.lstm.weight_hh_l0", source)
     fc = _require(state_dict, "video_encoder.fc.0.weight", source)
-    feature_dim = w_ih.shape[1]
+    feature_dim, hidden = w_ih.shape[1], w_hh.shape[1]
     layers = sum(1 for k in sd if k.startswith("lstm.weight_ih_l"))
-    if fc.shape[1] % feature_dim:
+    if fc.shape[1] % hidden:
         raise CheckpointError(f"{source}: video encoder sizes are inconsistent (fc input {fc.shape[1]} "
-                              f"is not a multiple of feature_dim {feature_dim})")
-    ve = VideoEncoder(feature_dim, fc.shape[1] // feature_dim, layers=layers, output_size=fc.shape[0])
+                              f"is not a multiple of the LSTM hidden size {hidden})")
+    ve = VideoEncoder(feature_dim, fc.shape[1] // hidden, layers=layers, output_size=fc.shape[0],
+                      hidden=hidden)
     return _load_into(ve, sd, "video encoder", source)
 
 

@@ -117,6 +117,7 @@ class VideoConfig(TrainerConfig, EncoderConfig):
     temperature: float = 0.1
     lstm_layers: int = 2
     lstm_dropout: float = 0.1
+    lstm_hidden: int = 0  # 0: the feature dimension, as in the paper
     video_hidden: int = 512  # Linear after the flattened LSTM output
     feature_dim: int = 0  # per-second frame feature size; 0: read from the prepared data
     valid_fraction: float = 0.1

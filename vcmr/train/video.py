@@ -59,7 +59,7 @@ class VideoPretraining(pl.LightningModule):
         self.projector = projector(cfg.output_size, cfg.output_size, cfg.projection_dim)
         n_sec = video_seconds(cfg.audio_length, cfg.sample_rate)
         self.video_encoder = VideoEncoder(cfg.feature_dim, n_sec, cfg.lstm_layers, cfg.lstm_dropout,
-                                          cfg.video_hidden)
+                                          cfg.video_hidden, hidden=cfg.lstm_hidden or None)
         self.video_projector = projector(cfg.video_hidden, cfg.video_hidden, cfg.projection_dim)
         self.loss = CrossModalNTXent(cfg.temperature)
         self._val_audio: list[torch.Tensor] = []
