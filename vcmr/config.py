@@ -101,7 +101,8 @@ class MusicConfig(AugmentConfig, TrainerConfig, EncoderConfig):
     projection_dim: int = 128
     temperature: float = 0.1
     valid_fraction: float = 0.1
-    min_audio_seconds: float = 0.0  # files shorter than this are skipped; shorter than audio_length are zero-padded
+    min_audio_seconds: float = 0.0  # files shorter than this are skipped; shorter than the excerpt are zero-padded
+    excerpt_seconds: float = 0.0  # audio read per item, from which both views are cropped; 0: 2 x the model input
 
 
 @dataclass

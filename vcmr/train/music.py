@@ -90,7 +90,8 @@ class MusicPretraining(pl.LightningModule):
 
 
 def make_loaders(cfg: MusicConfig) -> tuple[DataLoader, DataLoader]:
-    excerpt = cfg.audio_length * EXCERPT_FACTOR
+    excerpt = (max(cfg.audio_length, int(cfg.excerpt_seconds * cfg.sample_rate)) if cfg.excerpt_seconds > 0
+               else cfg.audio_length * EXCERPT_FACTOR)
     min_samples = int(cfg.min_audio_seconds * cfg.sample_rate)
     common = dict(sample_rate=cfg.sample_rate, excerpt_length=excerpt,
                   valid_fraction=cfg.valid_fraction, min_samples=min_samples, seed=cfg.seed)
