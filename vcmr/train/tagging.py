@@ -77,6 +77,11 @@ class TaggingModule(pl.LightningModule):
             self.encoder.eval()  # frozen means frozen BatchNorm statistics too
         return self
 
+    def on_train_batch_start(self, batch, batch_idx: int):
+        # Lightning restores each submodule's mode itself after validation (bypassing train()).
+        if self.cfg.freeze_encoder and self.encoder.training:
+            self.encoder.eval()
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.cfg.freeze_encoder:
             with torch.no_grad():

@@ -1,0 +1,115 @@
+"""Stage 3 (fine-tuning) and the end-to-end fine-tune -> evaluate -> probe path on synthetic data."""
+import json
+
+import numpy as np
+import pytest
+import torch
+from conftest import TINY_OVERRIDES
+
+from vcmr.checkpoint import load_encoder, read_checkpoint
+from vcmr.config import config_to_dict, load_config
+from vcmr.data.cache import cache_audio, cache_path
+from vcmr.data.tagging import load_split
+from vcmr.evaluate.tagging import Tagger, evaluate_checkpoints, evaluate_tagger, load_tagger
+from vcmr.models import SampleCNN
+from vcmr.synth.formats import write_magnatagatune
+from vcmr.train.tagging import TaggingModule, finetune, resolve_encoder
+
+
+def sup_cfg(tmp_path, data, **extra):
+    values = {"dataset_dir": str(data), "log_dir": str(tmp_path / "runs"), "workers": "0",
+              "batch_size": "8", "progress_bar": "false", "accelerator": "cpu", "devices": "1",
+              "pretrained_ckpt_path": "none", **{k: str(v) for k, v in extra.items()}}
+    return load_config("sup", overrides=TINY_OVERRIDES + [x for k, v in values.items() for x in (f"--{k}", v)])
+
+
+@pytest.fixture(scope="module")
+def small_mtat(tmp_path_factory):
+    out = tmp_path_factory.mktemp("mtat_small")
+    write_magnatagatune(out, 12, seed=5, duration=0.4, sample_rate=16000, workers=1)
+    return out
+
+
+def fake_stage1_checkpoint(path, cfg):
+    """A checkpoint laid out as Lightning writes stage 1 (hyper_parameters + encoder.* weights)."""
+    enc = SampleCNN(cfg)
+    torch.nn.init.normal_(enc.blocks[0][0].weight)
+    torch.save({"hyper_parameters": {"stage": "mus", "config": config_to_dict(cfg)},
+                "state_dict": {f"encoder.{k}": v for k, v in enc.state_dict().items()}}, path)
+    return enc
+
+
+def test_checkpoint_format_and_frozen_encoder(tmp_path, small_mtat):
+    stage1 = fake_stage1_checkpoint(tmp_path / "s1.ckpt", load_config("mus", overrides=TINY_OVERRIDES))
+    cfg = sup_cfg(tmp_path, small_mtat, m_epochs=1, pretrained_ckpt_path=tmp_path / "s1.ckpt")
+    paths = finetune(cfg)
+    ck = torch.load(paths["last"], map_location="cpu", weights_only=True)
+    hp = ck["hyper_parameters"]
+    assert hp["stage"] == "sup" and len(hp["tags"]) == 50 and hp["config"]["audio_length"] == 2187
+    assert hp["config"]["pretrained_ckpt_path"] == str(tmp_path / "s1.ckpt")
+    keys = ck["state_dict"].keys()
+    assert any(k.startswith("head.") for k in keys)
+    assert [k for k in keys if not k.startswith(("encoder.", "head."))] == []
+    # frozen: the encoder, BatchNorm statistics included, is exactly the stage-1 encoder
+    encoder, _ = load_encoder(paths["last"])
+    for (name, a), b in zip(encoder.state_dict().items(), stage1.state_dict().values()):
+        assert torch.equal(a, b), name
+    module = TaggingModule(cfg, hp["tags"], SampleCNN(cfg)).train()
+    assert not module.encoder.training and module.head.training
+    tagger, tags, _ = load_tagger(paths["last"])
+    assert tags == hp["tags"] and tagger(torch.zeros(2, 2187)).shape == (2, 50)
+
+
+def test_pretrained_architecture_wins_with_warning(tmp_path):
+    stage1_cfg = load_config("mus", overrides=TINY_OVERRIDES)
+    enc = fake_stage1_checkpoint(tmp_path / "s1.ckpt", stage1_cfg)
+    cfg = load_config("sup", overrides=["--pretrained_ckpt_path", str(tmp_path / "s1.ckpt")])  # paper sizes
+    with pytest.warns(UserWarning, match="checkpoint's encoder architecture.*n_blocks=6"):
+        encoder, cfg2 = resolve_encoder(cfg)
+    assert (cfg2.n_blocks, cfg2.audio_length, cfg2.output_size) == (6, 2187, 64)
+    for a, b in zip(encoder.state_dict().values(), enc.state_dict().values()):
+        assert torch.equal(a, b)
+    with pytest.raises(Exception, match="not found"):
+        resolve_encoder(load_config("sup", overrides=["--pretrained_ckpt_path", str(tmp_path / "no.ckpt")]))
+
+
+def test_stage1_checkpoint_cannot_be_evaluated_directly(tmp_path):
+    fake_stage1_checkpoint(tmp_path / "s1.ckpt", load_config("mus", overrides=TINY_OVERRIDES))
+    with pytest.raises(Exception, match="without a tagging head.*vcmr finetune"):
+        load_tagger(tmp_path / "s1.ckpt")
+
+
+def test_audio_cache_matches_decoding(tmp_path, small_mtat):
+    split = load_split("magnatagatune", small_mtat, "valid")
+    out = cache_audio(split.items, tmp_path / "cache", 8000, workers=1, progress=False)
+    assert out["decoded"] == len(split.items) and out["failed"] == 0
+    again = cache_audio(split.items, tmp_path / "cache", 8000, workers=1, progress=False)
+    assert again["cached"] == len(split.items)
+    from vcmr.audio.io import read_audio
+    item = split.items[0]
+    cached = np.load(cache_path(tmp_path / "cache", 8000, item.relpath))
+    np.testing.assert_allclose(cached.astype(np.float32), read_audio(item.path, 8000)[0], atol=1e-3)
+
+
+@pytest.mark.slow
+def test_end_to_end_trained_head_beats_random(tmp_path):
+    data = tmp_path / "mtat"
+    write_magnatagatune(data, 64, seed=0, duration=1.5, sample_rate=16000)
+    cfg = sup_cfg(tmp_path, data, m_epochs=10, batch_size=16, learning_rate=3e-3, patience=100,
+                  freeze_encoder="false", cache_dir=tmp_path / "cache")
+    cache_audio(load_split("magnatagatune", data, "train").items, cfg.cache_dir, 16000, workers=2, progress=False)
+    paths = finetune(cfg)
+    ecfg = load_config("eval", overrides=["--dataset_dir", str(data), "--results_dir", str(tmp_path / "res"),
+                                          "--workers", "0", "--accelerator", "cpu"])
+    results = evaluate_checkpoints(ecfg, [paths["last"], paths["best"]], ["trained", "best"])
+    trained = results["trained"]["overlaps"]["0.0"]
+    torch.manual_seed(1)  # the lower baseline: the same model before training
+    split = load_split("magnatagatune", data, "test")
+    untrained = TaggingModule(cfg, split.tags)
+    base = evaluate_tagger(Tagger(untrained.encoder, untrained.head), split.tags, split, ecfg, 16000, 2187)
+    assert trained["roc_auc"] > base["overlaps"]["0.0"]["roc_auc"] + 0.05 and trained["roc_auc"] > 0.6
+    saved = json.loads((tmp_path / "res" / "magnatagatune" / "trained" / "global_metrics.json").read_text())
+    assert saved["overlaps"]["0.0"]["roc_auc"] == pytest.approx(trained["roc_auc"])
+    assert set(saved["overlaps"]["0.0"]["per_category"]) == {"genre", "mood", "instrument", "vocals", "other"}
+    assert (tmp_path / "res" / "magnatagatune" / "comparison.md").read_text().count("| trained |") == 2
+    assert (tmp_path / "res" / "magnatagatune" / "comparison.png").stat().st_size > 1000
