@@ -50,7 +50,7 @@ __all__ = [
 ]
 
 # Measured by benchmarks/bench_augment.py on the 2-core development machine (see README).
-DEFAULT_CPU_CHUNK_SIZE = 4
+DEFAULT_CPU_CHUNK_SIZE = 16
 
 NOISE_SNR_DB = (46.0, 60.0)
 GAIN_DB = (-20.0, -1.0)
