@@ -45,11 +45,19 @@ def stages(duration: float, repeats: int, tmp: Path) -> dict:
     }
 
 
-def corpus(n: int, duration: float, workers: int, tmp: Path) -> float:
+def _cpu() -> float:
+    import resource
+    return sum(getattr(resource.getrusage(who), f) for who in
+               (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN) for f in ("ru_utime", "ru_stime"))
+
+
+def corpus(n: int, duration: float, workers: int, tmp: Path) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of this process and its workers). On a shared, busy machine
+    the CPU time / 2 is the better estimate of the wall time on 2 free cores."""
     from vcmr.synth.corpus import make_music_video_corpus
-    t = time.perf_counter()
+    t, c = time.perf_counter(), _cpu()
     make_music_video_corpus(tmp / f"corpus_{workers}", n, seed=0, duration=duration, workers=workers)
-    return time.perf_counter() - t
+    return time.perf_counter() - t, _cpu() - c
 
 
 def main() -> None:
@@ -68,9 +76,11 @@ def main() -> None:
             print(f"  {name:<30} {sec:6.2f} s")
         print(f"\ncorpus of {args.n} videos x {args.duration:.0f} s, 320x240, 25 fps, H.264+AAC:")
         for w in (int(v) for v in args.workers.split(",")):
-            sec = corpus(args.n, args.duration, w, tmp)
-            print(f"  workers={w}: {sec:6.1f} s  ({sec / args.n:.2f} s/video, "
-                  f"100 videos ~ {100 * sec / args.n:.0f} s)")
+            sec, cpu = corpus(args.n, args.duration, w, tmp)
+            print(f"  workers={w}: wall {sec:6.1f} s ({sec / args.n:.2f} s/video, 100 videos ~ "
+                  f"{100 * sec / args.n:.0f} s); CPU {cpu:.1f} s ({cpu / args.n:.2f} s/video, "
+                  f"100 videos on 2 free cores ~ {100 * cpu / args.n / 2:.0f} s)")
+        print(f"load average after: {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":
