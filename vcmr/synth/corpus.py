@@ -51,33 +51,47 @@ def normal_cuts(duration: float, rng, scene_range=SCENE_RANGE) -> list[float]:
         cuts.append(round(t, 3))
 
 
-def long_scene_cuts(duration: float, rng) -> list[float]:
-    """Normal cuts except one scene of 35-50 s (or the whole video when it is shorter)."""
-    length = float(rng.uniform(35.0, 50.0))
+def scene_range_for(max_scene_seconds: float) -> tuple[float, float]:
+    """Normal scene lengths: SCENE_RANGE, shrunk for a scaled-down filter (demo geometry)."""
+    if max_scene_seconds >= 2 * SCENE_RANGE[1]:
+        return SCENE_RANGE
+    return (0.3 * max_scene_seconds, 0.75 * max_scene_seconds)
+
+
+def long_scene_cuts(duration: float, rng, max_scene_seconds: float = MAX_SCENE_SECONDS) -> list[float]:
+    """Normal cuts except one scene of 1.15-1.65 x the longest allowed scene (35-50 s for the
+    paper's 30 s), or the whole video when it is shorter."""
+    length = float(rng.uniform(1.15, 1.65)) * max_scene_seconds
     if duration <= length + 1.0:
         return []
+    scenes = scene_range_for(max_scene_seconds)
     start = float(rng.uniform(0.0, duration - length))
-    before = [c for c in normal_cuts(start, rng)] if start > 1.0 else []
-    after = [round(start + length + c, 3) for c in normal_cuts(duration - start - length, rng)]
+    before = [c for c in normal_cuts(start, rng, scenes)] if start > 1.0 else []
+    after = [round(start + length + c, 3) for c in normal_cuts(duration - start - length, rng, scenes)]
     bounds = ([round(start, 3)] if start > 0.5 else []) + [round(start + length, 3)]
     return sorted(before + bounds + after)
 
 
-def expected_outcome(spec: dict) -> str:
+def expected_outcome(spec: dict, min_seconds: float = MIN_VIDEO_SECONDS,
+                     max_scene_seconds: float = MAX_SCENE_SECONDS) -> str:
     scenes = np.diff([0.0, *spec["scene_cuts"], spec["duration"]])
     if spec["fault"] == "corrupt":
         return "failed:decode_error"
     if spec["fault"] == "no_audio":
         return "failed:no_audio"
-    if spec["duration"] < MIN_VIDEO_SECONDS:
+    if spec["duration"] < min_seconds:
         return "dropped:too_short"
-    if scenes.max() > MAX_SCENE_SECONDS:
+    if scenes.max() > max_scene_seconds:
         return "dropped:long_scene"
     return "kept"
 
 
-def plan_corpus(n: int, seed: int, duration: float, counts: dict) -> list[dict]:
-    """Deterministic per-video specs (id, tags, seed, cuts, fault) drawn in the parent process."""
+def plan_corpus(n: int, seed: int, duration: float, counts: dict, min_seconds: float = MIN_VIDEO_SECONDS,
+                max_scene_seconds: float = MAX_SCENE_SECONDS) -> list[dict]:
+    """Deterministic per-video specs (id, tags, seed, cuts, fault) drawn in the parent process.
+
+    ``min_seconds`` / ``max_scene_seconds``: the preparation filter the corpus is made for (the
+    paper's 120 s and 30 s by default; the demo scales them down)."""
     from vcmr.synth.music import random_tags
     n_faulty = sum(counts.values())
     if n_faulty > n:
@@ -92,13 +106,14 @@ def plan_corpus(n: int, seed: int, duration: float, counts: dict) -> list[dict]:
         while vid in ids:
             vid = youtube_like_id(rng)
         ids.add(vid)
-        dur = float(round(rng.uniform(40.0, 90.0), 2)) if fault == "too_short" else float(duration)
-        dur = min(dur, float(duration))
-        cuts = long_scene_cuts(dur, rng) if fault == "long_scene" else normal_cuts(dur, rng)
+        short = float(round(rng.uniform(1 / 3, 3 / 4) * min_seconds, 2))  # 40-90 s for the paper
+        dur = min(short if fault == "too_short" else float(duration), float(duration))
+        cuts = (long_scene_cuts(dur, rng, max_scene_seconds) if fault == "long_scene"
+                else normal_cuts(dur, rng, scene_range_for(max_scene_seconds)))
         spec = {"id": vid, "file": f"videos/{vid}.mp4", "tags": random_tags(rng),
                 "seed": int(rng.integers(0, 2**31 - 1)), "duration": dur, "scene_cuts": cuts,
                 "fault": fault}
-        spec["expected"] = expected_outcome(spec)
+        spec["expected"] = expected_outcome(spec, min_seconds, max_scene_seconds)
         specs.append(spec)
     return specs
 
@@ -123,7 +138,8 @@ def make_music_video_corpus(out_dir, n: int, seed: int = 0, duration: float = 15
                             size=(320, 240), fps: int = 25, n_long_scene: int = 0,
                             n_too_short: int = 0, n_no_audio: int = 0, n_corrupt: int = 0,
                             workers: int | None = None, sample_rate: int = 22050,
-                            progress: bool = False) -> list[dict]:
+                            progress: bool = False, min_seconds: float = MIN_VIDEO_SECONDS,
+                            max_scene_seconds: float = MAX_SCENE_SECONDS) -> list[dict]:
     """Write ``n`` music videos (some faulty on purpose) and their metadata; returns the rows of
     metadata.jsonl. Same seed -> same ids, tags, cuts and audio, whatever ``workers`` is."""
     if n < 1:
@@ -136,7 +152,7 @@ def make_music_video_corpus(out_dir, n: int, seed: int = 0, duration: float = 15
     (out_dir / "videos").mkdir(parents=True, exist_ok=True)
     counts = {"long_scene": n_long_scene, "too_short": n_too_short, "no_audio": n_no_audio,
               "corrupt": n_corrupt}
-    specs = plan_corpus(n, seed, duration, counts)
+    specs = plan_corpus(n, seed, duration, counts, min_seconds, max_scene_seconds)
     jobs = [(s, str(out_dir), tuple(size), fps, sample_rate) for s in specs]
     rows = run_parallel(_render_video, jobs, workers, progress, desc="music videos")
     (out_dir / "video_ids.txt").write_text("".join(r["id"] + "\n" for r in rows))

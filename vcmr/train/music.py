@@ -9,6 +9,7 @@ epochs.
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from typing import Any
 
 import pytorch_lightning as pl
@@ -26,6 +27,21 @@ from vcmr.train import trainer as trainer_lib
 # Each item is an excerpt longer than the model input, so the two views are different crops
 # (and pitch shifting up has samples to read).
 EXCERPT_FACTOR = 2
+
+
+@contextmanager
+def _single_thread_on_cpu(x: torch.Tensor):
+    """The chain's small FFTs and filters run faster on one thread than on several
+    (benchmarks/README.md); the model's convolutions keep all threads."""
+    if x.device.type != "cpu":
+        yield
+        return
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(n)
 
 
 class MusicPretraining(pl.LightningModule):
@@ -47,7 +63,7 @@ class MusicPretraining(pl.LightningModule):
         return self.encoder(x)
 
     def _views(self, batch: torch.Tensor, generator: torch.Generator | None):
-        with torch.no_grad():
+        with torch.no_grad(), _single_thread_on_cpu(batch):
             return self.augment(batch, generator=generator), self.augment(batch, generator=generator)
 
     def _step(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

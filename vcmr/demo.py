@@ -1,0 +1,261 @@
+"""``vcmr demo``: the paper's whole experiment in miniature, on synthetic data, with a report.
+
+    vcmr demo --out demo_out --scale small --seed 0
+
+Stages (each calls the same function as the corresponding command):
+
+1. ``vcmr synth``: a music-video corpus (with videos the filter must drop and a broken file)
+   and a MagnaTagATune-format tagging dataset;
+2. ``vcmr prepare``: middle window, scene filter, audio segments, per-second frame features;
+3. ``vcmr pretrain-music`` on the prepared audio;
+4. ``vcmr pretrain-video`` from the stage-1 checkpoint;
+5. ``vcmr finetune`` for three encoders: random, audio-only (stage 1), video-conditioned (stage 2);
+6. ``vcmr evaluate`` of the three, and audio-video retrieval of the stage-2 model on held-out
+   videos.
+
+The scales shrink the paper's geometry (window, segments, longest scene) and the model so that
+the run fits a laptop; the report lists every setting it used.
+"""
+from __future__ import annotations
+
+import json
+import platform
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+from vcmr.config import config_to_dict, load_config
+from vcmr.errors import VcmrError
+
+
+@dataclass
+class Scale:
+    """Sizes of one demo scale. Geometry keys go to ``vcmr prepare``; model keys to every stage."""
+    n_videos: int
+    video_seconds: float
+    n_tagging_clips: int
+    clip_seconds: float
+    mus_epochs: int
+    vid_epochs: int
+    sup_epochs: int
+    prepare: dict[str, Any]
+    model: list[str]
+    video_size: tuple[int, int] = (96, 72)
+    video_fps: int = 8
+    faults: dict[str, int] = field(default_factory=lambda: {"long_scene": 1, "too_short": 1, "corrupt": 1})
+
+
+# SampleCNN at 8 kHz: 3 * 3**8 = 19683 samples = 2.46 s of audio, i.e. 2 s of video per crop.
+_SMALL_MODEL = ["--sample_rate", "8000", "--audio_length", "19683", "--n_blocks", "8",
+                "--n_channels", "16,16,32,32,32,32,64,64", "--first_block_params.conv_size", "3",
+                "--first_block_params.out_channels", "16", "--output_size", "64"]
+_MEDIUM_MODEL = ["--sample_rate", "16000", "--audio_length", "59049", "--n_blocks", "9",
+                 "--n_channels", "32,32,64,64,64,64,128,128,128", "--first_block_params.conv_size", "3",
+                 "--first_block_params.out_channels", "32", "--output_size", "128"]
+# Scaled-down paper geometry: window 12 s = 4 x 3 s segments, scenes longer than 8 s dropped.
+_SMALL_GEOMETRY = {"window_seconds": 12.0, "segment_seconds": 3.0, "n_segments": 4,
+                   "max_scene_seconds": 8.0, "frames_per_second": 2}
+
+SCALES: dict[str, Scale] = {
+    "tiny": Scale(n_videos=14, video_seconds=14.0, n_tagging_clips=48, clip_seconds=6.0,
+                  mus_epochs=2, vid_epochs=3, sup_epochs=3, prepare=_SMALL_GEOMETRY, model=_SMALL_MODEL),
+    "small": Scale(n_videos=64, video_seconds=14.0, n_tagging_clips=160, clip_seconds=10.0,
+                   mus_epochs=8, vid_epochs=12, sup_epochs=10, prepare=_SMALL_GEOMETRY, model=_SMALL_MODEL),
+    # The paper's geometry: middle 120 s, 8 x 15 s segments, scenes <= 30 s, frames at 5 fps.
+    "medium": Scale(n_videos=48, video_seconds=150.0, n_tagging_clips=300, clip_seconds=29.1,
+                    mus_epochs=10, vid_epochs=15, sup_epochs=15, model=_MEDIUM_MODEL,
+                    prepare={"window_seconds": 120.0, "segment_seconds": 15.0, "n_segments": 8,
+                             "max_scene_seconds": 30.0, "frames_per_second": 5},
+                    video_size=(160, 120), video_fps=10),
+}
+
+
+class StageTimer:
+    """Prints ``[i/n] name ...`` and records the wall time of each stage."""
+
+    def __init__(self, n: int, echo: Callable[[str], None] = print):
+        self.n, self.i, self.echo, self.times = n, 0, echo, {}
+
+    def run(self, name: str, fn: Callable[[], Any]) -> Any:
+        self.i += 1
+        self.echo(f"[{self.i}/{self.n}] {name} ...")
+        t0 = time.perf_counter()
+        out = fn()
+        self.times[name] = time.perf_counter() - t0
+        self.echo(f"[{self.i}/{self.n}] {name}: done in {self.times[name]:.1f} s")
+        return out
+
+
+def _common_train(out: Path, seed: int, epochs: int, name: str) -> list[str]:
+    return ["--log_dir", str(out / "runs"), "--experiment_name", name, "--seed", str(seed),
+            "--m_epochs", str(epochs), "--workers", "0", "--accelerator", "cpu", "--devices", "1",
+            "--progress_bar", "false", "--log_freq", "1", "--deterministic", "true",
+            "--experiment_version", "demo"]
+
+
+def build_configs(out: Path, scale: Scale, seed: int, frame_encoder: str) -> dict[str, Any]:
+    """Every stage's config for this demo (resolved through the same loader as the commands)."""
+    av, mtat = out / "data" / "prepared", out / "data" / "magnatagatune"
+    prep = load_config("prepare", None, {**scale.prepare, "frame_encoder": frame_encoder, "workers": 2})
+    seg = scale.prepare["segment_seconds"]
+    mus = load_config("mus", None, scale.model + _common_train(out, seed, scale.mus_epochs, "stage1_music") + [
+        "--dataset_dir", str(av / "audio"), "--batch_size", "16", "--excerpt_seconds", str(seg),
+        "--learning_rate", "1e-3"])
+    vid = load_config("vid", None, scale.model + _common_train(out, seed, scale.vid_epochs, "stage2_video") + [
+        "--dataset_dir", str(av), "--batch_size", "32", "--lstm_hidden", "128", "--video_hidden", "128",
+        "--valid_fraction", "0.2", "--learning_rate", "1e-3", "--segment_seconds", str(int(seg))])
+    sup = {}
+    for enc in ENCODERS:
+        sup[enc] = load_config("sup", None, scale.model + _common_train(out, seed, scale.sup_epochs, f"stage3_{enc}") + [
+            "--dataset", "magnatagatune", "--dataset_dir", str(mtat), "--split", "pons2017",
+            "--batch_size", "16", "--learning_rate", "3e-3", "--patience", str(scale.sup_epochs)])
+    ev = load_config("eval", None, {"dataset": "magnatagatune", "dataset_dir": str(mtat), "split": "pons2017",
+                                    "subset": "test", "results_dir": str(out / "results"),
+                                    "overlap_ratios": [0.0, 0.5], "accelerator": "cpu", "workers": 0})
+    return {"prepare": prep, "mus": mus, "vid": vid, "sup": sup, "eval": ev}
+
+
+ENCODERS = ("random", "audio_only", "video_conditioned")
+ENCODER_LABELS = {"random": "random init", "audio_only": "audio-only (stage 1)",
+                  "video_conditioned": "video-conditioned (stage 2)"}
+
+
+def save_configs(out: Path, cfgs: dict[str, Any]) -> None:
+    folder = out / "configs"
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, cfg in cfgs.items():
+        items = cfg.items() if isinstance(cfg, dict) else [(name, cfg)]
+        for sub, c in items:
+            fname = f"{name}.yaml" if sub == name else f"{name}_{sub}.yaml"
+            (folder / fname).write_text(yaml.safe_dump(config_to_dict(c), sort_keys=False))
+
+
+def generate_data(out: Path, scale: Scale, seed: int) -> dict[str, Any]:
+    from vcmr.synth.corpus import make_music_video_corpus
+    from vcmr.synth.formats import write_magnatagatune
+    geo = scale.prepare
+    videos = make_music_video_corpus(
+        out / "data" / "videos", scale.n_videos, seed=seed, duration=scale.video_seconds,
+        size=scale.video_size, fps=scale.video_fps, sample_rate=16000, workers=2,
+        n_long_scene=scale.faults["long_scene"], n_too_short=scale.faults["too_short"],
+        n_corrupt=scale.faults["corrupt"], min_seconds=geo["window_seconds"],
+        max_scene_seconds=geo["max_scene_seconds"])
+    clips = write_magnatagatune(out / "data" / "magnatagatune", scale.n_tagging_clips, seed=seed,
+                                duration=scale.clip_seconds, sample_rate=16000, workers=2)
+    return {"videos": videos, "clips": clips}
+
+
+def retrieval_on_held_out(stage2_ckpt: str, cfg) -> dict[str, Any]:
+    """Segment-level and video-level audio<->video retrieval on the stage-2 validation videos."""
+    import numpy as np
+    import torch
+
+    import vcmr
+    from vcmr.data.audio_visual import kept_ids, split_ids
+    from vcmr.evaluate.retrieval import build_index, retrieval_metrics, segment_retrieval_metrics
+    ids = split_ids(kept_ids(Path(cfg.dataset_dir)), "valid", cfg.valid_fraction)
+    model = vcmr.load_model(stage2_ckpt, device="cpu")
+    index = build_index(model, cfg.dataset_dir, ids=ids, progress=False)
+    segs = segment_retrieval_metrics(index)
+    song_audio = np.stack([index["audio"][[i for i, (v, _) in enumerate(index["segments"]) if v == vid]].mean(0)
+                           for vid in ids])
+    videos = retrieval_metrics(torch.as_tensor(song_audio), torch.as_tensor(index["video_level"]))
+    return {"held_out_videos": len(ids), "segments": segs, "videos": videos}
+
+
+def run_demo(out: str | Path = "demo_out", scale: str = "small", frame_encoder: str = "efficientnet-lite0",
+             seed: int = 0, echo: Callable[[str], None] = print) -> dict[str, Any]:
+    """Run every stage into ``out`` and write ``report.md`` / ``report.html``; returns the facts."""
+    if scale not in SCALES:
+        raise VcmrError(f"unknown --scale {scale!r}; choose one of {', '.join(SCALES)}")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    sc = SCALES[scale]
+    cfgs = build_configs(out, sc, seed, frame_encoder)
+    save_configs(out, cfgs)
+    timer = StageTimer(6, echo)
+    facts: dict[str, Any] = {"scale": scale, "seed": seed, "frame_encoder": frame_encoder,
+                             "scale_settings": asdict(sc), "machine": _machine()}
+    t0 = time.perf_counter()
+
+    data = timer.run("generate synthetic music videos and a MagnaTagATune-format dataset",
+                     lambda: generate_data(out, sc, seed))
+    facts["corpus"] = _corpus_summary(data)
+
+    from vcmr.prepare.pipeline import prepare_videos
+    summary = timer.run("prepare the videos (scene filter, audio segments, frame features)",
+                        lambda: prepare_videos([out / "data" / "videos" / "videos"], cfgs["vid"].dataset_dir,
+                                               cfgs["prepare"], progress=False))
+    facts["prepare"] = _prepare_summary(summary, Path(cfgs["vid"].dataset_dir))
+
+    from vcmr.train.music import pretrain_music
+    s1 = timer.run("stage 1: music pre-training (SimCLR)", lambda: pretrain_music(cfgs["mus"]))
+    cfgs["vid"].audio_encoder_ckpt_path = s1["best"]
+
+    from vcmr.train.video import pretrain_video
+    s2 = timer.run("stage 2: video-conditioned pre-training", lambda: pretrain_video(cfgs["vid"]))
+    facts["runs"] = {"stage1": s1, "stage2": s2}
+
+    from vcmr.train.tagging import finetune
+    pretrained = {"random": "none", "audio_only": s1["best"], "video_conditioned": s2["best"]}
+
+    def stage3():
+        res = {}
+        for enc in ENCODERS:
+            cfgs["sup"][enc].pretrained_ckpt_path = pretrained[enc]
+            res[enc] = finetune(cfgs["sup"][enc])
+        return res
+    s3 = timer.run("stage 3: tagging heads on frozen encoders (random, stage 1, stage 2)", stage3)
+    facts["runs"]["stage3"] = s3
+    save_configs(out, cfgs)  # now with the checkpoint paths filled in
+
+    from vcmr.evaluate.tagging import evaluate_checkpoints
+
+    def stage4():
+        tagging = evaluate_checkpoints(cfgs["eval"], [s3[e]["best"] for e in ENCODERS], list(ENCODERS))
+        return tagging, retrieval_on_held_out(s2["best"], cfgs["vid"])
+    tagging, retrieval = timer.run("stage 4: evaluation (tagging, retrieval)", stage4)
+    facts["tagging"] = {k: _strip(v) for k, v in tagging.items()}
+    facts["retrieval"] = retrieval
+    facts["stage_seconds"] = timer.times
+    facts["total_seconds"] = time.perf_counter() - t0
+    from vcmr.evaluate.report import write_report
+    facts["report"] = write_report(out, facts, cfgs)
+    (out / "facts.json").write_text(json.dumps(facts, indent=1, default=str))
+    echo(f"report: {facts['report']['md']} and {facts['report']['html']} "
+         f"(total {facts['total_seconds'] / 60:.1f} min)")
+    return facts
+
+
+def _strip(result: dict) -> dict:
+    """The evaluation result without per-tag rows (they are in per_tag_metrics.csv)."""
+    out = dict(result)
+    out["overlaps"] = {ov: {k: v for k, v in m.items() if k != "per_tag"} for ov, m in result["overlaps"].items()}
+    return out
+
+
+def _machine() -> dict[str, Any]:
+    import os
+
+    import torch
+    return {"python": platform.python_version(), "torch": torch.__version__, "cpus": os.cpu_count(),
+            "platform": platform.platform(), "gpu": torch.cuda.is_available()}
+
+
+def _corpus_summary(data: dict) -> dict[str, Any]:
+    from collections import Counter
+    return {"videos": len(data["videos"]), "expected": dict(Counter(v["expected"] for v in data["videos"])),
+            "tagging_clips": len(data["clips"]),
+            "tagging_splits": dict(Counter(c["split"] for c in data["clips"]))}
+
+
+def _prepare_summary(summary: dict, data_dir: Path) -> dict[str, Any]:
+    from collections import Counter
+    rows = [json.loads(line) for line in (data_dir / "manifest.jsonl").read_text().splitlines() if line.strip()]
+    return {"counts": dict(Counter(r["status"] for r in rows)),
+            "reasons": dict(Counter(f"{r['status']}:{r['reason']}" for r in rows if r.get("reason"))),
+            "seconds": summary.get("seconds"),
+            "feature_dim": next((r.get("feature_dim") for r in rows if r["status"] == "kept"), None)}
