@@ -1,0 +1,41 @@
+"""The demo end to end at --scale tiny (slow: about 3 minutes on 2 cores)."""
+import json
+from pathlib import Path
+
+import pytest
+
+from vcmr.cli import main
+
+
+@pytest.mark.slow
+def test_demo_tiny_produces_every_stage_and_the_report(tmp_path):
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out), "--scale", "tiny", "--seed", "0"]) == 0
+    facts = json.loads((out / "facts.json").read_text())
+    # 1-2: synthetic data and preparation, with the planted faults handled
+    assert (out / "data" / "videos" / "metadata.jsonl").is_file()
+    assert (out / "data" / "magnatagatune" / "annotations_final.csv").is_file()
+    reasons = facts["prepare"]["reasons"]
+    assert reasons.get("dropped:long_scene") == 1 and reasons.get("dropped:too_short") == 1
+    assert reasons.get("failed:decode_error") == 1 and facts["prepare"]["counts"]["kept"] >= 8
+    # 3-5: a checkpoint for every training run
+    runs = facts["runs"]
+    for path in [runs["stage1"]["best"], runs["stage2"]["best"]] + [r["best"] for r in runs["stage3"].values()]:
+        assert Path(path).is_file()
+    # 6: evaluation of the three encoders and retrieval
+    assert set(facts["tagging"]) == {"random", "audio_only", "video_conditioned"}
+    for res in facts["tagging"].values():
+        assert 0.0 <= res["overlaps"]["0.0"]["roc_auc"] <= 1.0
+    assert facts["retrieval"]["segments"]["chance_R@1"] > 0
+    # the report holds all of it
+    md = (out / "report.md").read_text()
+    html = (out / "report.html").read_text()
+    for label in ("random init", "audio-only (stage 1)", "video-conditioned (stage 2)"):
+        assert md.count(label) >= 2 and label in html
+    assert "synthetic" in md and "Reference results on real data" in md and "chance R@1" in md
+    assert "data:image/png;base64," in html and "<img" in html
+    for png in ("figures/stage1_curves.png", "figures/stage2_curves.png"):
+        assert (out / png).stat().st_size > 1000
+    assert sorted(p.name for p in (out / "configs").glob("*.yaml")) == [
+        "eval.yaml", "mus.yaml", "prepare.yaml", "sup_audio_only.yaml", "sup_random.yaml",
+        "sup_video_conditioned.yaml", "vid.yaml"]
