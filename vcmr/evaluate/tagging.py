@@ -354,11 +354,11 @@ def evaluate_checkpoints(cfg, ckpts: Sequence[str], names: Optional[Sequence[str
     if cfg.model_name and len(ckpts) == 1 and not names:
         names = [cfg.model_name]
     names = unique_names(ckpts, names)
+    models = [load_tagger(c) for c in ckpts]  # every checkpoint checked before any audio is read
     split = load_split_from_config(cfg, cfg.subset)
     results: dict[str, dict[str, Any]] = {}
     base = Path(cfg.results_dir) / cfg.dataset
-    for ckpt, name in zip(ckpts, names):
-        model, tags, info = load_tagger(ckpt)
+    for ckpt, name, (model, tags, info) in zip(ckpts, names, models):
         enc = model.encoder.cfg
         res = evaluate_tagger(model, tags, split, cfg, enc.sample_rate, enc.audio_length, progress=progress)
         res.update(model_name=name, checkpoint=str(ckpt),
