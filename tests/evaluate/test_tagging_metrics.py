@@ -14,6 +14,10 @@ def test_segment_starts_hand_made():
     assert segment_starts(12, 4, 0.75) == [0, 1, 2, 3, 4, 5, 6, 7, 8]
     assert segment_starts(3, 4, 0.0) == [0]  # shorter than one window: one padded window
     assert segment_starts(4, 4, 0.5) == [0]
+    # odd window (as the paper's 98415): the 0.5 grid still contains the whole 0.0 grid
+    n, L = 465600, 98415
+    assert set(segment_starts(n, L, 0.0)) <= set(segment_starts(n, L, 0.5))
+    assert segment_starts(n, L, 0.0) == [0, 98415, 196830, 295245] and len(segment_starts(n, L, 0.5)) == 8
     with pytest.raises(VcmrError, match="overlap"):
         segment_starts(10, 4, 1.0)
 

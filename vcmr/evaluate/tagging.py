@@ -69,10 +69,13 @@ def segment_starts(n_samples: int, length: int, overlap: float) -> list[int]:
     """
     if not 0.0 <= overlap < 1.0:
         raise VcmrError(f"overlap ratio {overlap} must be in [0, 1) (e.g. --overlap_ratios 0,0.5)")
-    hop = max(1, int(round(length * (1.0 - overlap))))
     if n_samples <= length:
         return [0]
-    return list(range(0, n_samples - length + 1, hop))
+    # start k = round(k * hop) rather than k * round(hop): grids then nest exactly (every
+    # window of overlap 0 is also a window of overlap 0.5 when the hop is fractional).
+    hop = max(1.0, length * (1.0 - overlap))
+    n = int((n_samples - length) // hop) + 1
+    return sorted({int(round(k * hop)) for k in range(n) if round(k * hop) + length <= n_samples})
 
 
 def segment_song(x: np.ndarray, length: int, overlaps: Sequence[float]) -> tuple[np.ndarray, dict[float, np.ndarray]]:
