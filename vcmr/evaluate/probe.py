@@ -7,7 +7,8 @@ overlap), each segment is embedded once by the frozen encoder, and the embedding
 on disk (``<cache_dir or results_dir/dataset/name>/probe_cache/*.npz``, keyed by checkpoint file,
 size and modification time), so probing a checkpoint again costs only the head fit. The head
 (``probe_head``: ``linear`` or ``mlp`` = the stage-3 head) is trained on segment embeddings
-with their song's tags (BCE, AdamW with the config's learning rate and weight decay), early
+with their song's tags in batches of at least 256 (BCE, AdamW with the config's learning
+rate and weight decay), early
 stopping on the validation loss (``patience``) and keeping the epoch with the best
 song-level validation PR-AUC, like ``vcmr finetune``. Test metrics are song-level: segment
 probabilities averaged per song, the same as ``vcmr evaluate`` at overlap 0.
@@ -40,6 +41,8 @@ from vcmr.evaluate.tagging import (categories_for, default_model_name, pick_devi
 from vcmr.models.heads import tagging_head
 
 log = logging.getLogger(__name__)
+# Embeddings are cheap to move: large batches make an epoch a handful of optimiser steps.
+PROBE_BATCH = 256
 
 
 def _encoder_key(cfg: SupervisedConfig) -> str:
@@ -115,7 +118,7 @@ def _fit_head(train: dict, valid: dict, tags: list[str], cfg: SupervisedConfig) 
     best, best_pr, best_loss, bad, history = copy.deepcopy(head), -1.0, float("inf"), 0, []
     for epoch in range(cfg.probe_epochs):
         head.train()
-        for idx in torch.randperm(len(x), generator=g).split(cfg.batch_size):
+        for idx in torch.randperm(len(x), generator=g).split(max(cfg.batch_size, PROBE_BATCH)):
             opt.zero_grad()
             loss_fn(head(x[idx]), y[idx]).backward()
             opt.step()
