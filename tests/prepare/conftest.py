@@ -1,11 +1,25 @@
-"""Shared fixtures: a small synthetic music-video corpus and a tiny CLIP saved to disk.
+"""Shared fixtures: a small corpus from the synthetic generator and a tiny CLIP saved to disk.
 
 Scale: 160x120 at 10 fps, window 24 s = 8 segments of 3 s, scenes longer than 6 s dropped
 (the paper's 120 s / 8 x 15 s / 30 s divided by 5), so the whole corpus prepares in seconds.
+
+The videos are written by ``vcmr.synth`` (music from ``render_music``, pictures that follow it
+from ``write_music_video``: gradients, orbiting instrument shapes, beat flashes):
+
+- ``make_music_video_corpus`` writes six videos with random tags and cuts and known truth in
+  ``metadata.jsonl``: two normal ones, one with a too-long scene, one too short, one without
+  audio and one truncated (``expected`` says what preparation must do with each);
+- ``good.mp4`` is written with ``write_music_video`` and hand-picked cut times (whole seconds of
+  the window, so the per-second feature check knows exactly which rows straddle a cut);
+- ``empty.mp4`` is a zero-byte file.
+
+Measured before switching to these videos (160x120, 10 fps, 40 random clips, the pipeline's
+own decode + SceneScanner): every planted cut found within one frame and no false cut; the
+highest ContentDetector score away from a cut was 16, the lowest at a cut 28.5 (threshold 27;
+the weakest cuts are in quiet/soft clips).
 """
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -13,47 +27,30 @@ import pytest
 
 SMALL = ["--window_seconds", "24", "--segment_seconds", "3", "--n_segments", "8",
          "--max_scene_seconds", "6", "--encoder_batch_size", "8", "--workers", "0"]
-SIZE, FPS = (160, 120), 10
+SIZE, FPS, SR = (160, 120), 10, 16000
+WINDOW, MAX_SCENE = 24.0, 6.0
 GOOD_CUTS = [2.0, 6.0, 10.5, 15.0, 19.0, 23.0, 27.0]  # window of a 30 s video: 3 .. 27 s
+# seed 2 of the corpus plan: both normal videos have no cut within 0.5 s of the window edges,
+# one of them is "quiet" (the weakest cuts), and the long scene (8.5 s) lies inside the window
+CORPUS_SEED = 2
+ROLE_OF_FAULT = {"long_scene": "long", "too_short": "short", "no_audio": "silent",
+                 "corrupt": "truncated"}
 
 
-def make_video(path: Path, duration: float, cuts, with_audio=True, seed=0, tags=("piano", "fast")):
-    """A music video: audio from ``vcmr.synth.music``; pictures are flat per-scene colours with a
-    moving bar, written with PyAV (H.264 + AAC; .mkv or .mp4).
+def window_of(duration: float, window: float = WINDOW) -> tuple[float, float]:
+    """The middle ``window`` seconds, as the pipeline takes them (start on a whole frame)."""
+    from vcmr.prepare.decode import window_start
+    start = window_start(duration, window, FPS)
+    return start, start + window
 
-    Why not ``vcmr.synth.video.write_music_video``: at this size its beat flashes on dark
-    backgrounds score up to ~49 in ContentDetector (threshold 27), so PySceneDetect finds
-    false cuts in it (reported to the lead); switch back once the generator is tuned.
-    """
-    import av
+
+def make_video(path: Path, duration: float, cuts, with_audio=True, seed=0,
+               tags=("piano", "fast")):
+    """A music video from the synthetic generator with scene cuts at ``cuts`` (seconds)."""
     from vcmr.synth.music import render_music
-    clip = render_music(list(tags), duration=duration, sample_rate=16000, seed=seed)
-    rng = np.random.default_rng(seed)
-    colours = rng.integers(0, 256, (len(cuts) + 1, 3)).astype(np.uint8)
-    colours[1::2] //= 3  # alternate light and dark scenes: every cut is a clear change
-    w, h = SIZE
-    with av.open(str(path), "w") as c:
-        vs = c.add_stream("libx264", rate=FPS)
-        vs.width, vs.height, vs.pix_fmt = w, h, "yuv420p"
-        vs.options = {"preset": "veryfast"}
-        if with_audio:
-            aus = c.add_stream("aac", rate=16000, layout="mono")
-        for i in range(int(round(duration * FPS))):
-            t = i / FPS
-            k = int(np.searchsorted(cuts, t + 1e-9, side="right"))
-            img = np.empty((h, w, 3), np.uint8)
-            img[:] = colours[k]
-            x = int(t * 16) % (w - 8)
-            img[:, x:x + 8] = 255 - colours[k]
-            c.mux(vs.encode(av.VideoFrame.from_ndarray(img, format="rgb24")))
-        c.mux(vs.encode(None))
-        if with_audio:
-            x = clip.audio.astype(np.float32)
-            for i in range(0, len(x), 1024):
-                fr = av.AudioFrame.from_ndarray(x[None, i:i + 1024].copy(), format="fltp", layout="mono")
-                fr.sample_rate = 16000
-                c.mux(aus.encode(fr))
-            c.mux(aus.encode(None))
+    from vcmr.synth.video import write_music_video
+    clip = render_music(list(tags), duration=duration, sample_rate=SR, seed=seed)
+    write_music_video(path, clip, cuts, size=SIZE, fps=FPS, with_audio=with_audio, seed=seed)
     return clip
 
 
@@ -76,18 +73,34 @@ def tiny_clip_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def corpus(tmp_path_factory) -> dict:
-    """Folder of videos: two good ones, a long scene, too short, no audio, truncated, empty."""
-    from vcmr.synth.video import truncate_file
-    d = tmp_path_factory.mktemp("videos")
+    """Folder of videos (see the module docstring) and what is known about each.
+
+    Returns dir, meta (id -> metadata row of the generator, plus "good"), roles ("kept": the
+    corpus' normal ids, "long"/"short"/"silent"/"truncated": one id each), clips ("good")."""
+    from vcmr.synth.corpus import make_music_video_corpus
+    root = tmp_path_factory.mktemp("synth")
+    rows = make_music_video_corpus(root, 6, seed=CORPUS_SEED, duration=30.0, size=SIZE, fps=FPS,
+                                   n_long_scene=1, n_too_short=1, n_no_audio=1, n_corrupt=1,
+                                   workers=0, sample_rate=SR, min_seconds=WINDOW,
+                                   max_scene_seconds=MAX_SCENE)
+    d = root / "videos"
+    meta = {r["id"]: r for r in rows}
+    roles: dict = {"kept": [r["id"] for r in rows if r["fault"] is None]}
+    for r in rows:
+        if r["fault"]:
+            roles[ROLE_OF_FAULT[r["fault"]]] = r["id"]
+    assert len(roles["kept"]) == 2 and len(roles) == 5
+    # the generator places the long scene anywhere in the video; this seed has it inside the
+    # window, so the pipeline (which only looks at the window) must drop the video
+    long = meta[roles["long"]]
+    lo, hi = window_of(long["duration"])
+    inside = np.diff(np.clip([0.0, *long["scene_cuts"], long["duration"]], lo, hi))
+    assert inside.max() > MAX_SCENE + 1.0, "corpus seed changed: long scene not in the window"
     clips = {"good": make_video(d / "good.mp4", 30, GOOD_CUTS, seed=1)}
-    make_video(d / "other.mkv", 31, [3.0, 8.0, 12.0, 17.0, 22.0, 26.5], seed=2, tags=("guitar", "slow"))
-    make_video(d / "long.mp4", 30, [2.0, 6.0, 10.0, 18.5, 23.0], seed=3)  # 8.5 s scene
-    make_video(d / "short.mp4", 12, [5.0], seed=4)
-    make_video(d / "silent.mp4", 30, GOOD_CUTS, with_audio=False, seed=5)
-    shutil.copyfile(d / "good.mp4", d / "truncated.mp4")
-    truncate_file(d / "truncated.mp4", keep=0.5)
+    meta["good"] = {"id": "good", "duration": 30.0, "scene_cuts": GOOD_CUTS, "fault": None,
+                    "expected": "kept"}
     (d / "empty.mp4").write_bytes(b"")
-    return {"dir": d, "clips": clips}
+    return {"dir": d, "meta": meta, "roles": roles, "clips": clips}
 
 
 @pytest.fixture(scope="session")
