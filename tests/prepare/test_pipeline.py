@@ -97,7 +97,9 @@ def test_features_change_at_cut(prepared, good_cuts):
     diffs = np.linalg.norm(np.diff(feats, axis=0), axis=1)  # diffs[t-1]: row t-1 -> row t
     at_cut = [diffs[t - 1] for t in (3, 12, 16, 20)]
     not_cut = [diffs[t - 1] for t in range(1, 24) if t not in (3, 7, 8, 12, 16, 20)]
-    assert min(at_cut) > 2 * np.median(not_cut)
+    # the synthetic pictures move (orbiting shapes, beat flashes), yet every second with a cut
+    # stands out from every second without one (measured: 8.2 vs at most 1.9)
+    assert min(at_cut) > 2 * max(not_cut)
 
 
 def test_manifest_is_truthful_for_dropped_and_failed(prepared, corpus):
