@@ -41,6 +41,10 @@ class SceneScanner:
         self.times: list[float] = []
         self.cuts: list[float] = []
         self.stopped = False
+        # Pre-roll: the detector reports no cut within min_scene_len frames of the first frame
+        # it sees, which would hide a cut just after the window start. Feeding it that many
+        # copies of the first frame (they score 0, so they add no cut) lifts the restriction.
+        self._preroll = int(min_scene_len)
 
     def _timecode(self, index: int):
         from scenedetect import FrameTimecode
@@ -48,14 +52,17 @@ class SceneScanner:
 
     def _add_cuts(self, timecodes) -> None:
         for tc in timecodes:
-            i = tc.frame_num
+            i = tc.frame_num - self._preroll
             if 0 < i < len(self.times):
                 self.cuts.append(self.times[i])
 
     def feed(self, bgr: np.ndarray, index: int, time_s: float) -> bool:
         """Process the window's frame ``index`` shown at ``time_s``; True: stop, scene too long."""
+        if not self.times:
+            for j in range(self._preroll):
+                self._add_cuts(self.detector.process_frame(self._timecode(j), bgr))
         self.times.append(time_s)
-        self._add_cuts(self.detector.process_frame(self._timecode(index), bgr))
+        self._add_cuts(self.detector.process_frame(self._timecode(index + self._preroll), bgr))
         if self.max_scene_s is None:
             return False
         last = self.cuts[-1] if self.cuts else self.start_s
@@ -65,7 +72,7 @@ class SceneScanner:
 
     def finish(self) -> SceneStats:
         if not self.stopped and self.times:
-            self._add_cuts(self.detector.post_process(self._timecode(len(self.times) - 1)))
+            self._add_cuts(self.detector.post_process(self._timecode(len(self.times) - 1 + self._preroll)))
         cuts = sorted(set(self.cuts))
         end = self.times[-1] + 1 / self.fps if self.stopped and self.times else self.end_s
         bounds = [self.start_s, *cuts, end]
