@@ -91,3 +91,12 @@ def test_cli_reports_bad_config_without_traceback(tmp_path):
     from vcmr.cli import main
     assert main(["pretrain-music", "--dataset_dir", str(tmp_path), "--batch_sise", "3"]) == 1
     assert main(["pretrain-music", "--dataset_dir", str(tmp_path / "missing")]) == 1
+
+
+def test_last_checkpoint_follows_training_not_the_best(audio_dir, tmp_path):
+    """last.ckpt holds the final epoch even when the monitored loss stopped improving."""
+    cfg = tiny_cfg(audio_dir, tmp_path, "--m_epochs", "3", "--learning_rate", "0.5")  # lr too high: no progress
+    paths = pretrain_music(cfg)
+    last = torch.load(paths["last"], weights_only=True, map_location="cpu")
+    best = torch.load(paths["best"], weights_only=True, map_location="cpu")
+    assert last["epoch"] == 2 and last["global_step"] >= best["global_step"]

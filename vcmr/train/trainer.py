@@ -47,9 +47,13 @@ def build_trainer(cfg: Any, monitor: str, mode: str = "min",
     cbs = list(callbacks)
     if enable_checkpointing:
         ckpt_dir = Path(logger.log_dir) / "checkpoints"
+        # Two callbacks: Lightning's save_last only copies when a top-k file is written, so
+        # "last" would lag behind whenever the monitored metric stops improving.
         cbs.append(ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=monitor, mode=mode,
-                                   save_top_k=1, save_last=True, auto_insert_metric_name=False,
+                                   save_top_k=1, auto_insert_metric_name=False,
                                    enable_version_counter=False))
+        cbs.append(ModelCheckpoint(dirpath=ckpt_dir, filename="last", monitor=None, save_top_k=1,
+                                   auto_insert_metric_name=False, enable_version_counter=False))
     cbs.append(LearningRateMonitor(logging_interval="step"))
     return pl.Trainer(
         accelerator=cfg.accelerator, devices=parse_devices(cfg.devices), num_nodes=cfg.num_nodes,
@@ -74,10 +78,11 @@ def run_fit(trainer: pl.Trainer, module: pl.LightningModule, train_loader, val_l
 
 def checkpoint_paths(trainer: pl.Trainer) -> dict[str, str]:
     out = {"log_dir": trainer.logger.log_dir if trainer.logger else ""}
-    cb = trainer.checkpoint_callback
-    if cb is not None:
-        out["best"] = cb.best_model_path
-        out["last"] = str(Path(cb.dirpath) / "last.ckpt")
+    for cb in trainer.checkpoint_callbacks:
+        if cb.monitor is not None:
+            out["best"] = cb.best_model_path
+        else:
+            out["last"] = str(Path(cb.dirpath) / "last.ckpt")
     return out
 
 
