@@ -63,7 +63,7 @@ SCALES: dict[str, Scale] = {
     "tiny": Scale(n_videos=14, video_seconds=14.0, n_tagging_clips=48, clip_seconds=6.0,
                   mus_epochs=2, vid_epochs=3, sup_epochs=3, prepare=_SMALL_GEOMETRY, model=_SMALL_MODEL),
     "small": Scale(n_videos=64, video_seconds=14.0, n_tagging_clips=160, clip_seconds=10.0,
-                   mus_epochs=8, vid_epochs=12, sup_epochs=10, prepare=_SMALL_GEOMETRY, model=_SMALL_MODEL),
+                   mus_epochs=8, vid_epochs=25, sup_epochs=10, prepare=_SMALL_GEOMETRY, model=_SMALL_MODEL),
     # The paper's geometry: middle 120 s, 8 x 15 s segments, scenes <= 30 s, frames at 5 fps.
     "medium": Scale(n_videos=48, video_seconds=150.0, n_tagging_clips=300, clip_seconds=29.1,
                     mus_epochs=10, vid_epochs=15, sup_epochs=15, model=_MEDIUM_MODEL,
@@ -105,7 +105,7 @@ def build_configs(out: Path, scale: Scale, seed: int, frame_encoder: str) -> dic
         "--dataset_dir", str(av / "audio"), "--batch_size", "16", "--excerpt_seconds", str(seg),
         "--learning_rate", "1e-3"])
     vid = load_config("vid", None, scale.model + _common_train(out, seed, scale.vid_epochs, "stage2_video") + [
-        "--dataset_dir", str(av), "--batch_size", "32", "--lstm_hidden", "128", "--video_hidden", "128",
+        "--dataset_dir", str(av), "--batch_size", "16", "--lstm_hidden", "128", "--video_hidden", "128",
         "--valid_fraction", "0.2", "--learning_rate", "1e-3", "--segment_seconds", str(int(seg))])
     sup = {}
     for enc in ENCODERS:

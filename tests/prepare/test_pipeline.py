@@ -1,8 +1,6 @@
 """End-to-end preparation of a synthetic music-video corpus (small scale, see conftest.py)."""
 from __future__ import annotations
 
-import json
-import os
 import shutil
 import signal
 import subprocess

@@ -3,7 +3,6 @@
 import ast
 import csv
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest

@@ -5,24 +5,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import soundfile as sf
 import torch
 from conftest import ROOT, TINY_OVERRIDES
 
 from vcmr.checkpoint import load_encoder
 from vcmr.config import load_config
-from vcmr.synth.music import random_tags, render_music
 from vcmr.train.music import MusicPretraining, make_loaders, pretrain_music
 
 
 @pytest.fixture(scope="module")
-def audio_dir(tmp_path_factory):
-    root = tmp_path_factory.mktemp("music")
-    rng = np.random.default_rng(0)
-    for i in range(16):
-        clip = render_music(random_tags(rng), 1.0, 16000, seed=i)
-        sf.write(str(root / f"clip{i:02d}.wav"), clip.audio, 16000)
-    return root
+def audio_dir(synth_audio_dir):
+    return synth_audio_dir
 
 
 def tiny_cfg(audio_dir, tmp_path, *extra):

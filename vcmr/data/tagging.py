@@ -122,6 +122,15 @@ def crop(x: np.ndarray, length: int, start: int) -> np.ndarray:
     return out
 
 
+def read_or_warn(read, item):
+    """Audio of ``item``, or None with a warning naming the file (one bad file never stops an epoch)."""
+    try:
+        return read(item)
+    except (AudioReadError, OSError, ValueError) as e:
+        warnings.warn(f"skipping unreadable audio file {item.path}: {e}", stacklevel=3)
+        return None
+
+
 class CropDataset(Dataset):
     """One crop of ``audio_length`` samples per song with its labels: ``(x (L,), y (n_tags,))``."""
 
@@ -137,10 +146,8 @@ class CropDataset(Dataset):
 
     def __getitem__(self, idx: int):
         item = self.items[idx]
-        try:
-            x = self.read(item)
-        except (AudioReadError, OSError, ValueError) as e:
-            warnings.warn(f"skipping unreadable audio file {item.path}: {e}", stacklevel=2)
+        x = read_or_warn(self.read, item)
+        if x is None:
             return None
         spare = max(0, len(x) - self.audio_length)
         if self.train:
@@ -162,10 +169,8 @@ class SongDataset(Dataset):
 
     def __getitem__(self, idx: int):
         item = self.items[idx]
-        try:
-            x = self.read(item)
-        except (AudioReadError, OSError, ValueError) as e:
-            warnings.warn(f"skipping unreadable audio file {item.path}: {e}", stacklevel=2)
+        x = read_or_warn(self.read, item)
+        if x is None:
             return None
         return idx, np.asarray(x, dtype=np.float32), item.labels
 

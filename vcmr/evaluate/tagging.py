@@ -27,7 +27,6 @@ import csv
 import json
 import logging
 import re
-import warnings
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
@@ -230,7 +229,7 @@ def run_segments(split: TaggingSplit, fn: Callable[[torch.Tensor], torch.Tensor]
     """
     loader = DataLoader(SongDataset(split, sample_rate, cache_dir), batch_size=4, num_workers=workers,
                         collate_fn=collate_songs)
-    songs, pending, results = [], [], []
+    pending, results = [], []
 
     def flush(force: bool):
         nonlocal pending

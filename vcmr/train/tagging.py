@@ -32,7 +32,6 @@ import dataclasses
 import warnings
 from typing import Any, Optional
 
-import numpy as np
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import EarlyStopping
