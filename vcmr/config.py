@@ -147,7 +147,7 @@ class SupervisedConfig(TrainerConfig, EncoderConfig):
     results_dir: str = "results"  # `vcmr probe` writes <results_dir>/<dataset>/<model_name>/probe_*
     model_name: Optional[str] = None  # None: the checkpoint's file name ("random" without one)
     probe_head: Literal["linear", "mlp"] = "linear"  # mlp: the stage-3 head on cached embeddings
-    probe_epochs: int = 200  # full passes over the cached embeddings (early stopping on valid loss)
+    probe_epochs: int = 50  # full passes over the cached embeddings (early stopping on valid loss)
 
 
 @dataclass
