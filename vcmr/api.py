@@ -128,7 +128,7 @@ class EmbeddingModel(nn.Module):
         self.sample_rate = enc_cfg.sample_rate
         self.segment_samples = enc_cfg.audio_length
         self.embedding_size = enc_cfg.output_size
-        self.batch_size = 8
+        self.batch_size: int | None = None  # None: 1 on CPU, 32 on GPU (benchmarks/README.md)
         self.projector = self.video_encoder = self.video_projector = self.head = None
         if stage in ("mus", "vid"):
             self.projector = _load_projector(state_dict, "projector.", source)
@@ -157,6 +157,13 @@ class EmbeddingModel(nn.Module):
         return {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
 
     # --------------------------------------------------------------- audio
+    def _batch(self) -> int:
+        """Segments per forward pass: ``batch_size`` if set, else the measured best default
+        (one at a time on CPU, where larger batches were slower; 32 on accelerators)."""
+        if self.batch_size:
+            return max(1, int(self.batch_size))
+        return 1 if self.device.type == "cpu" else 32
+
     @torch.no_grad()
     def embed_segments(self, segments: torch.Tensor | np.ndarray, space: str = "encoder") -> torch.Tensor:
         """(n, segment_samples) waveforms at ``sample_rate`` -> (n, D) on the model's device."""
@@ -165,7 +172,7 @@ class EmbeddingModel(nn.Module):
         if x.dim() != 2 or x.shape[1] != self.segment_samples:
             raise VcmrError(f"embed_segments expects (n, {self.segment_samples}) waveforms, got "
                             f"{tuple(x.shape)}; use embed() for audio of any length")
-        out = [head(self.encoder(chunk.to(self.device))) for chunk in x.split(max(1, self.batch_size))]
+        out = [head(self.encoder(chunk.to(self.device))) for chunk in x.split(self._batch())]
         return torch.cat(out) if out else torch.zeros(0, self.space_size(space), device=self.device)
 
     def embed(self, audio: Any, sample_rate: int, overlap: float = 0.0, space: str = "encoder",
@@ -234,7 +241,7 @@ class EmbeddingModel(nn.Module):
                             f"do not fit this model: give ({ve.n_seconds}, {ve.feature_dim}) per clip "
                             f"(seconds, frame-feature size from `vcmr prepare` with the same frame encoder)")
         out = torch.cat([self.video_projector(ve(c.to(self.device)))
-                         for c in f.split(max(1, self.batch_size))]).cpu().numpy()
+                         for c in f.split(self._batch())]).cpu().numpy()
         return out[0] if single else out
 
     @property
