@@ -21,7 +21,7 @@ def add_arguments(parser):
     parser.add_argument("--space", choices=["encoder", "joint"], default="encoder",
                         help="encoder output (default) or, for stage-2 models, the audio-video joint space")
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
-    parser.add_argument("--batch-size", type=int, default=8, help="segments per forward pass")
+    parser.add_argument("--batch-size", type=int, default=0, help="segments per forward pass (default: 1 on CPU, 32 on GPU)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -34,7 +34,7 @@ def run(args) -> int:
     if not 0.0 <= args.overlap < 1.0:
         raise VcmrError(f"--overlap must be in [0, 1), got {args.overlap}")
     model = load_model(args.ckpt, args.device)
-    model.batch_size = max(1, args.batch_size)
+    model.batch_size = args.batch_size or None
     model.space_size(args.space)  # fail early when the model has no such space
     files, input_errors = collect_inputs(args.inputs)
     for path, msg in input_errors:
