@@ -39,3 +39,16 @@ def test_demo_tiny_produces_every_stage_and_the_report(tmp_path):
     assert sorted(p.name for p in (out / "configs").glob("*.yaml")) == [
         "eval.yaml", "mus.yaml", "prepare.yaml", "sup_audio_only.yaml", "sup_random.yaml",
         "sup_video_conditioned.yaml", "vid.yaml"]
+
+
+@pytest.mark.parametrize("scale", ["tiny", "small", "medium"])
+def test_every_scale_resolves_to_valid_configs(tmp_path, scale):
+    """Each scale's stage configs load, and its SampleCNN fits its input and segments."""
+    from vcmr.demo import ENCODERS, SCALES, build_configs
+    from vcmr.models import SampleCNN
+    cfgs = build_configs(tmp_path, SCALES[scale], seed=0, frame_encoder="efficientnet-lite0")
+    model = SampleCNN(cfgs["mus"])
+    seg = SCALES[scale].prepare["segment_seconds"]
+    assert model.audio_length <= seg * cfgs["mus"].sample_rate
+    assert set(cfgs["sup"]) == set(ENCODERS)
+    assert cfgs["prepare"].n_segments * cfgs["prepare"].segment_seconds == cfgs["prepare"].window_seconds
