@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vcmr.data.tagging import DatasetFormatError, TaggingItem, TaggingSplit, check_subset, report_missing
+from vcmr.data.tagging import DatasetFormatError, TaggingSplit, add_item, check_subset, report_missing
 
 # The standard top-50 order (musicnn's output_labels_mtt.txt == sota's tags.npy).
 MTAT_TOP50 = [
@@ -188,11 +188,7 @@ def load_magnatagatune(root: str | Path, subset: str, split: str = "pons2017") -
     entries = _pons_entries(root, subset) if split == "pons2017" else _won_entries(root, subset)
     out = TaggingSplit("magnatagatune", subset, list(MTAT_TOP50), [], root)
     for key, rel, labels in entries:
-        path = _audio_path(root, rel)
-        if path is None:
-            out.missing.append(rel)
-        else:
-            out.items.append(TaggingItem(key, path, labels, rel))
+        add_item(out, key, _audio_path(root, rel), labels, rel)
     if not out.items:
         raise DatasetFormatError(f"MagnaTagATune {split} {subset}: none of the {len(entries)} listed "
                                  f"clips was found under {root} (looked in ., mp3/, audio/)")

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vcmr.data.tagging import DatasetFormatError, TaggingItem, TaggingSplit, check_subset, report_missing
+from vcmr.data.tagging import DatasetFormatError, TaggingSplit, add_item, check_subset, report_missing
 
 CATEGORIES = ("moodtheme", "genre", "instrument", "top50tags")
 SUBSET_FILES = {"train": "train", "valid": "validation", "test": "test"}
@@ -93,11 +93,7 @@ def load_mtg_jamendo(root: str | Path, subset: str, split: str = "split-0",
     for track, rel, row_tags in read_split_file(split_file(root, split, category, subset)):
         labels = np.zeros(len(tags), dtype=np.float32)
         labels[[index[t] for t in row_tags]] = 1.0
-        path = _audio_path(root, rel)
-        if path is None:
-            out.missing.append(rel)
-        else:
-            out.items.append(TaggingItem(track, path, labels, rel))
+        add_item(out, track, _audio_path(root, rel), labels, rel)
     if not out.items:
         raise DatasetFormatError(f"MTG-Jamendo {split} {category} {subset}: none of the listed tracks "
                                  f"was found under {root} (looked for PATH in ., audio/, mp3/)")

@@ -69,6 +69,14 @@ def check_subset(subset: str) -> str:
     return subset
 
 
+def add_item(split: TaggingSplit, key, path: Optional[Path], labels, rel: str) -> None:
+    """Append a clip found on disk to ``split.items``, or its relative path to ``split.missing``."""
+    if path is None:
+        split.missing.append(rel)
+    else:
+        split.items.append(TaggingItem(key, path, labels, rel))
+
+
 def report_missing(split: TaggingSplit, what: str) -> None:
     """One warning for all clips of the split that are not on disk (not one per clip)."""
     if split.missing:
