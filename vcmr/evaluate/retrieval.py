@@ -79,6 +79,16 @@ def segment_retrieval_metrics(index: dict) -> dict[str, float]:
     return retrieval_metrics(torch.as_tensor(index["audio"]), torch.as_tensor(index["video"]))
 
 
+def video_retrieval_metrics(index: dict) -> dict[str, float]:
+    """Recall@K / median rank between each video's mean segment audio and every video."""
+    import numpy as np
+    rows = {}
+    for i, (vid, _) in enumerate(index["segments"]):
+        rows.setdefault(vid, []).append(i)
+    audio = np.stack([index["audio"][rows[vid]].mean(0) for vid in index["video_ids"]])
+    return retrieval_metrics(torch.as_tensor(audio), torch.as_tensor(index["video_level"]))
+
+
 def rank(query, candidates, top: int) -> list[tuple[int, float]]:
     """Indices and cosine scores of the ``top`` candidates closest to ``query``."""
     q = F.normalize(torch.as_tensor(query, dtype=torch.float32).reshape(1, -1), dim=1)
