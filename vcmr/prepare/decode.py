@@ -1,6 +1,11 @@
 """One PyAV pass over the window of a video: audio at 16 kHz mono, frames for scene detection
 (downscaled BGR) and frames sampled at a fixed rate (resized + centre-cropped RGB).
 
+Conversions are the costly part, not decoding (measured on 720p H.264, benchmarks/README.md):
+scene frames are taken from the decoded YUV planes by pixel striding (as PySceneDetect's own
+downscale does, with no full-size colour conversion), and sampled frames are resized with
+swscale's area filter in one call.
+
     info = probe_video("clip.mp4")
     win = decode_window("clip.mp4", start=30.0, duration=120.0, sample_fps=5, crop_size=224,
                         scene_width=160, sample_rate=16000, on_scene_frame=scanner.feed)
@@ -116,7 +121,7 @@ class _Sampler:
         if self._cache is not None and self._cache[0] == id(frame):
             return self._cache[1]
         w, h = _scaled_size(frame.width, frame.height, self.crop)
-        img = frame.reformat(width=w, height=h, format="rgb24", interpolation="BICUBIC").to_ndarray()
+        img = frame.reformat(width=w, height=h, format="rgb24", interpolation="AREA").to_ndarray()
         y, x = (h - self.crop) // 2, (w - self.crop) // 2
         img = img[y:y + self.crop, x:x + self.crop]
         self._cache = (id(frame), img)
@@ -135,6 +140,39 @@ class _Sampler:
             self.out[self.j] = self._rgb(self.prev[1])
             self.j += 1
         return max(filled, self.j)
+
+
+_I420 = ("yuv420p", "yuvj420p")
+
+
+def scene_step(width: int, scene_width: int) -> int:
+    """Even pixel stride that brings ``width`` down to about ``scene_width``."""
+    return max(2, 2 * int(round(width / max(1, scene_width) / 2)))
+
+
+def scene_frame(frame, step: int) -> np.ndarray:
+    """Small BGR image of a decoded frame for scene detection: every ``step``-th pixel.
+
+    For 8-bit 4:2:0 frames (nearly all H.264/VP9 video) the luma and chroma planes are read in
+    place and only the small image is colour-converted; other formats go through swscale.
+    """
+    import cv2
+    if frame.format.name not in _I420:
+        w = max(2, frame.width // step // 2 * 2)
+        h = max(2, frame.height // step // 2 * 2)
+        return frame.reformat(width=w, height=h, format="bgr24", interpolation="FAST_BILINEAR").to_ndarray()
+    y, u, v = (np.frombuffer(p, np.uint8).reshape(-1, p.line_size)[:p.height, :p.width]
+               for p in frame.planes)
+    ys = y[::step, ::step]
+    h, w = ys.shape[0] // 2 * 2, ys.shape[1] // 2 * 2
+    n = h * w
+    flat = np.empty(n * 3 // 2, np.uint8)  # I420: Y plane, then U and V at half resolution
+    flat[:n].reshape(h, w)[:] = ys[:h, :w]
+    # every step-th chroma sample sits under every 2*step-th pixel (chroma is half resolution)
+    flat[n:n + n // 4].reshape(h // 2, w // 2)[:] = u[::step, ::step][:h // 2, :w // 2]
+    flat[n + n // 4:].reshape(h // 2, w // 2)[:] = v[::step, ::step][:h // 2, :w // 2]
+    i420 = flat.reshape(h * 3 // 2, w)
+    return cv2.cvtColor(i420, cv2.COLOR_YUV2BGR_I420)
 
 
 def decode_window(path: str | Path, start: float, duration: float, *, sample_fps: int,
@@ -166,8 +204,7 @@ def decode_window(path: str | Path, start: float, duration: float, *, sample_fps
         if threads:
             vs.thread_type = "AUTO"
         fps = float(vs.average_rate or vs.guessed_rate or 25)
-        sw = scene_width
-        sh = max(2, int(round(vs.codec_context.height * sw / max(1, vs.codec_context.width) / 2)) * 2)
+        step = scene_step(vs.codec_context.width, scene_width)
         # keep the channel layout and average channels ourselves: FFmpeg's stereo->mono
         # downmix sums at -3 dB, which can exceed full scale and clip
         resampler = av.AudioResampler(format="fltp", rate=sample_rate)
@@ -188,8 +225,7 @@ def decode_window(path: str | Path, start: float, duration: float, *, sample_fps
                         sampler.push(t, frame)
                         if t >= start - 1e-6:
                             if on_scene_frame is not None:
-                                bgr = frame.reformat(width=sw, height=sh, format="bgr24").to_ndarray()
-                                stopped = bool(on_scene_frame(bgr, n_window, t))
+                                stopped = bool(on_scene_frame(scene_frame(frame, step), n_window, t))
                             n_window += 1
                     else:
                         if audio_t0 is None:
