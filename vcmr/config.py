@@ -186,7 +186,7 @@ class PrepareConfig:
     frame_encoder_path: Optional[str] = None
     encoder_batch_size: int = 0  # 0: the encoder's measured best batch for the device
     device: str = "auto"
-    workers: int = 2
+    workers: int = -1  # -1: auto (0 on CPU, where the encoder uses every core)
     too_short_rule: Literal["drop", "keep_shorter"] = "drop"
 
 

@@ -101,7 +101,7 @@ def build_configs(out: Path, scale: Scale, seed: int, frame_encoder: str) -> dic
     av, mtat = out / "data" / "prepared", out / "data" / "magnatagatune"
     # A fixed encoder batch: the measured fastest one can change between runs, and with it the
     # last bits of the features (the demo promises the same numbers for the same seed).
-    prep = load_config("prepare", None, {**scale.prepare, "frame_encoder": frame_encoder, "workers": 2,
+    prep = load_config("prepare", None, {**scale.prepare, "frame_encoder": frame_encoder,
                                          "encoder_batch_size": 16})
     seg = scale.prepare["segment_seconds"]
     mus = load_config("mus", None, scale.model + _common_train(out, seed, scale.mus_epochs, "stage1_music") + [

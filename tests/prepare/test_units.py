@@ -93,3 +93,12 @@ def test_scene_frame_matches_a_proper_downscale(fmt):
     assert step == 4 and small.shape == (90, 160, 3)
     ref = frame.reformat(width=160, height=90, format="bgr24", interpolation="AREA").to_ndarray()
     assert np.abs(small.astype(int) - ref).mean() < 4  # colours agree within a few levels
+
+
+def test_auto_workers_decode_inline_with_a_cpu_encoder():
+    from vcmr.config import PrepareConfig
+    from vcmr.prepare.pipeline import resolve_workers
+    assert PrepareConfig().workers == -1
+    assert resolve_workers(-1, "cpu") == 0
+    assert 1 <= resolve_workers(-1, "cuda") <= 4
+    assert resolve_workers(3, "cpu") == 3 and resolve_workers(0, "cuda:0") == 0

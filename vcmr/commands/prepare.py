@@ -1,6 +1,6 @@
 """``vcmr prepare INPUT... --out DATA_DIR`` and ``vcmr prepare merge DIR... --out DIR``.
 
-    vcmr prepare videos/ --out data/av --frame-encoder efficientnet-lite0 --workers 2
+    vcmr prepare videos/ --out data/av --frame-encoder efficientnet-lite0
     vcmr prepare video_list.txt --out data/part0 --shard 0/4      # on 4 machines: 0/4 .. 3/4
     vcmr prepare merge data/part0 data/part1 data/part2 data/part3 --out data/av
 """
@@ -20,7 +20,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--frame-encoder", default=None,
                         help="clip (default, 512-D) or efficientnet-lite0 (1280-D, offline)")
     parser.add_argument("--workers", type=int, default=None,
-                        help="decoding processes (0: everything in this process)")
+                        help="decoding processes (0: everything in this process; default auto: 0 when the "
+                             "encoder runs on the CPU, up to 4 with a GPU)")
     parser.add_argument("--shard", default=None, metavar="I/N",
                         help="prepare only shard I of N (deterministic split by id)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")

@@ -4,7 +4,7 @@
 Conversions are the costly part, not decoding (measured on 720p H.264, benchmarks/README.md):
 scene frames are taken from the decoded YUV planes by pixel striding (as PySceneDetect's own
 downscale does, with no full-size colour conversion), and sampled frames are resized with
-swscale's area filter in one call.
+swscale's area filter through one reusable reformatter.
 
     info = probe_video("clip.mp4")
     win = decode_window("clip.mp4", start=30.0, duration=120.0, sample_fps=5, crop_size=224,
@@ -116,12 +116,17 @@ class _Sampler:
         self.j = 0
         self.prev = None  # (time, av frame)
         self._cache: tuple[int, np.ndarray] | None = None
+        # one reformatter for the whole window: FFmpeg then builds its scaling filter once
+        # (frame.reformat makes a new one per call, measured ~2x slower here)
+        from av.video.reformatter import VideoReformatter
+        self._reformatter = VideoReformatter()
 
     def _rgb(self, frame) -> np.ndarray:
         if self._cache is not None and self._cache[0] == id(frame):
             return self._cache[1]
         w, h = _scaled_size(frame.width, frame.height, self.crop)
-        img = frame.reformat(width=w, height=h, format="rgb24", interpolation="AREA").to_ndarray()
+        img = self._reformatter.reformat(frame, width=w, height=h, format="rgb24",
+                                         interpolation="AREA").to_ndarray()
         y, x = (h - self.crop) // 2, (w - self.crop) // 2
         img = img[y:y + self.crop, x:x + self.crop]
         self._cache = (id(frame), img)
@@ -205,9 +210,12 @@ def decode_window(path: str | Path, start: float, duration: float, *, sample_fps
             vs.thread_type = "AUTO"
         fps = float(vs.average_rate or vs.guessed_rate or 25)
         step = scene_step(vs.codec_context.width, scene_width)
-        # keep the channel layout and average channels ourselves: FFmpeg's stereo->mono
-        # downmix sums at -3 dB, which can exceed full scale and clip
-        resampler = av.AudioResampler(format="fltp", rate=sample_rate)
+        # Only convert to float here (keeping the channel layout) and resample the whole window
+        # once at the end with soxr: per-frame FFmpeg resampling cost more than the audio
+        # decode. Channels are averaged by us: FFmpeg's stereo->mono downmix sums at -3 dB,
+        # which can exceed full scale and clip.
+        to_float = av.AudioResampler(format="fltp")
+        audio_rate = 0
         try:
             if start > SEEK_MARGIN_S:
                 c.seek(int((start - SEEK_MARGIN_S) * 1_000_000), backward=True)
@@ -229,9 +237,9 @@ def decode_window(path: str | Path, start: float, duration: float, *, sample_fps
                             n_window += 1
                     else:
                         if audio_t0 is None:
-                            audio_t0 = t
-                        for out in resampler.resample(frame):
-                            audio_chunks.append(out.to_ndarray().mean(axis=0, dtype=np.float32))
+                            audio_t0, audio_rate = t, frame.sample_rate
+                        for out in to_float.resample(frame):
+                            audio_chunks.append(out.to_ndarray())
                         if t + frame.samples / frame.sample_rate >= end + 0.1:
                             audio_done = True
                 if stopped or (video_done and audio_done):
@@ -248,14 +256,23 @@ def decode_window(path: str | Path, start: float, duration: float, *, sample_fps
     if got < len(sampler.times):
         raise DecodeError(f"{path}: video stream ends {(len(sampler.times) - got) / sample_fps:.1f} s "
                           f"before the end of the window (truncated file?)", "decode_error")
-    audio = _trim_audio(audio_chunks, audio_t0, start, n_samples, sample_rate, path)
+    audio = _trim_audio(_mono_resampled(audio_chunks, audio_rate, sample_rate), audio_t0, start,
+                        n_samples, sample_rate, path)
     return DecodedWindow(start, duration, audio, sampler.out, n_window, fps=fps)
 
 
-def _trim_audio(chunks, t0, start, n_samples, sample_rate, path) -> np.ndarray:
-    if t0 is None or not chunks:
+def _mono_resampled(chunks: list[np.ndarray], rate_in: int, rate_out: int) -> Optional[np.ndarray]:
+    """(channels, n) float chunks at ``rate_in`` -> one mono float32 signal at ``rate_out``."""
+    if not chunks:
+        return None
+    from vcmr.audio.io import resample
+    mono = np.concatenate(chunks, axis=1).mean(axis=0, dtype=np.float32)
+    return resample(mono, rate_in, rate_out)
+
+
+def _trim_audio(audio: Optional[np.ndarray], t0, start, n_samples, sample_rate, path) -> np.ndarray:
+    if t0 is None or audio is None or not len(audio):
         raise DecodeError(f"{path}: the audio stream has no samples in the window", "no_audio")
-    audio = np.concatenate(chunks)
     skip = int(round((start - t0) * sample_rate))
     if skip < 0:  # audio starts after the window start: pad with silence
         audio = np.concatenate([np.zeros(-skip, np.float32), audio])

@@ -16,7 +16,9 @@ second into a (window_seconds, D) float32 array. Layout under DATA_DIR::
 
 Work split: ``workers`` processes decode (one PyAV pass over the window), detect scenes and
 write the WAVs; the main process runs the frame encoder on what they send back, so decoding
-and encoding overlap. Resumable: every file is written under a temporary name then renamed,
+and encoding overlap. That pays off when the encoder runs on a GPU. When it runs on the CPU it
+already keeps every core busy, and parallel decoders only compete with it (measured on 2 cores,
+benchmarks/README.md), so ``workers: -1`` (auto) decodes in the main process there. Resumable: every file is written under a temporary name then renamed,
 and a video counts as done only once its manifest row is written, after its files.
 """
 from __future__ import annotations
@@ -284,11 +286,11 @@ def prepare_videos(inputs: list[str | Path], out_dir: str | Path, cfg, shard: tu
             encoder = build_frame_encoder(cfg.frame_encoder, cfg.frame_encoder_path, cfg.device,
                                           cfg.encoder_batch_size)
         _clean_tmp(data_dir)
-        _limit_torch_threads(cfg.workers)
+        workers = resolve_workers(cfg.workers, encoder.device)
         cfg_dict = dataclasses.asdict(cfg)
         tasks = [(it, str(data_dir), cfg_dict, encoder.crop_size, cfg.frame_encoder) for it in todo]
         bar = _progress(len(todo), progress)
-        for row, frames in _run_tasks(tasks, cfg.workers):
+        for row, frames in _run_tasks(tasks, workers):
             row = _finish(row, frames, encoder, data_dir, cfg)
             _append_row(data_dir, row)
             done[row["id"]] = row
@@ -306,12 +308,18 @@ def prepare_videos(inputs: list[str | Path], out_dir: str | Path, cfg, shard: tu
     return summary
 
 
-def _limit_torch_threads(workers: int) -> None:
-    """Leave the cores used by decoding workers to them (measured: oversubscription is slower)."""
-    if workers <= 0:
-        return
-    import torch
-    torch.set_num_threads(max(1, (os.cpu_count() or 1) - workers))
+def resolve_workers(workers: int, device: str) -> int:
+    """``workers`` as configured, or for -1 (auto): 0 when the encoder is on the CPU, else up to 4.
+
+    Measured on 2 cores (benchmarks/README.md): with a CPU encoder, one decoding worker made the
+    run 1.2x slower than decoding inline, and giving it a core by halving the encoder's
+    threads 1.8x slower; the encoder is the bottleneck and decoding is a small part of the work.
+    """
+    if workers >= 0:
+        return workers
+    if str(device).startswith("cpu"):
+        return 0
+    return max(1, min(4, (os.cpu_count() or 2) - 1))
 
 
 def format_summary(summary: dict) -> str:
