@@ -196,7 +196,9 @@ def build_efficientnet_lite0(path: Optional[str], device: str) -> FrameEncoder:
         raise FrameEncoderError(f"efficientnet-lite0 weights file {path!r} not found")
     dev = _device(device)
     model = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=str(path))
-    channels_last = dev == "cpu"  # measured: about 2x faster batched on CPU (benchmarks/)
+    # channels-last measured ~1.4x faster batched on CPU for the stock network, on par after
+    # optimize_efficientnet (benchmarks/README.md); kept, it never lost
+    channels_last = dev == "cpu"
     model = optimize_efficientnet(model.eval()).to(dev)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
