@@ -104,3 +104,13 @@ def test_auto_workers_decode_inline_with_a_cpu_encoder():
     assert resolve_workers(-1, "cpu") == 0
     assert 1 <= resolve_workers(-1, "cuda") <= 4
     assert resolve_workers(3, "cpu") == 3 and resolve_workers(0, "cuda:0") == 0
+
+
+@pytest.mark.parametrize("size", [(853, 481), (1920, 1080), (162, 90), (7, 9), (2, 2)])
+def test_scene_frame_handles_odd_and_tiny_sizes(size):
+    import av
+    from vcmr.prepare.decode import scene_frame, scene_step
+    frame = av.VideoFrame(*size, "yuv420p")
+    small = scene_frame(frame, scene_step(size[0], 160))
+    assert small.ndim == 3 and small.shape[2] == 3 and min(small.shape[:2]) >= 2
+    assert small.shape[1] <= max(160, size[0] // 2 + 1)

@@ -162,7 +162,7 @@ def scene_frame(frame, step: int) -> np.ndarray:
     place and only the small image is colour-converted; other formats go through swscale.
     """
     import cv2
-    if frame.format.name not in _I420:
+    if frame.format.name not in _I420 or min(frame.width, frame.height) < 2 * step:
         w = max(2, frame.width // step // 2 * 2)
         h = max(2, frame.height // step // 2 * 2)
         return frame.reformat(width=w, height=h, format="bgr24", interpolation="FAST_BILINEAR").to_ndarray()
