@@ -288,3 +288,20 @@ def test_paper_numbers(tiny_clip_dir, video_maker, tmp_path):
         info = sf.info(str(tmp_path / "out" / "audio" / "paper" / f"paper_{k}.wav"))
         assert (info.frames, info.samplerate, info.channels) == (240000, 16000, 1)
     assert np.load(tmp_path / "out" / "video" / "paper.npy").shape == (120, 512)
+
+
+@pytest.mark.slow
+def test_paper_drop_rules(tiny_clip_dir, video_maker, tmp_path):
+    """Default config, the issue's own cases in one run: a 40 s scene inside the middle 120 s
+    drops the clip (long_scene); a 60 s video is too short for the window (too_short)."""
+    d = tmp_path / "videos"
+    video_maker(d / "long40.mp4", 150, [20.0, 45.0, 85.0, 110.0, 130.0], seed=3)  # 45-85 s
+    video_maker(d / "short60.mp4", 60, [10.0, 25.0, 40.0], seed=4)
+    cfg = load_config("prepare", None, ["--frame_encoder_path", str(tiny_clip_dir), "--workers", "0"])
+    summary = prepare_videos([d], tmp_path / "out", cfg, progress=False)
+    rows = read_manifest(tmp_path / "out")
+    assert (rows["long40"]["status"], rows["long40"]["reason"]) == ("dropped", "long_scene")
+    assert rows["long40"]["max_scene_s"] > 30.0
+    assert (rows["short60"]["status"], rows["short60"]["reason"]) == ("dropped", "too_short")
+    assert summary["reasons"] == {"dropped:long_scene": 1, "dropped:too_short": 1}
+    assert not (tmp_path / "out" / "video").exists() or not list((tmp_path / "out" / "video").iterdir())
