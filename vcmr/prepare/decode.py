@@ -155,17 +155,20 @@ def scene_step(width: int, scene_width: int) -> int:
     return max(2, 2 * int(round(width / max(1, scene_width) / 2)))
 
 
-def scene_frame(frame, step: int) -> np.ndarray:
+def scene_frame(frame, step: int, reformatter=None) -> np.ndarray:
     """Small BGR image of a decoded frame for scene detection: every ``step``-th pixel.
 
     For 8-bit 4:2:0 frames (nearly all H.264/VP9 video) the luma and chroma planes are read in
-    place and only the small image is colour-converted; other formats go through swscale.
+    place and only the small image is colour-converted; other formats go through swscale
+    (``reformatter``: an ``av.video.reformatter.VideoReformatter`` kept for the whole video).
     """
-    import cv2
     if frame.format.name not in _I420 or min(frame.width, frame.height) < 2 * step:
+        from av.video.reformatter import VideoReformatter
         w = max(2, frame.width // step // 2 * 2)
         h = max(2, frame.height // step // 2 * 2)
-        return frame.reformat(width=w, height=h, format="bgr24", interpolation="FAST_BILINEAR").to_ndarray()
+        return (reformatter or VideoReformatter()).reformat(
+            frame, width=w, height=h, format="bgr24", interpolation="FAST_BILINEAR").to_ndarray()
+    import cv2
     y, u, v = (np.frombuffer(p, np.uint8).reshape(-1, p.line_size)[:p.height, :p.width]
                for p in frame.planes)
     ys = y[::step, ::step]
@@ -191,6 +194,7 @@ def decode_window(path: str | Path, start: float, duration: float, *, sample_fps
     Raises DecodeError with a manifest reason when the file is broken or too short.
     """
     import av
+    from av.video.reformatter import VideoReformatter
     path = Path(path)
     end = start + duration
     n_samples = int(round(duration * sample_rate))
@@ -210,6 +214,7 @@ def decode_window(path: str | Path, start: float, duration: float, *, sample_fps
             vs.thread_type = "AUTO"
         fps = float(vs.average_rate or vs.guessed_rate or 25)
         step = scene_step(vs.codec_context.width, scene_width)
+        scene_reformatter = VideoReformatter()  # used for non-4:2:0 video only
         # Only convert to float here (keeping the channel layout) and resample the whole window
         # once at the end with soxr: per-frame FFmpeg resampling cost more than the audio
         # decode. Channels are averaged by us: FFmpeg's stereo->mono downmix sums at -3 dB,
@@ -233,7 +238,8 @@ def decode_window(path: str | Path, start: float, duration: float, *, sample_fps
                         sampler.push(t, frame)
                         if t >= start - 1e-6:
                             if on_scene_frame is not None:
-                                stopped = bool(on_scene_frame(scene_frame(frame, step), n_window, t))
+                                small = scene_frame(frame, step, scene_reformatter)
+                                stopped = bool(on_scene_frame(small, n_window, t))
                             n_window += 1
                     else:
                         if audio_t0 is None:

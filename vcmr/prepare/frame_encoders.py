@@ -167,9 +167,9 @@ def optimize_efficientnet(model):
         setattr(module, bn, torch.nn.Identity())
     for m in model.modules():
         pad = getattr(m, "static_padding", None)
-        if isinstance(pad, torch.nn.ZeroPad2d) and _symmetric_padding(pad) and m.padding == (0, 0):
-            m.padding = _symmetric_padding(pad)
-            m.static_padding = torch.nn.Identity()
+        same = _symmetric_padding(pad) if isinstance(pad, torch.nn.ZeroPad2d) else None
+        if same and m.padding == (0, 0):
+            m.padding, m.static_padding = same, torch.nn.Identity()
         if isinstance(m, torch.nn.ReLU6):
             m.inplace = True
     return model

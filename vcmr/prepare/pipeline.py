@@ -18,8 +18,9 @@ Work split: ``workers`` processes decode (one PyAV pass over the window), detect
 write the WAVs; the main process runs the frame encoder on what they send back, so decoding
 and encoding overlap. That pays off when the encoder runs on a GPU. When it runs on the CPU it
 already keeps every core busy, and parallel decoders only compete with it (measured on 2 cores,
-benchmarks/README.md), so ``workers: -1`` (auto) decodes in the main process there. Resumable: every file is written under a temporary name then renamed,
-and a video counts as done only once its manifest row is written, after its files.
+benchmarks/README.md), so ``workers: -1`` (auto) decodes in the main process there.
+Resumable: every file is written under a temporary name then renamed, and a video counts as
+done only once its manifest row is written, after its files.
 """
 from __future__ import annotations
 
