@@ -305,3 +305,15 @@ def test_paper_drop_rules(tiny_clip_dir, video_maker, tmp_path):
     assert (rows["short60"]["status"], rows["short60"]["reason"]) == ("dropped", "too_short")
     assert summary["reasons"] == {"dropped:long_scene": 1, "dropped:too_short": 1}
     assert not (tmp_path / "out" / "video").exists() or not list((tmp_path / "out" / "video").iterdir())
+
+
+@pytest.mark.slow
+def test_seed_compatible_script_runs(corpus, small, tmp_path):
+    """``python vcmr/scripts/preprocess_data.py`` takes the options of ``vcmr prepare``."""
+    script = Path(__file__).resolve().parents[2] / "vcmr" / "scripts" / "preprocess_data.py"
+    cmd = [sys.executable, str(script), str(corpus["dir"] / "good.mp4"), "--out", str(tmp_path),
+           "--frame-encoder", "efficientnet-lite0", "--no-progress", *small]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "1 kept" in out.stdout
+    assert np.load(tmp_path / "video" / "good.npy").shape == (24, 1280)
