@@ -107,44 +107,60 @@ def _scaled_size(width: int, height: int, short_side: int) -> tuple[int, int]:
 
 
 class _Sampler:
-    """Picks, for each sample time start + (j + 0.5) / fps, the frame on screen at that time."""
+    """Picks, for each sample time start + (j + 0.5) / fps, the frame on screen at that time.
+
+    A frame is on screen from its own time until the next frame's time, so the samples that
+    fall in that interval are filled when the next frame arrives (or at ``finish``). The only
+    state is the previous frame and its converted image, held together in one object: the
+    image can never be taken for another frame (a cache keyed on ``id(frame)`` did that, as
+    Python reuses the ids of freed frames).
+    """
 
     def __init__(self, start: float, n: int, fps: int, crop: int):
         self.times = start + (np.arange(n) + 0.5) / fps
         self.crop = crop
         self.out = np.zeros((n, crop, crop, 3), np.uint8)
         self.j = 0
-        self.prev = None  # (time, av frame)
-        self._cache: tuple[int, np.ndarray] | None = None
+        self.prev: Optional[_Shown] = None
         # one reformatter for the whole window: FFmpeg then builds its scaling filter once
         # (frame.reformat makes a new one per call, measured ~2x slower here)
         from av.video.reformatter import VideoReformatter
         self._reformatter = VideoReformatter()
 
     def _rgb(self, frame) -> np.ndarray:
-        if self._cache is not None and self._cache[0] == id(frame):
-            return self._cache[1]
         w, h = _scaled_size(frame.width, frame.height, self.crop)
         img = self._reformatter.reformat(frame, width=w, height=h, format="rgb24",
                                          interpolation="AREA").to_ndarray()
         y, x = (h - self.crop) // 2, (w - self.crop) // 2
-        img = img[y:y + self.crop, x:x + self.crop]
-        self._cache = (id(frame), img)
-        return img
+        return img[y:y + self.crop, x:x + self.crop]
+
+    def _fill_until(self, shown: "_Shown", end: float) -> None:
+        """Samples before ``end`` show ``shown`` (converted once, on first use)."""
+        while self.j < len(self.times) and self.times[self.j] < end:
+            if shown.image is None:
+                shown.image = self._rgb(shown.frame)
+            self.out[self.j] = shown.image
+            self.j += 1
 
     def push(self, t: float, frame) -> None:
-        while self.j < len(self.times) and self.times[self.j] < t:
-            self.out[self.j] = self._rgb(self.prev[1] if self.prev else frame)
-            self.j += 1
-        self.prev = (t, frame)
+        # samples before the first decoded frame show that first frame
+        self._fill_until(self.prev or _Shown(t, frame), t)
+        self.prev = _Shown(t, frame)
 
     def finish(self) -> int:
         """Fill the remaining samples with the last frame; returns how many had a real frame."""
         filled = self.j
-        while self.prev is not None and self.j < len(self.times) and self.times[self.j] < self.prev[0] + 1.0:
-            self.out[self.j] = self._rgb(self.prev[1])
-            self.j += 1
+        if self.prev is not None:
+            self._fill_until(self.prev, self.prev.time + 1.0)
         return max(filled, self.j)
+
+
+@dataclass
+class _Shown:
+    """A decoded frame, the time it appears, and its sampled image once converted."""
+    time: float
+    frame: object
+    image: Optional[np.ndarray] = None
 
 
 _I420 = ("yuv420p", "yuvj420p")
