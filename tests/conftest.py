@@ -27,6 +27,22 @@ def shared_data():
     return SHARED_DATA
 
 
+REAL_MEDIA_FILES = ("trailer_bbb.mp4", "bigbuckbunny.mp4", "Kevin_MacLeod_-_Vibe_Ace.ogg",
+                    "Chimes They Fade.ogg")
+
+
+@pytest.fixture(scope="session")
+def real_media() -> Path:
+    """../shared/data/media: real recordings (see shared/data/SOURCES.md), read in place, never
+    copied into the repository. Skips when the folder or one of its files is absent."""
+    media = SHARED_DATA / "media"
+    missing = [f for f in REAL_MEDIA_FILES if not (media / f).is_file()]
+    if missing:
+        pytest.skip(f"real media not available ({media} lacks {', '.join(missing)}; "
+                    f"set VCMR_SHARED_DATA to a folder holding media/)")
+    return media
+
+
 @pytest.fixture(scope="session")
 def synth_audio_dir(tmp_path_factory):
     """16 one-second synthetic music clips (WAV, 16 kHz)."""
