@@ -3,8 +3,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from vcmr.config import (STAGES, ConfigError, MusicConfig, config_from_dict, config_to_dict,
-                         load_config, parse_overrides)
+from vcmr.config import (LEGACY, STAGES, ConfigError, MusicConfig, config_from_dict, config_to_dict,
+                         encoder_config, load_config, parse_overrides)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -12,19 +12,53 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.mark.parametrize("stage", ["mus", "vid", "sup", "eval", "prepare"])
 def test_yaml_files_equal_stage_defaults(stage):
     path = ROOT / "config" / f"config_{stage}.yaml"
-    assert yaml.safe_load(path.read_text()) == config_to_dict(STAGES[stage]())
+    stored = yaml.safe_load(path.read_text())
+    assert stored == config_to_dict(STAGES[stage]())
+    assert list(stored) == list(config_to_dict(STAGES[stage]()))  # same order: easy to compare
+    assert load_config(stage, path) == STAGES[stage]()
 
 
-def test_paper_defaults():
+def test_every_stage_has_a_yaml_file_and_tiny_fits_every_training_stage():
+    files = {p.stem[len("config_"):] for p in (ROOT / "config").glob("config_*.yaml")}
+    assert files == set(STAGES)
+    for stage in ("mus", "vid", "sup"):
+        load_config(stage, ROOT / "config" / "tiny.yaml")
+
+
+def test_legacy_rows_name_real_keys_whose_default_changed():
+    for key, old in LEGACY.items():
+        defaults = [config_to_dict(cls())[key] for cls in STAGES.values() if key in config_to_dict(cls())]
+        assert defaults, key
+        assert all(d != old for d in defaults), key
+
+
+def test_stored_config_without_new_keys_means_old_behaviour():
+    old = {k: v for k, v in config_to_dict(load_config("vid")).items() if k not in LEGACY}
+    cfg = config_from_dict("vid", old)
+    assert (cfg.last_block_kernel_size, cfg.projector_bias, cfg.negatives, cfg.sync_batchnorm) == (0, True, "cross", False)
+    assert encoder_config(old).last_block_kernel_size == 0
+    assert config_from_dict("mus", {}).projector_bias is True
+    new = config_to_dict(load_config("vid"))  # every key stored: nothing replaced
+    assert config_from_dict("vid", new) == load_config("vid")
+    assert encoder_config(new).last_block_kernel_size == 1
+
+
+def test_reference_defaults():
+    """The authors' code (klean2050/VCMR trainers and scripts at d5d01f4), not their YAML."""
     cfg = load_config("mus")
     assert (cfg.sample_rate, cfg.audio_length, cfg.n_blocks) == (16000, 98415, 9)
     assert cfg.n_channels == [128, 128, 256, 256, 256, 256, 256, 512, 512]
     assert (cfg.first_block_params.out_channels, cfg.first_block_params.conv_size) == (128, 5)
-    assert (cfg.batch_size, cfg.temperature, cfg.learning_rate, cfg.weight_decay) == (64, 0.1, 1e-3, 1e-6)
+    assert (cfg.last_block_kernel_size, cfg.projector_bias) == (1, False)
+    assert (cfg.optimizer, cfg.learning_rate, cfg.weight_decay) == ("adamw", 3e-4, 0.01)
+    assert (cfg.batch_size, cfg.m_epochs, cfg.temperature) == (64, 50, 0.1)
+    assert (cfg.precision, cfg.sync_batchnorm) == ("auto", True)
     assert (cfg.transforms_polarity, cfg.transforms_noise, cfg.transforms_gain, cfg.transforms_filters,
             cfg.transforms_delay, cfg.transforms_pitch, cfg.transforms_reverb) == (0.8, 0.01, 0.3, 0.8, 0.3, 0.6, 0.6)
     vid = load_config("vid")
     assert (vid.batch_size, vid.temperature, vid.lstm_layers, vid.freeze_blocks) == (128, 0.1, 2, 4)
+    assert (vid.optimizer, vid.learning_rate, vid.weight_decay, vid.m_epochs) == ("adamw", 5e-4, 0.01, 50)
+    assert (vid.negatives, vid.projector_bias, vid.last_block_kernel_size) == ("all", False, 1)
 
 
 def test_partial_file_and_overrides(tmp_path):
@@ -48,6 +82,8 @@ def test_unknown_key_names_key_and_suggestion():
     ("optimizer", "sgd", "optimizer.*'adam', 'adamw', 'lars'"),
     ("transforms_pitch", "1.5", "transforms_pitch.*probability"),
     ("n_channels", "1,2", "n_channels.*n_blocks"),
+    ("last_block_kernel_size", "2", "last_block_kernel_size.*odd"),
+    ("last_block_kernel_size", "-1", "last_block_kernel_size.*odd"),
 ])
 def test_bad_values_are_clear_errors(key, value, match):
     with pytest.raises(ConfigError, match=match):

@@ -29,7 +29,7 @@ from torch import nn
 
 from vcmr.audio.io import read_audio, resample
 from vcmr.checkpoint import CheckpointError, build_encoder, load_encoder_weights, sub_state_dict
-from vcmr.config import ConfigError, encoder_config
+from vcmr.config import ConfigError, encoder_config, with_legacy
 from vcmr.errors import VcmrError
 from vcmr.models.heads import projector, tagging_head
 from vcmr.models.video import VideoEncoder
@@ -130,11 +130,12 @@ class EmbeddingModel(nn.Module):
         self.embedding_size = enc_cfg.output_size
         self.batch_size: int | None = None  # None: 1 on CPU, 32 on GPU (benchmarks/README.md)
         self.projector = self.video_encoder = self.video_projector = self.head = None
+        bias = bool(with_legacy(config).get("projector_bias"))  # old files: projectors with bias
         if stage in ("mus", "vid"):
-            self.projector = _load_projector(state_dict, "projector.", source)
+            self.projector = _load_projector(state_dict, "projector.", bias, source)
         if stage == "vid":
             self.video_encoder = _load_video_encoder(state_dict, source)
-            self.video_projector = _load_projector(state_dict, "video_projector.", source)
+            self.video_projector = _load_projector(state_dict, "video_projector.", bias, source)
         if stage == "sup":
             self.head = _load_head(state_dict, self.tags, source)
         self.joint_size = self.projector[-1].out_features if stage == "vid" else None
@@ -275,9 +276,10 @@ def _load_into(module: nn.Module, weights: dict, what: str, source: str) -> nn.M
     return module
 
 
-def _load_projector(state_dict: dict, prefix: str, source: str) -> nn.Sequential:
+def _load_projector(state_dict: dict, prefix: str, bias: bool, source: str) -> nn.Sequential:
+    """Sizes from the weights; ``bias`` from the stored config (``projector_bias``)."""
     w0, w2 = _require(state_dict, prefix + "0.weight", source), _require(state_dict, prefix + "2.weight", source)
-    proj = projector(w0.shape[1], w0.shape[0], w2.shape[0])
+    proj = projector(w0.shape[1], w0.shape[0], w2.shape[0], bias=bias)
     return _load_into(proj, sub_state_dict(state_dict, prefix), prefix.rstrip("."), source)
 
 

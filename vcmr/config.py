@@ -23,7 +23,7 @@ import yaml
 __all__ = [
     "ConfigError", "EncoderConfig", "MusicConfig", "VideoConfig", "SupervisedConfig",
     "EvalConfig", "PrepareConfig", "STAGES", "load_config", "config_to_dict",
-    "config_from_dict", "parse_overrides", "encoder_config",
+    "config_from_dict", "parse_overrides", "encoder_config", "LEGACY", "with_legacy",
 ]
 
 
@@ -50,6 +50,10 @@ class EncoderConfig:
     pool_size: int = 3
     activation: Literal["relu", "leaky_relu", "gelu", "silu"] = "relu"
     output_size: int = 512
+    # After the n_blocks blocks, the authors' SampleCNN has a last block Conv1d(kernel 1, out
+    # output_size) - BatchNorm - activation whose output is the embedding (odd kernel size;
+    # 0 = no last block, the layout of vcmr before 0.2).
+    last_block_kernel_size: int = 1
 
 
 @dataclass
@@ -57,7 +61,7 @@ class TrainerConfig:
     """Keys shared by every training stage (names follow the reference configs)."""
     dataset_dir: str = "data"
     batch_size: int = 64
-    m_epochs: int = 200
+    m_epochs: int = 50
     max_steps: int = -1  # -1: no step limit, m_epochs decides
     optimizer: Literal["adam", "adamw", "lars"] = "adam"
     learning_rate: float = 1e-3
@@ -74,7 +78,8 @@ class TrainerConfig:
     devices: str = "auto"  # "auto", a count ("2") or a list ("0,1")
     num_nodes: int = 1
     strategy: str = "auto"  # "auto" picks DDP when devices > 1
-    precision: str = "32-true"  # e.g. 16-mixed, bf16-mixed
+    precision: str = "auto"  # auto: 16-mixed on CUDA GPUs, 32-true otherwise; or e.g. 32-true, bf16-mixed
+    sync_batchnorm: bool = True  # BatchNorm statistics over all processes (DDP on CUDA GPUs only)
     gradient_clip_val: float = 0.0
     limit_train_batches: float = 1.0
     limit_val_batches: float = 1.0
@@ -99,6 +104,7 @@ class MusicConfig(AugmentConfig, TrainerConfig, EncoderConfig):
     """Stage 1: SimCLR on raw audio (``config/config_mus.yaml``)."""
     experiment_name: str = "mus_pretrain"
     projection_dim: int = 128
+    projector_bias: bool = False  # the authors' projector Linear layers have no bias
     temperature: float = 0.1
     valid_fraction: float = 0.1
     min_audio_seconds: float = 0.0  # files shorter than this are skipped; shorter than the excerpt are zero-padded
@@ -110,12 +116,18 @@ class VideoConfig(TrainerConfig, EncoderConfig):
     """Stage 2: audio <-> video contrastive pre-training (``config/config_vid.yaml``)."""
     experiment_name: str = "vid_pretrain"
     batch_size: int = 128
-    m_epochs: int = 100
+    m_epochs: int = 50
+    learning_rate: float = 5e-4
     audio_encoder_ckpt_path: Optional[str] = None
     from_scratch: bool = False  # explicit opt-in to train without a stage-1 checkpoint
     freeze_blocks: int = 4  # first N blocks of SampleCNN (the stem counts as block 0) frozen
     projection_dim: int = 128
+    projector_bias: bool = False  # both projectors (audio and video), as in the authors' code
     temperature: float = 0.1
+    # all: SimCLR NT-Xent on the 2N audio and video embeddings (2N-2 negatives per anchor,
+    # audio-audio and video-video included), as the authors trained; cross: CLIP-style InfoNCE
+    # with the N-1 other-modality negatives only.
+    negatives: Literal["all", "cross"] = "all"
     lstm_layers: int = 2
     lstm_dropout: float = 0.1
     lstm_hidden: int = 0  # 0: the feature dimension, as in the paper
@@ -374,6 +386,10 @@ def validate(cfg: Any) -> None:
             raise ConfigError(
                 f"config key 'n_channels' has {len(cfg.n_channels)} entries but n_blocks is "
                 f"{cfg.n_blocks}: give one channel count per block")
+        k = cfg.last_block_kernel_size
+        if k < 0 or (k > 0 and k % 2 == 0):
+            raise ConfigError(f"config key 'last_block_kernel_size' must be 0 (no last block) or an "
+                              f"odd kernel size such as 1 (the authors' value), got {k}")
     for key in ("batch_size", "sample_rate", "audio_length"):
         if hasattr(cfg, key) and getattr(cfg, key) <= 0:
             raise ConfigError(f"config key '{key}' must be positive, got {getattr(cfg, key)}")
@@ -386,17 +402,40 @@ def config_to_dict(cfg: Any) -> dict[str, Any]:
     return dataclasses.asdict(cfg)
 
 
+# Keys added after configs were first stored in checkpoints and exported files, with the value
+# that reproduces what a config WITHOUT the key meant (the behaviour of earlier vcmr versions).
+# A stored config is read through this table, so an old checkpoint rebuilds the model it was
+# trained as, while a new one (every key stored) is unaffected. Add a row with every new key
+# whose default differs from the old behaviour.
+LEGACY: dict[str, Any] = {
+    "last_block_kernel_size": 0,  # no last block: the embedding was the 9th block's output
+    "projector_bias": True,  # Linear layers of the projectors had biases
+    "negatives": "cross",  # stage 2: CLIP-style InfoNCE, cross-modal negatives only
+    "sync_batchnorm": False,  # per-process BatchNorm statistics
+}
+
+
+def with_legacy(values: dict[str, Any]) -> dict[str, Any]:
+    """A stored config dict completed with the LEGACY value of every key it lacks."""
+    return {**LEGACY, **values}
+
+
 def config_from_dict(stage: str, values: dict[str, Any], strict: bool = False) -> Any:
-    """Rebuild a stage config from a checkpoint's dict (unknown keys dropped unless strict)."""
+    """Rebuild a stage config from a checkpoint's dict (unknown keys dropped unless strict).
+
+    Keys the dict lacks take their LEGACY value (the old behaviour), else the stage default.
+    """
     cls = STAGES[stage]
+    names = {f.name for f in dataclasses.fields(cls)}
+    values = {**{k: v for k, v in LEGACY.items() if k in names}, **values}
     if not strict:
-        names = {f.name for f in dataclasses.fields(cls)}
         values = {k: v for k, v in values.items() if k in names}
     return _build(cls, values)
 
 
 def encoder_config(cfg: Any) -> EncoderConfig:
-    """The architecture part of any stage config (or dict), as an EncoderConfig."""
-    src = cfg if isinstance(cfg, dict) else dataclasses.asdict(cfg)
+    """The architecture part of any stage config, or of a stored config dict (missing keys
+    taking their LEGACY value, so an old checkpoint rebuilds its old architecture)."""
+    src = with_legacy(cfg) if isinstance(cfg, dict) else dataclasses.asdict(cfg)
     names = {f.name for f in dataclasses.fields(EncoderConfig)}
     return _build(EncoderConfig, {k: v for k, v in src.items() if k in names})

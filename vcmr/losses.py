@@ -71,13 +71,26 @@ class NTXent(nn.Module):
         return nt_xent(gather_with_grad(z_a), gather_with_grad(z_b), self.temperature)
 
 
-class CrossModalNTXent(nn.Module):
-    """Audio-video NT-Xent in both directions over the global batch."""
+NEGATIVES = ("all", "cross")
 
-    def __init__(self, temperature: float = 0.1):
+
+class AudioVideoNTXent(nn.Module):
+    """Stage-2 loss between audio and video embeddings over the global batch.
+
+    ``negatives="all"`` (the authors' objective: SimCLR's NT-Xent on the concatenated audio and
+    video embeddings): each of the 2N anchors has its pair as positive and the 2N-2 other
+    embeddings as negatives, audio-audio and video-video included. ``negatives="cross"``:
+    CLIP-style InfoNCE, audio->video and video->audio with the N-1 other-modality negatives
+    (the objective of earlier vcmr versions). Both use cosine similarity / temperature.
+    """
+
+    def __init__(self, temperature: float = 0.1, negatives: str = "all"):
         super().__init__()
-        self.temperature = temperature
+        if negatives not in NEGATIVES:
+            raise ValueError(f"negatives={negatives!r}: choose 'all' (SimCLR NT-Xent, the "
+                             f"authors' objective) or 'cross' (cross-modal InfoNCE)")
+        self.temperature, self.negatives = temperature, negatives
 
     def forward(self, z_audio: torch.Tensor, z_video: torch.Tensor) -> torch.Tensor:
-        return cross_modal_nt_xent(gather_with_grad(z_audio), gather_with_grad(z_video),
-                                   self.temperature)
+        loss = nt_xent if self.negatives == "all" else cross_modal_nt_xent
+        return loss(gather_with_grad(z_audio), gather_with_grad(z_video), self.temperature)

@@ -1,16 +1,23 @@
 """SampleCNN: a raw-waveform encoder (Lee et al. 2017) as used by CLMR and VCMR.
 
 The stem is a strided convolution (kernel = stride = ``first_block_params.conv_size``), then
-``n_blocks`` blocks of Conv1d(k) - BatchNorm - activation - MaxPool(pool_size). The input length
-must therefore be ``conv_size * pool_size ** n_blocks`` (98415 = 5 * 3**9 in the paper).
-The encoder returns features only; projectors and classifier heads live in ``heads.py``.
+``n_blocks`` blocks of Conv1d(k) - BatchNorm - activation - MaxPool(pool_size), then (as in the
+authors' code) a last block Conv1d(kernel ``last_block_kernel_size``, out ``output_size``) -
+BatchNorm - activation whose output is the embedding. The input length must be
+``conv_size * pool_size ** n_blocks`` (98415 = 5 * 3**9 in the paper), so the time axis is 1
+after the last pooling. The paper geometry has 2,435,072 parameters.
+
+``blocks[i]`` is the authors' ``all_blocks[i]`` (stem, the n_blocks blocks, the last block), so
+their checkpoints map key by key. ``last_block_kernel_size: 0`` (the layout of earlier vcmr
+versions) has no last block; ``fc`` then maps the last channels to ``output_size`` when they
+differ. The encoder returns features only; projectors and classifier heads live in ``heads.py``.
 """
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from vcmr.config import ConfigError, EncoderConfig
+from vcmr.config import ConfigError, EncoderConfig, validate
 
 _ACTIVATIONS = {"relu": nn.ReLU, "leaky_relu": nn.LeakyReLU, "gelu": nn.GELU, "silu": nn.SiLU}
 
@@ -41,6 +48,7 @@ class SampleCNN(nn.Module):
     def __init__(self, cfg: EncoderConfig):
         super().__init__()
         check_audio_length(cfg)
+        validate(cfg)  # e.g. an even last_block_kernel_size would leave a time axis of 2
         self.cfg = cfg
         act = _ACTIVATIONS[cfg.activation]
         stem_ch, conv = cfg.first_block_params.out_channels, cfg.first_block_params.conv_size
@@ -54,6 +62,12 @@ class SampleCNN(nn.Module):
                           padding=cfg.conv_kernel_size // 2),
                 nn.BatchNorm1d(out_ch), act(), nn.MaxPool1d(cfg.pool_size)))
             in_ch = out_ch
+        k = cfg.last_block_kernel_size
+        if k:
+            blocks.append(nn.Sequential(
+                nn.Conv1d(in_ch, cfg.output_size, kernel_size=k, padding=k // 2),
+                nn.BatchNorm1d(cfg.output_size), act()))
+            in_ch = cfg.output_size
         self.blocks = nn.ModuleList(blocks)
         self.fc = nn.Identity() if cfg.output_size == in_ch else nn.Linear(in_ch, cfg.output_size)
         self.output_size = cfg.output_size

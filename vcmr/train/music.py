@@ -55,7 +55,8 @@ class MusicPretraining(pl.LightningModule):
         self.cfg = cfg
         self.save_hyperparameters({"stage": "mus", "config": config_to_dict(cfg)})
         self.encoder = SampleCNN(cfg)
-        self.projector = projector(cfg.output_size, cfg.output_size, cfg.projection_dim)
+        self.projector = projector(cfg.output_size, cfg.output_size, cfg.projection_dim,
+                                   bias=cfg.projector_bias)
         self.augment = AugmentChain.from_config(cfg)
         self.loss = NTXent(cfg.temperature)
 

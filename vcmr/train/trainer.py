@@ -1,5 +1,9 @@
 """Shared Lightning set-up for every training stage: logger, checkpoints, devices, precision.
 
+As in the authors' runs, training on CUDA GPUs uses mixed precision (``precision: auto`` ->
+16-mixed) and synchronised BatchNorm under DDP (``sync_batchnorm: true``); on CPU both resolve
+to plain fp32 and per-process BatchNorm.
+
 Logs go to ``log_dir/experiment_name/version_N`` (TensorBoard); checkpoints to its
 ``checkpoints/`` folder: ``last.ckpt`` and ``best.ckpt`` (by the stage's monitored metric).
 """
@@ -39,6 +43,26 @@ def parse_devices(devices: str) -> Any:
         raise VcmrError(f"config key 'devices': expected auto, a count or a list like 0,1; got {devices!r}") from None
 
 
+def on_cuda(accelerator: str) -> bool:
+    """Whether Lightning will train on CUDA GPUs for this ``accelerator`` setting."""
+    import torch
+    return str(accelerator).lower() in ("auto", "gpu", "cuda") and torch.cuda.is_available()
+
+
+def resolve_precision(precision: str, accelerator: str) -> str:
+    """``auto``: 16-mixed on CUDA GPUs (the authors trained with fp16), 32-true elsewhere (CPU
+    mixed precision is slow and bf16-only); any other value is passed to Lightning as given."""
+    if str(precision).strip().lower() != "auto":
+        return precision
+    return "16-mixed" if on_cuda(accelerator) else "32-true"
+
+
+def resolve_sync_batchnorm(sync: bool, accelerator: str) -> bool:
+    """Synchronised BatchNorm (the authors' setting) only on CUDA GPUs: torch's SyncBatchNorm
+    rejects CPU tensors under DDP, and without DDP Lightning does not apply it anyway."""
+    return bool(sync) and on_cuda(accelerator)
+
+
 def build_trainer(cfg: Any, monitor: str, mode: str = "min",
                   callbacks: Iterable[Callback] = (), enable_checkpointing: bool = True) -> pl.Trainer:
     """A Trainer configured from the stage config (every key here is used)."""
@@ -57,7 +81,9 @@ def build_trainer(cfg: Any, monitor: str, mode: str = "min",
     cbs.append(LearningRateMonitor(logging_interval="step"))
     return pl.Trainer(
         accelerator=cfg.accelerator, devices=parse_devices(cfg.devices), num_nodes=cfg.num_nodes,
-        strategy=cfg.strategy, precision=cfg.precision, max_epochs=cfg.m_epochs,
+        strategy=cfg.strategy, precision=resolve_precision(cfg.precision, cfg.accelerator),
+        sync_batchnorm=resolve_sync_batchnorm(cfg.sync_batchnorm, cfg.accelerator),
+        max_epochs=cfg.m_epochs,
         max_steps=cfg.max_steps, check_val_every_n_epoch=cfg.val_freq,
         log_every_n_steps=cfg.log_freq, logger=logger, callbacks=cbs,
         gradient_clip_val=cfg.gradient_clip_val or None,

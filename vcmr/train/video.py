@@ -3,9 +3,12 @@
     vcmr pretrain-video --dataset_dir data/av --audio_encoder_ckpt_path runs/mus_pretrain/version_0/checkpoints/best.ckpt
 
 The stage-1 SampleCNN (first ``freeze_blocks`` blocks frozen) and an audio projector
-(512-512-128) are aligned with a video branch (2-layer LSTM over per-second frame features,
-flatten, Linear-ReLU to 512, projector to 128) by NT-Xent in both directions, with negatives
-gathered from all processes. Each validation epoch logs Recall@1/5/10 and median rank.
+(512-512-128, no biases) are aligned with a video branch (2-layer LSTM over per-second frame
+features, flatten, Linear-ReLU to 512, projector to 128). The loss is the authors' SimCLR
+NT-Xent on the audio and video embeddings together (``negatives: all``: audio-audio and
+video-video negatives included) or cross-modal InfoNCE (``negatives: cross``), with negatives
+gathered from all processes. The optimiser defaults are the authors' (AdamW, lr 5e-4, weight
+decay 0.01). Each validation epoch logs Recall@1/5/10 and median rank.
 """
 from __future__ import annotations
 
@@ -21,7 +24,7 @@ from vcmr.config import VideoConfig, config_from_dict, config_to_dict, encoder_c
 from vcmr.data.audio_visual import AudioVisualDataset
 from vcmr.errors import VcmrError
 from vcmr.evaluate.retrieval import retrieval_metrics
-from vcmr.losses import CrossModalNTXent
+from vcmr.losses import AudioVideoNTXent
 from vcmr.models import SampleCNN, VideoEncoder, projector, video_seconds
 from vcmr.train import trainer as trainer_lib
 from vcmr.train.optim import build_optimizer
@@ -56,12 +59,14 @@ class VideoPretraining(pl.LightningModule):
         # On reload (resume, load_from_checkpoint) the weights come from the checkpoint itself.
         self.encoder = initial_encoder(cfg) if load_audio_encoder else SampleCNN(encoder_config(cfg))
         self.encoder.freeze_blocks(cfg.freeze_blocks)
-        self.projector = projector(cfg.output_size, cfg.output_size, cfg.projection_dim)
+        self.projector = projector(cfg.output_size, cfg.output_size, cfg.projection_dim,
+                                   bias=cfg.projector_bias)
         n_sec = video_seconds(cfg.audio_length, cfg.sample_rate)
         self.video_encoder = VideoEncoder(cfg.feature_dim, n_sec, cfg.lstm_layers, cfg.lstm_dropout,
                                           cfg.video_hidden, hidden=cfg.lstm_hidden or None)
-        self.video_projector = projector(cfg.video_hidden, cfg.video_hidden, cfg.projection_dim)
-        self.loss = CrossModalNTXent(cfg.temperature)
+        self.video_projector = projector(cfg.video_hidden, cfg.video_hidden, cfg.projection_dim,
+                                         bias=cfg.projector_bias)
+        self.loss = AudioVideoNTXent(cfg.temperature, cfg.negatives)
         self._val_audio: list[torch.Tensor] = []
         self._val_video: list[torch.Tensor] = []
 
