@@ -9,6 +9,15 @@ Rows are keyed by the input path (as found: a given file, or a file under a give
 Formats (never pickled): ``npz`` arrays ``path`` (unicode), ``start``/``end`` or
 ``duration``/``n_segments``, ``embedding`` (n, D); ``npy`` one structured array with those fields;
 ``parquet`` (pyarrow) an ``embedding`` list<float32> column; ``csv`` columns ``e0..e{D-1}``.
+
+File names that are not valid UTF-8 (possible on Linux) are kept losslessly: in ``npz``/``npy``
+the ``path`` string is Python's own (``os.fsdecode``) form, so ``os.fsencode(path)`` gives the
+exact bytes; ``parquet`` and ``csv`` must hold UTF-8 text, so there ``path`` shows each
+undecodable byte as ``\\xNN`` and an extra column ``path_bytes`` (parquet: binary; csv: hex) holds
+every row's exact name bytes. The column is present only when at least one name needs it.
+
+The output is written to a temporary name next to ``--out`` and renamed when complete; on any
+failure the temporary is removed and an existing ``--out`` is left untouched.
 """
 from __future__ import annotations
 
@@ -22,6 +31,7 @@ import numpy as np
 
 from vcmr.audio.io import AUDIO_EXTENSIONS, VIDEO_EXTENSIONS, AudioReadError, find_audio_files, read_audio
 from vcmr.errors import VcmrError
+from vcmr.paths import atomic_output, unreadable_folders
 
 FORMATS = ("npy", "npz", "parquet", "csv")
 
@@ -48,8 +58,12 @@ def collect_inputs(inputs: Iterable[str | Path]) -> tuple[list[Path], list[tuple
     for item in inputs:
         p = Path(item)
         if p.is_dir():
-            found = find_audio_files(p, AUDIO_EXTENSIONS + VIDEO_EXTENSIONS)
-            if not found:
+            blocked = unreadable_folders(p)
+            found = find_audio_files(p, AUDIO_EXTENSIONS + VIDEO_EXTENSIONS)  # skips `blocked`
+            if blocked:
+                errors.append((str(p), "cannot read folder(s) " + ", ".join(blocked)
+                               + ": fix the permissions (chmod u+rx) or run as a user who can read them"))
+            if not found and not blocked:
                 errors.append((str(p), "no audio or video files in this folder"))
             files += found
         elif p.is_file():
@@ -100,13 +114,28 @@ def format_of(out: str | Path, fmt: str | None) -> str:
 
 
 def write_table(table: EmbeddingTable, out: str | Path, fmt: str) -> Path:
-    """Write atomically (temporary name, then rename)."""
+    """Write atomically (temporary name, then rename; the temporary never stays behind)."""
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    {"npz": _write_npz, "npy": _write_npy, "parquet": _write_parquet, "csv": _write_csv}[fmt](table, tmp)
-    os.replace(tmp, out)
+    writer = {"npz": _write_npz, "npy": _write_npy, "parquet": _write_parquet, "csv": _write_csv}[fmt]
+    with atomic_output(out) as tmp:
+        writer(table, tmp)
     return out
+
+
+def _is_utf8(path: str) -> bool:
+    try:
+        path.encode("utf-8")
+        return True
+    except UnicodeEncodeError:  # a surrogate-escaped byte from a non-UTF-8 file name
+        return False
+
+
+def _text_paths(paths: list[str]) -> tuple[list[str], list[bytes] | None]:
+    """UTF-8-safe ``path`` values and, if any name is not UTF-8, every name's exact bytes."""
+    if all(_is_utf8(p) for p in paths):
+        return paths, None
+    raw = [os.fsencode(p) for p in paths]
+    return [b.decode("utf-8", "backslashreplace") for b in raw], raw
 
 
 def _write_npz(table: EmbeddingTable, path: Path) -> None:
@@ -141,16 +170,23 @@ def _write_parquet(table: EmbeddingTable, path: Path) -> None:
     c1, c2 = table.columns
     values = pa.array(emb.reshape(-1), type=pa.float32())
     col = pa.FixedSizeListArray.from_arrays(values, emb.shape[1]) if emb.size else pa.array([], pa.list_(pa.float32()))
-    pq.write_table(pa.table({"path": table.paths, c1: table.a,
-                             c2: [int(v) for v in table.b] if table.song_level else table.b,
-                             "embedding": col}), str(path))
+    names, raw = _text_paths(table.paths)
+    columns = {"path": names}
+    if raw is not None:
+        columns["path_bytes"] = pa.array(raw, type=pa.binary())
+    columns.update({c1: table.a, c2: [int(v) for v in table.b] if table.song_level else table.b,
+                    "embedding": col})
+    pq.write_table(pa.table(columns), str(path))
 
 
 def _write_csv(table: EmbeddingTable, path: Path) -> None:
     emb = table.embeddings()
     c1, c2 = table.columns
-    with open(path, "w", newline="") as f:
+    names, raw = _text_paths(table.paths)
+    extra = ["path_bytes"] if raw is not None else []
+    with open(path, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
-        w.writerow(["path", c1, c2] + [f"e{i}" for i in range(emb.shape[1] if emb.size else 0)])
-        for p, a, b, row in zip(table.paths, table.a, table.b, emb):
-            w.writerow([p, repr(a), int(b) if table.song_level else repr(b)] + [repr(float(v)) for v in row])
+        w.writerow(["path"] + extra + [c1, c2] + [f"e{i}" for i in range(emb.shape[1] if emb.size else 0)])
+        for i, (p, a, b, row) in enumerate(zip(names, table.a, table.b, emb)):
+            w.writerow([p] + ([raw[i].hex()] if raw is not None else [])
+                       + [repr(a), int(b) if table.song_level else repr(b)] + [repr(float(v)) for v in row])

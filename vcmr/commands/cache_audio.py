@@ -1,6 +1,7 @@
 """``vcmr cache-audio``: decode and resample a tagging dataset once, in parallel."""
 from vcmr.config import load_config
 from vcmr.errors import VcmrError
+from vcmr.paths import check_output_dir
 
 
 def add_arguments(parser):
@@ -19,6 +20,7 @@ def run(args) -> int:
     cfg = load_config("sup", args.config, overrides)
     if not cfg.cache_dir:
         raise VcmrError("give --cache_dir: the folder where the decoded audio is written")
+    check_output_dir(cfg.cache_dir, f"--cache_dir {cfg.cache_dir!r}")
     from vcmr.data.cache import cache_audio
     from vcmr.data.tagging import load_split_from_config
     items = []

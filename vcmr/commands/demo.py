@@ -18,5 +18,7 @@ def run(args) -> int:
     logging.getLogger("pytorch_lightning").setLevel(logging.WARNING)
     logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
     from vcmr.demo import run_demo
+    from vcmr.paths import check_output_dir
+    check_output_dir(args.out, f"--out {args.out!r}")
     run_demo(args.out, args.scale, args.frame_encoder, args.seed)
     return 0

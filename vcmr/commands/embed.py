@@ -25,14 +25,41 @@ def add_arguments(parser):
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
+def check_device(device: str | None) -> None:
+    """A device that exists on this machine, before any file is read (else a VcmrError)."""
+    import torch
+    from vcmr.errors import VcmrError
+    if device in (None, "auto"):
+        return
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError):
+        raise VcmrError(f"--device {device!r} is not a device name; use cpu, cuda, cuda:1 or mps") from None
+    if dev.type == "cuda":
+        n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if n == 0:
+            raise VcmrError(f"--device {device}: this machine has no usable CUDA GPU (or this PyTorch "
+                            f"build has no CUDA support); use --device cpu or leave --device unset")
+        if dev.index is not None and dev.index >= n:
+            raise VcmrError(f"--device {device}: there are only {n} CUDA device(s) (0..{n - 1})")
+    elif dev.type == "mps" and not torch.backends.mps.is_available():
+        raise VcmrError(f"--device {device}: MPS is not available here; use --device cpu")
+
+
 def run(args) -> int:
     from vcmr.api import load_model
     from vcmr.embed_io import collect_inputs, embed_paths, format_of, write_table
     from vcmr.errors import VcmrError
+    from vcmr.paths import check_output_file
 
     fmt = format_of(args.out, args.format)
     if not 0.0 <= args.overlap < 1.0:
         raise VcmrError(f"--overlap must be in [0, 1), got {args.overlap}")
+    if args.batch_size < 0:
+        raise VcmrError(f"--batch-size must be a positive count (or 0 for automatic), got {args.batch_size}")
+    # Before the (long) embedding: the output must be writable and must not be an input.
+    check_output_file(args.out, f"--out {args.out!r}", [args.ckpt, *args.inputs])
+    check_device(args.device)
     model = load_model(args.ckpt, args.device)
     model.batch_size = args.batch_size or None
     model.space_size(args.space)  # fail early when the model has no such space

@@ -1,5 +1,6 @@
 """``vcmr evaluate``: stage 4, song-level tagging metrics of one or several stage-3 checkpoints."""
 from vcmr.config import load_config
+from vcmr.paths import check_output_dir
 
 
 def add_arguments(parser):
@@ -23,6 +24,7 @@ def run(args) -> int:
         if getattr(args, key, None):
             overrides += [f"--{key}", getattr(args, key)]
     cfg = load_config("eval", args.config, overrides)
+    check_output_dir(cfg.results_dir, f"results_dir {cfg.results_dir!r}")
     from vcmr.evaluate.tagging import evaluate_checkpoints
     results = evaluate_checkpoints(cfg, args.ckpt, args.name or None, progress=True)
     for name, r in results.items():

@@ -1,5 +1,6 @@
 """``vcmr finetune``: stage 3, a tagging head on a (frozen) pre-trained encoder."""
 from vcmr.config import load_config
+from vcmr.paths import check_training_paths
 
 
 def add_arguments(parser):
@@ -19,6 +20,7 @@ def config_from_args(args, stage: str):
 
 def run(args) -> int:
     cfg = config_from_args(args, "sup")
+    check_training_paths(cfg, "pretrained_ckpt_path")
     from vcmr.train.tagging import finetune
     paths = finetune(cfg)
     print(f"logs: {paths['log_dir']}\nbest checkpoint (valid PR-AUC): {paths.get('best')}\n"

@@ -1,5 +1,6 @@
 """``vcmr pretrain-music``: stage 1, contrastive pre-training on a folder of audio."""
 from vcmr.config import load_config
+from vcmr.paths import check_training_paths
 
 
 def add_arguments(parser):
@@ -12,6 +13,7 @@ def run(args) -> int:
     if args.dataset_dir:
         overrides += ["--dataset_dir", args.dataset_dir]
     cfg = load_config("mus", args.config, overrides)
+    check_training_paths(cfg)
     from vcmr.train.music import pretrain_music
     paths = pretrain_music(cfg)
     print(f"logs: {paths['log_dir']}\nbest checkpoint: {paths.get('best')}\nlast checkpoint: {paths.get('last')}")

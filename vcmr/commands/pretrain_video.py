@@ -1,5 +1,6 @@
 """``vcmr pretrain-video``: stage 2, video-conditioned pre-training on prepared data."""
 from vcmr.config import load_config
+from vcmr.paths import check_training_paths
 
 
 def add_arguments(parser):
@@ -14,6 +15,7 @@ def run(args) -> int:
         if getattr(args, key):
             overrides += [f"--{key}", getattr(args, key)]
     cfg = load_config("vid", args.config, overrides)
+    check_training_paths(cfg, "audio_encoder_ckpt_path")
     from vcmr.train.video import pretrain_video
     paths = pretrain_video(cfg)
     print(f"logs: {paths['log_dir']}\nbest checkpoint: {paths.get('best')}\nlast checkpoint: {paths.get('last')}")

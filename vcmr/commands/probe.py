@@ -1,5 +1,6 @@
 """``vcmr probe``: fast linear/MLP probe on frozen embeddings cached on disk."""
 from vcmr.commands.finetune import add_arguments as _finetune_arguments, config_from_args
+from vcmr.paths import check_output_dir
 
 
 def add_arguments(parser):
@@ -9,6 +10,9 @@ def add_arguments(parser):
 
 def run(args) -> int:
     cfg = config_from_args(args, "sup")
+    check_output_dir(cfg.results_dir, f"results_dir {cfg.results_dir!r}")
+    if cfg.cache_dir:  # the probe writes its embedding cache there
+        check_output_dir(cfg.cache_dir, f"cache_dir {cfg.cache_dir!r}")
     from vcmr.evaluate.probe import probe
     out = probe(cfg, progress=cfg.progress_bar)
     t, v = out["test"], out["valid"]

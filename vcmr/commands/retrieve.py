@@ -14,9 +14,26 @@ def add_arguments(parser):
     parser.add_argument("--json", action="store_true", help="machine-readable output")
 
 
+def check_inputs(args) -> None:
+    """Every path and number before the model is loaded and the index built."""
+    from pathlib import Path
+    from vcmr.paths import check_input_dir
+    if args.top < 1:
+        raise VcmrError(f"--top must be at least 1, got {args.top}")
+    check_input_dir(args.dataset_dir, "--dataset_dir")
+    if args.audio is not None:
+        audio = Path(args.audio)
+        if audio.is_dir():
+            raise VcmrError(f"--audio {args.audio!r} is a folder; give one audio or video file "
+                            f"(to embed a whole folder use `vcmr embed`)")
+        if not audio.is_file():
+            raise VcmrError(f"--audio {args.audio!r}: no such file")
+
+
 def run(args) -> int:
     import vcmr
     from vcmr.evaluate.retrieval import build_index, rank
+    check_inputs(args)
     model = vcmr.load_model(args.ckpt)
     if model.stage != "vid":
         raise VcmrError(f"{args.ckpt} is a stage-{model.stage!r} model; retrieval needs a stage-2 "

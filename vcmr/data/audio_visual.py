@@ -8,11 +8,19 @@ Each item is one audio segment and its rows of per-second features. Training tak
 audio crop of ``audio_length`` samples and the ``round(audio_length / sample_rate)`` seconds
 of video starting at the second in which the audio crop starts; validation takes the crop at
 the start of the segment. The train/valid split hashes the video id, so no video is in both.
+
+Opening a dataset checks every video of the split once: its audio segments must be readable
+and equally long, and its feature file a 2-D float array with the common width, enough rows
+for its audio and only finite values. A video that fails is skipped with a warning naming it
+and the reason (the run goes on); when no video is left the error says why.
 """
 from __future__ import annotations
 
 import hashlib
 import json
+import os
+import warnings
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -89,6 +97,84 @@ def list_segments(root: Path, ids: list[str]) -> list[Segment]:
     return segs
 
 
+def _feature_header(path: Path):
+    """The memory-mapped array (only the header is read), or the reason it cannot be."""
+    try:
+        f = np.load(path, mmap_mode="r", allow_pickle=False)
+    except Exception as e:  # truncated, not .npy, object arrays (pickles are refused)
+        return None, f"{path.name} cannot be read as a .npy array ({type(e).__name__}: {e})"
+    if f.ndim != 2 or not (np.issubdtype(f.dtype, np.floating) or np.issubdtype(f.dtype, np.integer)):
+        return None, f"{path.name} has shape {f.shape} and dtype {f.dtype}; expected (seconds, feature_dim) floats"
+    return f, None
+
+
+def common_feature_width(root: Path, ids: list[str]) -> int | None:
+    """The feature width most kept videos share (the train and valid splits agree on it)."""
+    widths = Counter()
+    for vid in ids:
+        f, _ = _feature_header(root / "video" / f"{vid}.npy")
+        if f is not None:
+            widths[int(f.shape[1])] += 1
+    return widths.most_common(1)[0][0] if widths else None
+
+
+def _audio_segments(root: Path, vid: str) -> list[Path]:
+    wavs = []
+    for w in (root / "audio" / vid).glob(f"{vid}_*.wav"):
+        k = w.stem.rsplit("_", 1)[1]
+        if k.isdigit():
+            wavs.append((int(k), w))
+    return [w for _, w in sorted(wavs)]
+
+
+def check_video(root: Path, vid: str, width: int | None, segment_seconds: int | None):
+    """``(segments, segment_seconds)`` of one video, or ``(None, reason)`` when it is unusable."""
+    wavs = _audio_segments(root, vid)
+    feat = root / "video" / f"{vid}.npy"
+    if not wavs:
+        return None, "no audio segments (audio/<id>/<id>_<k>.wav)"
+    if not feat.is_file():
+        return None, f"{feat.name} is missing"
+    lengths = set()
+    for w in wavs:
+        try:
+            info = sf.info(os.fsencode(w))
+        except Exception as e:
+            return None, f"{w.name} cannot be read ({type(e).__name__}: {e})"
+        lengths.add(round(info.frames / info.samplerate))
+    if len(lengths) != 1 or (segment_seconds is not None and lengths != {segment_seconds}):
+        return None, (f"its audio segments last {sorted(lengths)} s; the dataset's last "
+                      f"{segment_seconds} s")
+    seg_s = lengths.pop()
+    f, why = _feature_header(feat)
+    if f is None:
+        return None, why
+    if width is not None and f.shape[1] != width:
+        return None, f"{feat.name} has {f.shape[1]}-D features; the other videos have {width}-D"
+    need = len(wavs) * seg_s
+    if f.shape[0] < need:
+        return None, (f"{feat.name} has {f.shape[0]} rows of features but the audio covers "
+                      f"{len(wavs)} x {seg_s} s; audio and features disagree in length")
+    finite = np.isfinite(np.asarray(f[:need], dtype=np.float64)).all(axis=1)
+    if not finite.all():
+        return None, (f"{feat.name} holds NaN or infinite values in {int((~finite).sum())} of "
+                      f"{need} rows (first at second {int(np.argmin(finite))})")
+    return [Segment(vid, int(w.stem.rsplit("_", 1)[1]), w, feat) for w in wavs], seg_s
+
+
+def usable_segments(root: Path, ids: list[str], width: int | None) -> tuple[list[Segment], dict[str, str]]:
+    """Segments of the usable videos of ``ids`` and ``{video id: why it was skipped}``."""
+    segments, skipped, seg_s = [], {}, None
+    for vid in ids:
+        found, info = check_video(root, vid, width, seg_s)
+        if found is None:
+            skipped[vid] = info
+            continue
+        segments += found
+        seg_s = info
+    return segments, skipped
+
+
 class AudioVisualDataset(Dataset):
     """Items: ``(audio (audio_length,), video (n_seconds, feature_dim), segment index)``."""
 
@@ -101,28 +187,33 @@ class AudioVisualDataset(Dataset):
         ids = kept_ids(self.root)
         if not ids:
             raise PreparedDataError(f"{str(self.root)!r}: the manifest lists no 'kept' video")
-        self.ids = split_ids(ids, split, valid_fraction)
-        self.segments = list_segments(self.root, self.ids)
         self.split, self.sample_rate, self.audio_length = split, sample_rate, audio_length
+        self._open_videos(split_ids(ids, split, valid_fraction), common_feature_width(self.root, ids))
         self.seed, self.epoch = seed, 0
         self.n_seconds = video_seconds(audio_length, sample_rate)
         self._check_geometry()
+
+    def _open_videos(self, ids: list[str], width: int | None) -> None:
+        """Keep the usable videos of the split; warn for each skipped one; fail if none is left."""
+        self.segments, self.skipped = usable_segments(self.root, ids, width)
+        for vid, why in self.skipped.items():
+            warnings.warn(f"{self.root}: skipping video {vid!r} ({self.split} split): {why}. "
+                          f"Re-run `vcmr prepare` for it or remove it from the dataset", stacklevel=3)
+        self.ids = [i for i in ids if i not in self.skipped]
+        if ids and not self.ids:
+            reasons = "; ".join(f"{v}: {w}" for v, w in list(self.skipped.items())[:3])
+            raise PreparedDataError(
+                f"{str(self.root)!r}: none of the {len(ids)} video(s) of the {self.split!r} split is "
+                f"usable ({reasons}{' ...' if len(self.skipped) > 3 else ''}); re-run `vcmr prepare`")
 
     def _check_geometry(self) -> None:
         first = self.segments[0] if self.segments else None
         if first is None:
             raise PreparedDataError(f"{self.root}: no audio segments for split {self.split!r}")
-        info = sf.info(str(first.audio_path))
+        info = sf.info(os.fsencode(first.audio_path))
         self.source_rate = info.samplerate
         self.segment_seconds = round(info.frames / info.samplerate)
-        feats = np.load(first.feature_path, mmap_mode="r")
-        self.feature_dim = int(feats.shape[1])
-        n_segs = sum(1 for s in self.segments if s.video_id == first.video_id)
-        if feats.shape[0] < n_segs * self.segment_seconds:
-            raise PreparedDataError(
-                f"{first.feature_path}: {feats.shape[0]} rows of features but the audio covers "
-                f"{n_segs} x {self.segment_seconds} s; audio and features disagree in length "
-                f"(re-run `vcmr prepare` for {first.video_id!r})")
+        self.feature_dim = int(np.load(first.feature_path, mmap_mode="r").shape[1])
         if info.frames * self.sample_rate / info.samplerate < self.audio_length:
             raise PreparedDataError(
                 f"audio segments are {self.segment_seconds} s but audio_length={self.audio_length} "
@@ -150,7 +241,7 @@ class AudioVisualDataset(Dataset):
         second = start // self.sample_rate
         src_start = int(start * self.source_rate / self.sample_rate)
         n_src = int(np.ceil(self.audio_length * self.source_rate / self.sample_rate))
-        x, _ = sf.read(str(seg.audio_path), start=src_start, frames=n_src, dtype="float32", always_2d=False)
+        x, _ = sf.read(os.fsencode(seg.audio_path), start=src_start, frames=n_src, dtype="float32", always_2d=False)
         x = resample(to_mono(x), self.source_rate, self.sample_rate)
         x = np.pad(x, (0, max(0, self.audio_length - len(x))))[: self.audio_length]
         feats = np.load(seg.feature_path, mmap_mode="r")

@@ -1,0 +1,157 @@
+"""Paths users give: checked before the work starts, outputs written atomically, never over an input.
+
+Every command that writes calls these first, so a typo in ``--out`` or an unwritable
+``--log_dir`` costs a second, not the hours of work done before the first write:
+
+* :func:`check_output_dir` - the folder exists (or can be created) and a file can be created
+  in it; nothing is created by the check itself.
+* :func:`check_output_file` - the same for a file's folder; the file is not a folder and not
+  one of the command's inputs (also through a symlink or a hard link).
+* :func:`unreadable_folders` - folders a search cannot enter (a permission problem is reported
+  as such, not as "no files found").
+* :func:`atomic_output` - write to a unique temporary name next to the target, then rename;
+  the temporary is removed on any failure, so no ``*.tmp`` is ever left behind.
+"""
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from vcmr.errors import VcmrError
+
+
+def _nearest_existing(path: Path) -> Path:
+    p = path.absolute()
+    while not os.path.lexists(p) and p != p.parent:
+        p = p.parent
+    return p
+
+
+def _probe_write(folder: Path, what: str) -> None:
+    """Create and delete one file in ``folder``: the only test that also sees read-only
+    mounts, ACLs and quotas (``os.access`` is blind to some of them)."""
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as e:
+        reason = {errno.EACCES: "permission denied", errno.EPERM: "permission denied",
+                  errno.EROFS: "read-only file system", errno.ENOSPC: "no space left on the disk",
+                  errno.EDQUOT: "disk quota exceeded"}.get(e.errno, e.strerror or type(e).__name__)
+        raise VcmrError(f"{what}: cannot write in {str(folder)!r} ({reason}); choose a folder you "
+                        f"can write to, or fix its permissions") from None
+
+
+def check_output_dir(path: str | Path, what: str) -> Path:
+    """``path`` is (or can become) a folder this process can write in; else a VcmrError
+    naming ``what`` (e.g. ``"--log_dir 'runs'"``) and the fix."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise VcmrError(f"{what}: {str(path)!r} is a file, not a folder; give a folder path "
+                        f"(or move the file away)")
+    base = _nearest_existing(path)
+    if not base.is_dir():
+        raise VcmrError(f"{what}: cannot create folder {str(path)!r} because {str(base)!r} is a "
+                        f"file, not a folder; choose another path")
+    _probe_write(base, what)
+    return path
+
+
+def unreadable_folders(root: str | Path, limit: int = 5) -> list[str]:
+    """Up to ``limit`` folders at or under ``root`` that cannot be listed (permission denied
+    and the like); ``Path.rglob`` skips them silently."""
+    found: list[str] = []
+
+    def note(err: OSError) -> None:
+        if len(found) < limit:
+            found.append(f"{err.filename} ({err.strerror})")
+    for _ in os.walk(root, onerror=note, followlinks=False):
+        if len(found) >= limit:
+            break
+    return found
+
+
+def check_input_dir(path: str | Path, what: str) -> Path:
+    """``path`` is a folder this process can list; else a VcmrError naming ``what``."""
+    path = Path(path)
+    if not path.is_dir():
+        raise VcmrError(f"{what}: {str(path)!r} does not exist or is not a folder")
+    try:
+        os.listdir(path)
+    except OSError as e:
+        raise VcmrError(f"{what}: cannot read folder {str(path)!r} ({e.strerror}); fix its "
+                        f"permissions (e.g. chmod u+rx) or run as a user who can read it") from None
+    return path
+
+
+def same_file(a: str | Path, b: str | Path) -> bool:
+    """True when ``a`` and ``b`` name the same file (symlinks, hard links, ``..`` included)."""
+    try:
+        if os.path.exists(a) and os.path.exists(b):
+            return os.path.samefile(a, b)
+    except OSError:
+        pass
+    return os.path.realpath(a) == os.path.realpath(b)
+
+
+def refuse_overwrite(out: str | Path, inputs: Iterable[str | Path | None], what: str) -> None:
+    """Refuse to write ``out`` when it is one of ``inputs`` (data loss otherwise)."""
+    for src in inputs:
+        if src and same_file(out, src):
+            raise VcmrError(f"{what}: {str(out)!r} is also an input of this command ({str(src)!r}); "
+                            f"writing it would destroy the input. Give another output path")
+
+
+def check_output_file(out: str | Path, what: str, inputs: Iterable[str | Path | None] = ()) -> Path:
+    """``out`` can be written: not a folder, its folder writable, not one of ``inputs``."""
+    raw, out = os.fspath(out), Path(out)
+    if out.is_dir() or raw.endswith(os.sep):
+        raise VcmrError(f"{what}: {str(out)!r} is a folder; give a file name inside it, e.g. "
+                        f"{str(out / ('output' + (out.suffix or '')))!r}")
+    refuse_overwrite(out, inputs, what)
+    check_output_dir(out.parent, what)
+    return out
+
+
+def _umask() -> int:
+    mask = os.umask(0o22)
+    os.umask(mask)
+    return mask
+
+
+@contextlib.contextmanager
+def atomic_output(out: str | Path) -> Iterator[Path]:
+    """Yield a temporary path next to ``out``; rename it to ``out`` when the block succeeds,
+    delete it when the block (or the rename) fails."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    os.close(fd)
+    tmp = Path(tmp)
+    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the usual mode
+    try:
+        yield tmp
+        os.replace(tmp, out)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+
+
+def check_training_paths(cfg, *input_keys: str) -> None:
+    """Before training: ``log_dir`` writable; when ``experiment_version`` is fixed, the run's
+    ``best.ckpt`` / ``last.ckpt`` must not be one of the checkpoints named by ``input_keys``
+    (they would be overwritten). Resuming in place (``ckpt_path`` = this run's ``last.ckpt``)
+    stays allowed: that is the same run going on."""
+    check_output_dir(cfg.log_dir, f"log_dir {cfg.log_dir!r}")
+    if cfg.experiment_version is None:
+        return  # a new version_N folder: nothing there can be an input
+    ckpt_dir = Path(cfg.log_dir) / cfg.experiment_name / str(cfg.experiment_version) / "checkpoints"
+    for key in input_keys:
+        src = getattr(cfg, key, None)
+        if src and str(src).lower() != "none":
+            for out in (ckpt_dir / "best.ckpt", ckpt_dir / "last.ckpt"):
+                refuse_overwrite(out, [src], f"{key} (this run writes {out})")
