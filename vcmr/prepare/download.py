@@ -10,19 +10,35 @@ suffix. Nothing is ever passed to a shell.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 from vcmr.errors import VcmrError
 
 __all__ = ["VideoItem", "DownloadError", "VIDEO_EXTENSIONS", "sanitize_id", "collect_inputs",
-           "download", "shard_items"]
+           "download", "shard_items", "is_video_file"]
 
-VIDEO_EXTENSIONS = (".mp4", ".webm", ".mkv", ".mov", ".avi")
+# containers taken as videos without opening them (a broken one fails later, with a reason);
+# any other file is opened with PyAV, and is a video when it holds a moving-picture stream
+VIDEO_EXTENSIONS = (".mp4", ".m4v", ".webm", ".mkv", ".mov", ".avi", ".mpg", ".mpeg", ".m2v",
+                    ".ts", ".mts", ".m2ts", ".vob", ".flv", ".f4v", ".wmv", ".asf", ".3gp",
+                    ".3g2", ".ogv", ".mxf", ".dv", ".divx", ".rm", ".rmvb", ".nut", ".y4m")
+LIST_EXTENSIONS = (".txt", ".list", "")
+# never probed in folder scans: common companions of videos that PyAV may open as "video"
+# (still images, cover art) or that are plainly not videos
+_NOT_VIDEO = (".txt", ".list", ".json", ".jsonl", ".csv", ".tsv", ".yaml", ".yml", ".md", ".npy",
+              ".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a", ".aac", ".jpg", ".jpeg", ".png",
+              ".gif", ".bmp", ".webp", ".srt", ".vtt", ".ass", ".nfo", ".part", ".ckpt", ".pt")
 _YT_ID = re.compile(r"^[A-Za-z0-9_-]{11}$")
+_URL = re.compile(r"^https?://\S+$", re.IGNORECASE)
 _YT_URL = re.compile(r"(?:v=|youtu\.be/|/shorts/|/embed/|/v/)([A-Za-z0-9_-]{11})")
+_INPUT_HELP = ("give video files (any container PyAV opens: " + ", ".join(VIDEO_EXTENSIONS[:8]) +
+               "...), folders of videos, or a text file (.txt, .list or no extension) with one "
+               "YouTube id or http(s) URL per line")
 
 
 class DownloadError(VcmrError):
@@ -53,30 +69,131 @@ def _url_item(line: str) -> VideoItem:
     return VideoItem(id=sanitize_id(vid), source=line, url=line)
 
 
-def _read_list(path: Path) -> list[VideoItem]:
-    items = []
-    for raw in path.read_text(errors="replace").splitlines():
+def _list_lines(path: Path) -> tuple[Optional[list[str]], str]:
+    """The id/URL lines of ``path`` if it is a text list, else (None, why not).
+
+    A list is valid UTF-8 whose every line (blank lines and ``#`` comments aside) is an
+    11-character YouTube id or an http(s) URL: anything else (a video, binary junk, prose)
+    must never turn into downloads.
+    """
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        return None, "it is not UTF-8 text"
+    lines = []
+    for n, raw in enumerate(text.splitlines(), 1):
         line = raw.strip()
-        if line and not line.startswith("#"):
-            items.append(_url_item(line))
-    return items
+        if not line or line.startswith("#"):
+            continue
+        if "\x00" in line or not (_YT_ID.match(line) or _URL.match(line)):
+            return None, f"line {n} ({line[:40]!r}) is neither a YouTube id nor an http(s) URL"
+        lines.append(line)
+    if not lines:
+        return None, "it lists no YouTube id or URL"
+    return lines, ""
 
 
-def collect_inputs(inputs: list[str | Path]) -> list[VideoItem]:
-    """Expand files, folders (recursively, sorted) and id/URL lists into unique VideoItems."""
+def is_video_file(path: Path) -> bool:
+    """True when PyAV opens ``path`` and finds a moving-picture stream (not a still image, not
+    the cover art of an audio file)."""
+    try:
+        import av
+    except ImportError:
+        return False
+    try:
+        with av.open(str(path)) as c:
+            if c.format.name == "image2" or c.format.name.endswith("_pipe"):
+                return False
+            return any(not _is_cover_art(v) for v in c.streams.video)
+    except Exception:  # PyAV raises InvalidDataError, OSError, ... for anything not a container
+        return False
+
+
+def _is_cover_art(stream) -> bool:
+    disposition = getattr(stream, "disposition", 0)
+    try:
+        import av
+        return bool(disposition & av.stream.Disposition.attached_pic)
+    except (AttributeError, TypeError):
+        return False
+
+
+def _file_items(p: Path) -> list[VideoItem]:
+    """An input file: a video, or a text list of ids/URLs; anything else is refused."""
+    if p.suffix.lower() in VIDEO_EXTENSIONS:
+        return [VideoItem(id=sanitize_id(p.stem), source=str(p), path=str(p))]
+    why = "its extension is not a list's (.txt, .list, none)"
+    if p.suffix.lower() in LIST_EXTENSIONS:
+        lines, why = _list_lines(p)
+        if lines is not None:
+            return [_url_item(line) for line in lines]
+    if is_video_file(p):
+        return [VideoItem(id=sanitize_id(p.stem), source=str(p), path=str(p))]
+    raise VcmrError(f"input {str(p)!r} is neither a video PyAV can open nor a list of YouTube "
+                    f"ids/URLs ({why}): {_INPUT_HELP}")
+
+
+def _walk(root: Path, on_note: Callable[[str], None]) -> list[Path]:
+    """Every file under ``root``, sorted; unreadable folders are errors (not "0 videos"),
+    symlinked folders are followed once (loops are cut)."""
+    def fail(err: OSError):
+        raise VcmrError(f"cannot read folder {err.filename!r} ({err.strerror or err}): "
+                        f"fix its permissions or leave it out of the inputs")
+    files, seen = [], set()
+    for d, dirs, names in os.walk(root, onerror=fail, followlinks=True):
+        st = os.stat(d)
+        if (st.st_dev, st.st_ino) in seen:
+            dirs[:] = []
+            continue
+        seen.add((st.st_dev, st.st_ino))
+        for name in dirs:
+            if Path(name).suffix.lower() in VIDEO_EXTENSIONS:
+                on_note(f"{os.path.join(d, name)!r} is a folder, not a video file: its contents "
+                        f"are scanned like any folder")
+        files += [Path(d) / n for n in names if (Path(d) / n).is_file()]
+    return sorted(files)
+
+
+def _folder_items(p: Path, on_note: Callable[[str], None]) -> list[VideoItem]:
+    files = _walk(p, on_note)
+    videos, skipped = [], []
+    for f in files:
+        ext = f.suffix.lower()
+        if ext in VIDEO_EXTENSIONS or (ext not in _NOT_VIDEO and is_video_file(f)):
+            videos.append(f)
+        else:
+            skipped.append(f)
+    if not videos:
+        raise VcmrError(f"folder {str(p)!r} holds no video ({len(files)} files, none a container "
+                        f"with a video stream that PyAV opens): {_INPUT_HELP}")
+    if skipped:
+        on_note(f"{str(p)!r}: {len(skipped)} files that are not videos left out "
+                f"(e.g. {skipped[0].name!r})")
+    return [VideoItem(id=sanitize_id(f.stem), source=str(f), path=str(f)) for f in videos]
+
+
+def _stderr_note(message: str) -> None:
+    print(f"vcmr prepare: note: {message}", file=sys.stderr)
+
+
+def collect_inputs(inputs: list[str | Path],
+                   on_note: Callable[[str], None] = _stderr_note) -> list[VideoItem]:
+    """Expand files, folders (recursively, sorted) and id/URL lists into unique VideoItems.
+
+    Raises VcmrError for an input that is missing, unreadable, a folder without videos, or a
+    file that is neither a video nor a text list; ``on_note`` receives what was left out.
+    """
     items: list[VideoItem] = []
     for inp in inputs:
         p = Path(inp)
         if p.is_dir():
-            files = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in VIDEO_EXTENSIONS)
-            items += [VideoItem(id=sanitize_id(f.stem), source=str(f), path=str(f)) for f in files]
-        elif p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS:
-            items.append(VideoItem(id=sanitize_id(p.stem), source=str(p), path=str(p)))
+            items += _folder_items(p, on_note)
         elif p.is_file():
-            items += _read_list(p)
+            if not os.access(p, os.R_OK):
+                raise VcmrError(f"input {str(inp)!r} cannot be read (permission denied)")
+            items += _file_items(p)
         else:
-            raise VcmrError(f"input {str(inp)!r} not found: give video files, folders of videos "
-                            f"({', '.join(VIDEO_EXTENSIONS)}) or a text file of YouTube ids/URLs")
+            raise VcmrError(f"input {str(inp)!r} not found: {_INPUT_HELP}")
     return _dedupe(items)
 
 
