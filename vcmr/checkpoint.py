@@ -41,6 +41,39 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     return {"stage": hp["stage"], "config": hp["config"], "state_dict": ckpt["state_dict"]}
 
 
+def check_resume_checkpoint(path: str | Path, stage: str | None = None) -> None:
+    """Check a training-resume file (``ckpt_path``) with the weights-only reader before
+    Lightning sees it: a vcmr checkpoint of ``stage`` with the training state Lightning restores.
+
+    Nothing is unpickled (``weights_only=True`` whatever ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD``
+    says); Lightning's own load is then made weights-only too (``vcmr.train.trainer.run_fit``).
+    """
+    path = Path(path)
+    what = f"ckpt_path {str(path)!r}"
+    if not path.is_file():
+        raise CheckpointError(f"{what} not found: give a checkpoint written by an earlier run "
+                              f"(…/checkpoints/last.ckpt) or leave ckpt_path unset")
+    try:
+        ckpt = torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise CheckpointError(f"{what} cannot be read as a checkpoint ({type(e).__name__}: "
+                              f"{str(e).splitlines()[0] if str(e) else ''}); it is not a file vcmr "
+                              f"wrote, or it is incomplete. Give …/checkpoints/last.ckpt of an "
+                              f"earlier run") from None
+    hp = ckpt.get("hyper_parameters", {}) if isinstance(ckpt, dict) else {}
+    if not isinstance(hp, dict) or "stage" not in hp or "state_dict" not in ckpt:
+        raise CheckpointError(f"{what} is not a vcmr training checkpoint (no vcmr stage inside)")
+    if stage is not None and hp["stage"] != stage:
+        raise CheckpointError(f"{what} is a {STAGE_NAMES.get(hp['stage'], hp['stage'])} checkpoint; "
+                              f"resuming {STAGE_NAMES.get(stage, stage)} needs a checkpoint of the "
+                              f"same stage")
+    missing = [k for k in ("optimizer_states", "loops", "epoch", "global_step") if k not in ckpt]
+    if missing:
+        raise CheckpointError(f"{what} holds weights but not the training state needed to resume "
+                              f"({', '.join(missing)} missing); to start from these weights use "
+                              f"the stage's *_ckpt_path key instead of ckpt_path")
+
+
 def sub_state_dict(state_dict: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
     return {k[len(prefix):]: v for k, v in state_dict.items() if k.startswith(prefix)}
 

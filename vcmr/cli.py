@@ -48,6 +48,14 @@ def build_parser(name: str) -> tuple[argparse.ArgumentParser, object]:
     return parser, module
 
 
+def _tolerate_odd_names() -> None:
+    """File names that are not valid UTF-8 (possible on Linux) are printed with ``\\xNN``
+    escapes instead of crashing a finished run in its last ``print``."""
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help"):
@@ -57,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         from vcmr import __version__
         print(__version__)
         return 0
+    _tolerate_odd_names()
     name = argv[0]
     if name not in COMMANDS:
         print(f"vcmr: unknown command {name!r}\n\n{_top_level_help()}", file=sys.stderr)
@@ -72,6 +81,10 @@ def main(argv: list[str] | None = None) -> int:
         return int(module.run(args) or 0)
     except (VcmrError, ConfigError, FileNotFoundError) as e:
         print(f"vcmr {name}: error: {e}", file=sys.stderr)
+        return 1
+    except OSError as e:  # last line of defence: disk full, permissions changed mid-run, ...
+        print(f"vcmr {name}: error: {e}. Check the path, the free disk space and the "
+              f"permissions, then run the command again", file=sys.stderr)
         return 1
     except ImportError as e:
         print(f"vcmr {name}: error: {e}. This command needs an optional dependency: "

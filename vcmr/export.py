@@ -16,6 +16,7 @@ import json
 from pathlib import Path
 
 from vcmr.checkpoint import CheckpointError
+from vcmr.paths import atomic_output, check_output_file
 
 FORMAT = "vcmr"
 FORMAT_VERSION = "1"
@@ -36,15 +37,19 @@ def save_model_file(model, out: str | Path) -> Path:
             "sample_rate": str(model.sample_rate), "audio_length": str(model.segment_samples)}
     if model.tags is not None:
         meta["tags"] = json.dumps(model.tags)
-    tmp = out.with_name(out.name + ".tmp")
-    save_file(model.export_state_dict(), str(tmp), metadata=meta)
-    tmp.replace(out)
+    with atomic_output(out) as tmp:  # no temporary left behind, an old `out` kept on failure
+        save_file(model.export_state_dict(), str(tmp), metadata=meta)
     return out
 
 
 def export_checkpoint(ckpt: str | Path, out: str | Path):
-    """Checkpoint (any stage) -> .safetensors; returns the loaded model (for a summary)."""
+    """Checkpoint (any stage) -> .safetensors; returns the loaded model (for a summary).
+
+    ``out`` is checked first: never the checkpoint itself (also via a symlink or hard link),
+    never a folder, and in a writable folder.
+    """
     from vcmr.api import _from_checkpoint
+    check_output_file(out, f"--out {str(out)!r}", [ckpt])
     model = _from_checkpoint(Path(ckpt))
     save_model_file(model, out)
     return model

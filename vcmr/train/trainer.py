@@ -92,14 +92,60 @@ def build_trainer(cfg: Any, monitor: str, mode: str = "min",
         enable_checkpointing=enable_checkpointing, num_sanity_val_steps=0)
 
 
+class FiniteGuard(Callback):
+    """Stop training at the first non-finite loss (before its backward pass, so the weights
+    are still finite and no NaN checkpoint is written) or non-finite gradient (before the
+    optimiser step). Under fp16 mixed precision the gradient check is left to the loss scaler,
+    which skips such steps by design."""
+
+    def on_before_backward(self, trainer, pl_module, loss) -> None:
+        import torch
+        if not torch.isfinite(loss.detach()).all():
+            raise VcmrError(
+                f"the training loss became {loss.detach().float().mean().item()} at step "
+                f"{trainer.global_step} (epoch {trainer.current_epoch}); training stopped before "
+                f"this update, so no checkpoint holds non-finite weights. Lower learning_rate, set "
+                f"gradient_clip_val, or check the data for NaN/inf values")
+
+    def on_before_optimizer_step(self, trainer, pl_module, optimizer) -> None:
+        import torch
+        if "16" in str(trainer.precision) and "bf16" not in str(trainer.precision):
+            return
+        grads = [p.grad.detach().float().norm() for p in pl_module.parameters() if p.grad is not None]
+        if grads and not torch.isfinite(torch.stack(grads).sum()):
+            raise VcmrError(
+                f"non-finite gradients at step {trainer.global_step} (epoch "
+                f"{trainer.current_epoch}); training stopped before this update. Lower "
+                f"learning_rate or set gradient_clip_val")
+
+
+def _check_finite_weights(module: pl.LightningModule, paths: dict[str, str]) -> None:
+    import torch
+    bad = [n for n, p in module.state_dict().items()
+           if torch.is_floating_point(p) and not torch.isfinite(p).all()]
+    if bad:
+        raise VcmrError(f"training ended with non-finite values in {len(bad)} weight tensor(s) "
+                        f"(e.g. {bad[0]}); do not use {paths.get('last')}. Lower learning_rate or "
+                        f"set gradient_clip_val and train again")
+
+
 def run_fit(trainer: pl.Trainer, module: pl.LightningModule, train_loader, val_loader,
             ckpt_path: str | None) -> dict[str, str]:
-    """Fit (resuming from ``ckpt_path`` if given) and return the checkpoint paths written."""
-    if ckpt_path and not Path(ckpt_path).is_file():
-        raise VcmrError(f"ckpt_path {ckpt_path!r} not found: give a checkpoint written by an "
-                        f"earlier run (…/checkpoints/last.ckpt) or leave ckpt_path unset")
-    trainer.fit(module, train_loader, val_loader, ckpt_path=ckpt_path)
-    return checkpoint_paths(trainer)
+    """Fit (resuming from ``ckpt_path`` if given) and return the checkpoint paths written.
+
+    A resume file is checked with vcmr's weights-only reader first, and Lightning loads it
+    with ``weights_only=True`` too: a file that carries code never runs it, whatever
+    ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD`` says. A run whose weights end non-finite fails.
+    """
+    from vcmr.checkpoint import check_resume_checkpoint
+    if ckpt_path:
+        check_resume_checkpoint(ckpt_path, module.hparams.get("stage"))
+    if not any(isinstance(cb, FiniteGuard) for cb in trainer.callbacks):
+        trainer.callbacks.append(FiniteGuard())
+    trainer.fit(module, train_loader, val_loader, ckpt_path=ckpt_path, weights_only=True)
+    paths = checkpoint_paths(trainer)
+    _check_finite_weights(module, paths)
+    return paths
 
 
 def checkpoint_paths(trainer: pl.Trainer) -> dict[str, str]:
