@@ -56,6 +56,34 @@ def _tolerate_odd_names() -> None:
             stream.reconfigure(errors="backslashreplace")
 
 
+def split_overrides(parser: argparse.ArgumentParser, args: list[str]) -> tuple[list[str], list[str]]:
+    """(the command's own arguments, the ``--key value`` config overrides).
+
+    Done before argparse sees the line: given an unknown ``--key`` followed by a value,
+    ``parse_known_args`` keeps the value as a positional input (``--window_seconds 12
+    clip.mp4`` read 12 as an input and the key as a bare flag). An unknown ``--key`` takes the
+    next token as its value unless that starts with ``--`` (write booleans as ``--key true``).
+    """
+    known = parser._option_string_actions
+    own, overrides, i = [], [], 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--":
+            own += args[i:]
+            break
+        name = arg.split("=", 1)[0]
+        is_known = name in known or sum(k.startswith(name) for k in known) == 1
+        if arg.startswith("--") and not is_known:
+            overrides.append(arg)
+            if "=" not in arg and i + 1 < len(args) and not args[i + 1].startswith("--"):
+                overrides.append(args[i + 1])
+                i += 1
+        else:
+            own.append(arg)
+        i += 1
+    return own, overrides
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help"):
@@ -74,8 +102,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         parser, module = build_parser(name)
         if COMMANDS[name][2]:
-            args, rest = parser.parse_known_args(argv[1:])
-            args.overrides = rest
+            rest, overrides = split_overrides(parser, argv[1:])
+            args = parser.parse_intermixed_args(rest)  # inputs may follow options
+            args.overrides = overrides
         else:
             args = parser.parse_args(argv[1:])
         return int(module.run(args) or 0)
