@@ -396,6 +396,42 @@ def validate(cfg: Any) -> None:
     for f in dataclasses.fields(cfg):
         if f.name.startswith("transforms_") and not 0.0 <= getattr(cfg, f.name) <= 1.0:
             raise ConfigError(f"config key '{f.name}' is a probability: give a value in [0, 1]")
+    if isinstance(cfg, PrepareConfig):
+        validate_prepare(cfg)
+
+
+# PrepareConfig key -> (lowest allowed, lowest is allowed, what the key means)
+_PREPARE_RANGES: dict[str, tuple[float, bool, str]] = {
+    "window_seconds": (0, False, "seconds taken from the middle of each video"),
+    "max_scene_seconds": (0, False, "longest scene allowed, in seconds"),
+    "scene_threshold": (0, False, "ContentDetector threshold (the paper: 27)"),
+    "scene_min_scene_len": (0, True, "shortest scene, in frames"),
+    "scene_downscale_width": (2, True, "width of the frames scene detection sees, in pixels"),
+    "n_segments": (1, True, "audio segments per video"),
+    "segment_seconds": (0, False, "length of one audio segment, in seconds"),
+    "frames_per_second": (1, True, "frames sampled per second of video"),
+    "encoder_batch_size": (0, True, "frames per encoder batch, 0 = measure the best"),
+    "workers": (-1, True, "decoding processes, -1 = auto"),
+}
+
+
+def validate_prepare(cfg: "PrepareConfig") -> None:
+    """Every number of a PrepareConfig is finite and in its range (nan, inf or a negative
+    threshold would otherwise be accepted and give empty or wrong outputs)."""
+    import math
+    for key, (low, inclusive, meaning) in _PREPARE_RANGES.items():
+        value = getattr(cfg, key)
+        ok = math.isfinite(value) and (value >= low if inclusive else value > low)
+        if not ok:
+            bound = f">= {low}" if inclusive else f"> {low}"
+            raise ConfigError(f"config key '{key}' ({meaning}) must be a finite number {bound}, "
+                              f"got {value}")
+    if cfg.scene_threshold > 255:
+        raise ConfigError(f"config key 'scene_threshold' must be at most 255 (ContentDetector "
+                          f"scores lie in 0-255), got {cfg.scene_threshold}")
+    if float(cfg.window_seconds) != int(cfg.window_seconds):
+        raise ConfigError(f"config key 'window_seconds' must be a whole number of seconds (one "
+                          f"feature row per second), got {cfg.window_seconds}")
 
 
 def config_to_dict(cfg: Any) -> dict[str, Any]:
