@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import warnings
 from pathlib import Path
 
@@ -23,12 +24,16 @@ from torch.utils.data import Dataset
 
 from vcmr.audio.io import AUDIO_EXTENSIONS, AudioReadError, find_audio_files, read_audio, resample, to_mono
 from vcmr.errors import VcmrError
+from vcmr.paths import unreadable_folders
 
 log = logging.getLogger(__name__)
 
 
 def _hash01(relative_path: str) -> float:
-    return int(hashlib.md5(relative_path.encode("utf-8")).hexdigest()[:8], 16) / 0xFFFFFFFF
+    """md5 of the name's bytes on disk: UTF-8 names hash as before, and a name that is not
+    valid UTF-8 (a surrogate-escaped str from ``os.fsdecode``) hashes its raw bytes instead of
+    raising UnicodeEncodeError."""
+    return int(hashlib.md5(os.fsencode(relative_path)).hexdigest()[:8], 16) / 0xFFFFFFFF
 
 
 def split_of(relative_path: str, valid_fraction: float) -> str:
@@ -50,7 +55,14 @@ def list_split(root: str | Path, split: str, valid_fraction: float = 0.1) -> lis
     if not root.is_dir():
         raise VcmrError(f"dataset_dir {str(root)!r} does not exist or is not a folder; "
                         f"point --dataset_dir at a folder of audio files ({', '.join(AUDIO_EXTENSIONS)})")
+    blocked = unreadable_folders(root)
     files = find_audio_files(root)
+    if blocked and not files:
+        raise VcmrError(f"dataset_dir {str(root)!r}: cannot read folder(s) {', '.join(blocked)}; fix "
+                        f"the permissions (chmod u+rx) or run as a user who can read them")
+    if blocked:
+        warnings.warn(f"dataset_dir {str(root)!r}: cannot read folder(s) {', '.join(blocked)}: "
+                      f"their audio files are left out", stacklevel=2)
     if not files:
         raise VcmrError(f"no audio files found under {str(root)!r} (searched recursively for "
                         f"{', '.join(AUDIO_EXTENSIONS)})")
@@ -71,7 +83,7 @@ def read_excerpt(path: Path, start_s: float | None, n_samples: int, sample_rate:
     Reads only the needed range when soundfile can seek; zero-pads short files at the end.
     """
     try:
-        info = sf.info(str(path))
+        info = sf.info(os.fsencode(path))
         sr_in, total = info.samplerate, info.frames
         need = int(np.ceil(n_samples * sr_in / sample_rate)) + 16
         if total <= need:
@@ -80,7 +92,7 @@ def read_excerpt(path: Path, start_s: float | None, n_samples: int, sample_rate:
             start = int(rng.integers(0, total - need + 1))
         else:
             start = (total - need) // 2 if start_s is None else min(int(start_s * sr_in), total - need)
-        x, _ = sf.read(str(path), start=start, frames=need, dtype="float32", always_2d=False)
+        x, _ = sf.read(os.fsencode(path), start=start, frames=need, dtype="float32", always_2d=False)
         x = resample(to_mono(x), sr_in, sample_rate)
     except (sf.LibsndfileError, RuntimeError, ValueError, TypeError):
         x, _ = read_audio(path, sample_rate)  # other containers: decode fully
@@ -111,7 +123,7 @@ class AudioFolder(Dataset):
         kept = []
         for f in files:
             try:
-                info = sf.info(str(f))
+                info = sf.info(os.fsencode(f))
                 if info.frames * self.sample_rate / info.samplerate >= min_samples:
                     kept.append(f)
             except Exception:

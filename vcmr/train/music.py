@@ -19,6 +19,7 @@ from torch.utils.data import DataLoader
 from vcmr.audio.augment import AugmentChain
 from vcmr.config import MusicConfig, config_to_dict, config_from_dict
 from vcmr.data.audio_folder import AudioFolder, collate_skip_bad
+from vcmr.errors import VcmrError
 from vcmr.losses import NTXent
 from vcmr.models import SampleCNN, projector
 from vcmr.train.optim import build_optimizer
@@ -59,6 +60,7 @@ class MusicPretraining(pl.LightningModule):
                                    bias=cfg.projector_bias)
         self.augment = AugmentChain.from_config(cfg)
         self.loss = NTXent(cfg.temperature)
+        self.n_trained_batches = self.n_skipped_batches = 0  # see pretrain_music
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.encoder(x)
@@ -72,7 +74,9 @@ class MusicPretraining(pl.LightningModule):
 
     def training_step(self, batch: torch.Tensor, batch_idx: int):
         if batch.shape[0] < 2:
+            self.n_skipped_batches += 1
             return None  # no negatives in a 1-item batch (all other files unreadable): skip
+        self.n_trained_batches += 1
         a, b = self._views(batch, None)
         loss = self._step(a, b)
         self.log("Train/loss", loss, prog_bar=True, sync_dist=True, batch_size=batch.shape[0])
@@ -106,6 +110,20 @@ class MusicPretraining(pl.LightningModule):
             dataset.epoch = self.current_epoch  # fresh random excerpts every epoch
 
 
+def check_enough_items(cfg: MusicConfig, n_train: int, n_valid: int) -> None:
+    """NT-Xent needs at least two excerpts per batch (each one's negatives are the others):
+    refuse up front instead of 'training' with every step skipped."""
+    if cfg.batch_size < 2:
+        raise VcmrError(f"batch_size={cfg.batch_size}: contrastive training needs at least 2 "
+                        f"items per batch; use --batch_size 2 or more")
+    if n_train < 2:
+        raise VcmrError(
+            f"dataset_dir {cfg.dataset_dir!r}: only {n_train} usable training file(s) ({n_valid} more "
+            f"held out for validation; files shorter than min_audio_seconds={cfg.min_audio_seconds} "
+            f"are left out). Stage 1 needs at least 2 training files, each batch at least 2: add "
+            f"audio files, or lower valid_fraction / min_audio_seconds")
+
+
 def make_loaders(cfg: MusicConfig) -> tuple[DataLoader, DataLoader]:
     excerpt = (max(cfg.audio_length, int(cfg.excerpt_seconds * cfg.sample_rate)) if cfg.excerpt_seconds > 0
                else cfg.audio_length * EXCERPT_FACTOR)
@@ -114,6 +132,7 @@ def make_loaders(cfg: MusicConfig) -> tuple[DataLoader, DataLoader]:
                   valid_fraction=cfg.valid_fraction, min_samples=min_samples, seed=cfg.seed)
     train = AudioFolder(cfg.dataset_dir, "train", **common)
     valid = AudioFolder(cfg.dataset_dir, "valid", **common)
+    check_enough_items(cfg, len(train), len(valid))
     kw = dict(num_workers=cfg.workers, collate_fn=collate_skip_bad,
               persistent_workers=cfg.workers > 0, pin_memory=torch.cuda.is_available())
     return (DataLoader(train, batch_size=cfg.batch_size, shuffle=True, drop_last=len(train) > cfg.batch_size, **kw),
@@ -126,4 +145,10 @@ def pretrain_music(cfg: MusicConfig) -> dict[str, Any]:
     train_loader, val_loader = make_loaders(cfg)
     module = MusicPretraining(cfg)
     trainer = trainer_lib.build_trainer(cfg, monitor="Valid/loss", mode="min")
-    return trainer_lib.run_fit(trainer, module, train_loader, val_loader, cfg.ckpt_path)
+    paths = trainer_lib.run_fit(trainer, module, train_loader, val_loader, cfg.ckpt_path)
+    if module.n_skipped_batches and not module.n_trained_batches:
+        raise VcmrError(
+            f"no training step ran: all {module.n_skipped_batches} batch(es) had fewer than 2 "
+            f"readable audio files (see the warnings above naming them); the checkpoint "
+            f"{paths.get('last')} is untrained. Fix or remove the unreadable files and train again")
+    return paths
