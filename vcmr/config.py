@@ -146,15 +146,19 @@ class SupervisedConfig(TrainerConfig, EncoderConfig):
     subset_category: str = "moodtheme"  # MTG-Jamendo category file: moodtheme, genre, instrument, top50tags
     pretrained_ckpt_path: Optional[str] = None  # "none" or null: random encoder
     freeze_encoder: bool = True
-    optimizer: Literal["adam", "adamw", "lars"] = "adamw"
+    # With a frozen encoder: adapt = its BatchNorm layers run in training mode (batch statistics,
+    # running statistics follow the tagging data), as in the authors' stage 3; frozen = eval
+    # mode, the pre-trained statistics kept. Encoder weights stay fixed either way.
+    encoder_batchnorm: Literal["adapt", "frozen"] = "adapt"
+    optimizer: Literal["adam", "adamw", "lars"] = "adamw"  # on the head (all of it if not frozen)
     learning_rate: float = 1e-3
-    weight_decay: float = 1e-4
-    batch_size: int = 64
-    m_epochs: int = 50
+    weight_decay: float = 1e-6
+    batch_size: int = 128  # per process (GPU)
+    m_epochs: int = 100
     head_hidden: int = 128
     head_dropout: float = 0.3
-    patience: int = 5  # early stopping on validation loss
-    lr_patience: int = 2  # ReduceLROnPlateau
+    patience: int = 10  # early stopping on validation loss
+    lr_patience: int = 5  # ReduceLROnPlateau (factor 0.1) on validation loss
     cache_dir: Optional[str] = None  # decoded, resampled audio cache (see `vcmr cache-audio`)
     results_dir: str = "results"  # `vcmr probe` writes <results_dir>/<dataset>/<model_name>/probe_*
     model_name: Optional[str] = None  # None: the checkpoint's file name ("random" without one)

@@ -20,6 +20,7 @@ def test_probe_writes_metrics_and_reuses_cached_embeddings(tmp_path):
     assert out["epochs"] <= 3 and out["test"]["n_songs"] == out["n_songs"] > 0
     saved = json.loads((tmp_path / "res" / "magnatagatune" / "rand" / "probe_linear" / "global_metrics.json").read_text())
     assert saved["overlaps"]["0.0"]["pr_auc"] == pytest.approx(out["test"]["pr_auc"])
+    assert saved["encoder_batchnorm"] == "frozen"  # cached embeddings: the stored statistics
     caches = sorted((tmp_path / "res" / "magnatagatune" / "rand" / "probe_cache").glob("*.npz"))
     assert len(caches) == 3
     emb = np.load(caches[0])["emb"]

@@ -39,9 +39,14 @@ def fake_stage1_checkpoint(path, cfg):
     return enc
 
 
+def batchnorm_buffers(encoder):
+    return {k: v for k, v in encoder.state_dict().items() if "running_" in k or "num_batches" in k}
+
+
 def test_checkpoint_format_and_frozen_encoder(tmp_path, small_mtat):
     stage1 = fake_stage1_checkpoint(tmp_path / "s1.ckpt", load_config("mus", overrides=TINY_OVERRIDES))
-    cfg = sup_cfg(tmp_path, small_mtat, m_epochs=1, pretrained_ckpt_path=tmp_path / "s1.ckpt")
+    cfg = sup_cfg(tmp_path, small_mtat, m_epochs=1, pretrained_ckpt_path=tmp_path / "s1.ckpt",
+                  encoder_batchnorm="frozen")
     paths = finetune(cfg)
     ck = torch.load(paths["last"], map_location="cpu", weights_only=True)
     hp = ck["hyper_parameters"]
@@ -58,6 +63,34 @@ def test_checkpoint_format_and_frozen_encoder(tmp_path, small_mtat):
     assert not module.encoder.training and module.head.training
     tagger, tags, _ = load_tagger(paths["last"])
     assert tags == hp["tags"] and tagger(torch.zeros(2, 2187)).shape == (2, 50)
+
+
+def test_adapt_batchnorm_follows_tagging_data_with_fixed_weights(tmp_path, small_mtat):
+    """The reference default: frozen encoder weights, BatchNorm running statistics adapted."""
+    stage1 = fake_stage1_checkpoint(tmp_path / "s1.ckpt", load_config("mus", overrides=TINY_OVERRIDES))
+    cfg = sup_cfg(tmp_path, small_mtat, m_epochs=2, pretrained_ckpt_path=tmp_path / "s1.ckpt")
+    assert cfg.encoder_batchnorm == "adapt" and cfg.freeze_encoder
+    paths = finetune(cfg)
+    encoder, _ = load_encoder(paths["last"])
+    before, after = dict(stage1.named_parameters()), dict(encoder.named_parameters())
+    assert before.keys() == after.keys() and all(torch.equal(before[k], after[k]) for k in before)
+    old, new = batchnorm_buffers(stage1), batchnorm_buffers(encoder)
+    moved = [k for k in old if "running_" in k and not torch.allclose(old[k], new[k])]
+    assert len(moved) == len([k for k in old if "running_" in k])  # every mean and variance moved
+    n = paths["n_train"]  # batches of 8, the last partial one dropped when there are several
+    per_epoch = n // 8 if n > 8 else 1
+    steps = {int(v) - int(old[k]) for k, v in new.items() if "num_batches" in k}
+    assert steps == {2 * per_epoch}  # every training step of both epochs, no validation step
+    module = TaggingModule(cfg, ["a"], SampleCNN(cfg)).train()
+    assert module.encoder.training and all(not p.requires_grad for p in module.encoder.parameters())
+
+
+def test_old_stage3_config_keeps_frozen_batchnorm(tmp_path):
+    """A stage-3 config stored before encoder_batchnorm existed means the old behaviour."""
+    cfg = load_config("sup", overrides=TINY_OVERRIDES)
+    stored = {k: v for k, v in config_to_dict(cfg).items() if k != "encoder_batchnorm"}
+    module = TaggingModule(stored, ["a", "b"]).train()
+    assert module.cfg.encoder_batchnorm == "frozen" and not module.encoder.training
 
 
 def test_pretrained_architecture_wins_with_warning(tmp_path):

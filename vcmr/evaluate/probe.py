@@ -16,6 +16,13 @@ probabilities averaged per song, the same as ``vcmr evaluate`` at overlap 0.
 The end-to-end head sees one random crop per song per epoch; the probe sees every segment of
 every song each epoch without decoding audio, which is why it is many times faster.
 
+The probe always keeps the encoder's BatchNorm statistics as the checkpoint stores them (eval
+mode, ``encoder_batchnorm: frozen``): embeddings computed once cannot follow statistics that
+change while the head trains. ``vcmr finetune`` defaults to ``encoder_batchnorm: adapt`` (the
+authors' stage 3), so probe and fine-tuning numbers of the same checkpoint can differ for that
+reason too; ``vcmr finetune --encoder_batchnorm frozen`` is the like-for-like comparison. The
+result records ``"encoder_batchnorm": "frozen"``.
+
 Python::
 
     from vcmr.evaluate.probe import probe
@@ -162,7 +169,7 @@ def probe(cfg: SupervisedConfig, progress: bool = False) -> dict[str, Any]:
     t2 = time.perf_counter()
     cats = categories_for(tags, cfg.dataset, None)
     result = {"model_name": name, "dataset": cfg.dataset, "split": cfg.split, "subset": "test",
-              "aggregation": "average", "probe_head": cfg.probe_head,
+              "aggregation": "average", "probe_head": cfg.probe_head, "encoder_batchnorm": "frozen",
               "pretrained_ckpt_path": cfg.pretrained_ckpt_path, "n_songs": len(data["test"]["labels"]),
               "n_missing": len(splits["test"].missing), "categories": cats,
               "timing": {"extract_s": t1 - t0, "fit_s": t2 - t1}, "epochs": info["epochs"],

@@ -18,6 +18,17 @@ REFERENCE = [
     ("MTG-Jamendo mood/theme, video-conditioned (VCMR paper)", 0.707, 0.101),
     ("MagnaTagATune, CLMR (Spijkervet & Burgoyne 2021)", 0.887, 0.356),
 ]
+# Read in the authors' evaluation script (klean2050/VCMR vcmr/scripts/evaluation_new.py at commit
+# d5d01f4, which produced the published numbers, and vcmr/scripts/evaluation.py at HEAD).
+REFERENCE_CAVEAT = (
+    "Caveat on the VCMR rows: the authors' evaluation script (vcmr/scripts/evaluation_new.py at "
+    "commit d5d01f4, the run behind these numbers; vcmr/scripts/evaluation.py at HEAD) passes one "
+    "SampleCNN instance to both load_from_checkpoint calls, so loading the video-conditioned "
+    "checkpoint overwrote the audio-only model's encoder before either was evaluated. The "
+    "audio-only rows were therefore computed with the video-conditioned encoder under the "
+    "audio-only head, and the gap between the rows is not a clean measurement of what video adds. "
+    "vcmr evaluates every checkpoint with its own encoder. The VCMR numbers are at overlap 0.5 "
+    "with averaged segment scores.")
 CATEGORIES = ("genre", "mood", "instrument", "vocals", "other")
 
 
@@ -155,6 +166,7 @@ def _sections(facts: dict[str, Any], images: dict[str, Path], labels: dict[str, 
     s.append(("p", "Published by the authors on the real datasets (20k YouTube music videos, "
                    "MagnaTagATune, MTG-Jamendo) with the full-size model; shown for orientation only."))
     s.append(("table", (["model (real data)", "ROC-AUC", "PR-AUC"], [[n, f"{a:.3f}", f"{b:.3f}"] for n, a, b in REFERENCE])))
+    s.append(("p", REFERENCE_CAVEAT))
     s.append(("h2", "Reproducibility"))
     s.append(("p", "The same seed gives the same data, splits and initialisations; training runs with "
                    "`deterministic: true` and no data-loader workers. Remaining differences between two runs "

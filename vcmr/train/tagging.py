@@ -3,12 +3,21 @@
     vcmr finetune --dataset magnatagatune --dataset_dir data/mtat \
         --pretrained_ckpt_path runs/vid_pretrain/version_0/checkpoints/best.ckpt
 
-As in the paper: the encoder is frozen (``--freeze_encoder false`` fine-tunes all layers), the
-head is Dropout(0.3) - Linear(512, 128) - ReLU - Linear(128, n_tags), the loss BCE with logits,
-the optimiser AdamW with ReduceLROnPlateau (factor 0.1, ``lr_patience``) on the validation
-loss, early stopping on the validation loss (``patience``), and ``best.ckpt`` is the epoch
-with the best validation PR-AUC. Training uses a random ``audio_length`` crop of each song
-(fresh every epoch); validation the middle crop, so its numbers are comparable across epochs.
+The defaults are what the authors' stage 3 ran (their ``SupervisedLearning`` trainer and
+``scripts/supervised.py``): the encoder's weights are frozen (``--freeze_encoder false``
+fine-tunes all layers) but its BatchNorm layers stay in training mode, so they normalise with
+batch statistics and their running statistics adapt to the tagging data
+(``encoder_batchnorm: adapt``; ``frozen`` keeps the pre-trained statistics, the behaviour of
+vcmr before 0.2 and of ``vcmr probe``). In their code this comes from Lightning 1.x calling
+``train()`` on the whole module at the start of fitting and after each validation, undoing
+the ``encoder.eval()`` of the constructor; Lightning 2 restores each submodule's own mode, so
+here the mode is set explicitly. The head is Dropout(0.3) - Linear(512, 128) - ReLU -
+Linear(128, n_tags), the loss BCE with logits, the optimiser AdamW (lr 1e-3, weight decay
+1e-6) on the head, ReduceLROnPlateau (factor 0.1, ``lr_patience`` 5) and early stopping
+(``patience`` 10) on the validation loss, at most 100 epochs of batches of 128, and
+``best.ckpt`` is the epoch with the best validation PR-AUC. Training uses a random
+``audio_length`` crop of each song (fresh every epoch); validation the middle crop, so its
+numbers are comparable across epochs (the authors crop validation songs at random too).
 
 The pre-trained checkpoint can be of stage 1, 2 or 3; its encoder architecture is used (the
 config's architecture keys are overwritten, with a warning when they differ).
@@ -70,16 +79,21 @@ class TaggingModule(pl.LightningModule):
             self.encoder.requires_grad_(False)
         self._val: list[tuple[torch.Tensor, torch.Tensor]] = []
 
+    @property
+    def encoder_trains_batchnorm(self) -> bool:
+        """Whether the encoder runs in training mode while the head trains (see module docstring)."""
+        return not self.cfg.freeze_encoder or self.cfg.encoder_batchnorm == "adapt"
+
     def train(self, mode: bool = True):
         super().train(mode)
-        if self.cfg.freeze_encoder:
-            self.encoder.eval()  # frozen means frozen BatchNorm statistics too
+        if mode:
+            self.encoder.train(self.encoder_trains_batchnorm)
         return self
 
     def on_train_batch_start(self, batch, batch_idx: int):
-        # Lightning restores each submodule's mode itself after validation (bypassing train()).
-        if self.cfg.freeze_encoder and self.encoder.training:
-            self.encoder.eval()
+        # Lightning 2 neither calls train() when fitting starts nor after validation (it restores
+        # each submodule's recorded mode), and a loaded encoder may arrive in eval mode.
+        self.encoder.train(self.encoder_trains_batchnorm)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.cfg.freeze_encoder:
@@ -93,6 +107,11 @@ class TaggingModule(pl.LightningModule):
         x, y = batch
         if x.numel() == 0:
             return None  # every file of the batch was unreadable (already warned)
+        if len(x) == 1 and self.encoder.training:
+            # BatchNorm in training mode needs two clips (the last block's output is 1 sample long).
+            warnings.warn("skipped a training batch of one clip: BatchNorm in training mode needs "
+                          "at least two (use a batch_size that does not leave one song over)", stacklevel=2)
+            return None
         loss = self.loss(self(x), y)
         self.log("Train/loss", loss, prog_bar=True, sync_dist=True, batch_size=len(x))
         return loss
