@@ -452,6 +452,7 @@ LEGACY: dict[str, Any] = {
     "projector_bias": True,  # Linear layers of the projectors had biases
     "negatives": "cross",  # stage 2: CLIP-style InfoNCE, cross-modal negatives only
     "sync_batchnorm": False,  # per-process BatchNorm statistics
+    "encoder_batchnorm": "frozen",  # stage 3: a frozen encoder's BatchNorm kept in eval mode
 }
 
 
