@@ -8,11 +8,54 @@ TINY = ["--n_blocks", "6", "--n_channels", "16,16,32,32,32,64", "--audio_length"
         "--first_block_params.conv_size", "3", "--first_block_params.out_channels", "16"]
 
 
+def n_params(module):
+    return sum(p.numel() for p in module.parameters())
+
+
 def test_paper_configuration_parameter_count():
+    """The authors' SampleCNN (stem, 9 blocks, last block Conv1d(512, 512, 1) - BN - ReLU)."""
     model = SampleCNN(load_config("mus"))
-    # stem 5*128+128 + BN; 9 blocks conv3 + BN; fc is the identity (512 -> 512).
-    assert sum(p.numel() for p in model.parameters()) == 2_171_392
+    assert n_params(model) == 2_435_072
     assert model(torch.randn(2, 98415)).shape == (2, 512)
+    assert isinstance(model.fc, torch.nn.Identity)
+    # blocks[i] is the authors' all_blocks[i]: stem, 9 blocks, last block (their checkpoint keys)
+    assert len(model.blocks) == 11
+    last = model.blocks[10]
+    assert [type(m).__name__ for m in last] == ["Conv1d", "BatchNorm1d", "ReLU"]
+    assert (last[0].in_channels, last[0].out_channels, last[0].kernel_size) == (512, 512, (1,))
+    assert n_params(last) == 512 * 512 + 512 + 2 * 512
+    assert [type(m).__name__ for m in model.blocks[9]] == ["Conv1d", "BatchNorm1d", "ReLU", "MaxPool1d"]
+
+
+def test_without_last_block_is_the_old_layout():
+    """last_block_kernel_size 0: the encoder of earlier vcmr versions, same key names."""
+    old = SampleCNN(load_config("mus", overrides=["--last_block_kernel_size", "0"]))
+    assert n_params(old) == 2_171_392 and len(old.blocks) == 10
+    new_keys = set(SampleCNN(load_config("mus")).state_dict())
+    assert set(old.state_dict()) < new_keys
+    assert {k.split(".")[1] for k in new_keys - set(old.state_dict())} == {"10"}
+
+
+def test_last_block_output_is_the_embedding():
+    model = SampleCNN(load_config("mus", overrides=TINY + ["--output_size", "32"])).eval()
+    assert model.blocks[-1][0].out_channels == 32 and isinstance(model.fc, torch.nn.Identity)
+    x = torch.randn(3, 2187)
+    h = x.unsqueeze(1)
+    for block in model.blocks:
+        h = block(h)
+    torch.testing.assert_close(model(x), h.flatten(1))
+    assert (model(x) >= 0).all()  # ReLU of the last block
+    wide = SampleCNN(load_config("mus", overrides=TINY + ["--output_size", "64",
+                                                          "--last_block_kernel_size", "3"])).eval()
+    assert wide.blocks[-1][0].kernel_size == (3,) and wide(x).shape == (3, 64)
+
+
+def test_single_clip_in_training_mode_is_a_clear_error():
+    """The last block's BatchNorm sees one value per channel per clip (time axis 1)."""
+    model = SampleCNN(load_config("mus", overrides=TINY))
+    with pytest.raises(ValueError, match="at least 2 clips.*eval"):
+        model(torch.randn(1, 2187))
+    assert model.eval()(torch.randn(1, 2187)).shape == (1, 512)
 
 
 @pytest.mark.parametrize("extra,out", [([], 512), (["--output_size", "64"], 64), (["--output_size", "32"], 32)])
@@ -24,7 +67,7 @@ def test_shapes_of_several_configurations(extra, out):
 
 def test_other_valid_geometry():
     cfg = load_config("mus", overrides=["--audio_length", "59049", "--first_block_params.conv_size", "3"])
-    assert SampleCNN(cfg)(torch.randn(1, 59049)).shape == (1, 512)
+    assert SampleCNN(cfg).eval()(torch.randn(1, 59049)).shape == (1, 512)
 
 
 def test_wrong_audio_length_names_valid_lengths():
@@ -53,6 +96,9 @@ def test_freeze_blocks_keeps_batchnorm_statistics():
 
 def test_heads():
     assert projector(512, 512, 128)(torch.randn(2, 512)).shape == (2, 128)
+    # the authors' projector has no biases; bias=True is the layout of earlier vcmr versions
+    assert n_params(projector(512, 512, 128)) == 512 * 512 + 512 * 128
+    assert n_params(projector(512, 512, 128, bias=True)) == 512 * 512 + 512 * 128 + 512 + 128
     head = tagging_head(512, 50)
     assert head(torch.randn(2, 512)).shape == (2, 50)
     assert isinstance(head[0], torch.nn.Dropout) and head[0].p == 0.3

@@ -106,3 +106,26 @@ def test_retrieve_command(prepared, stage2, capsys):
                  "--top", "2"]) == 0
     assert "videos for" in capsys.readouterr().out
     assert main(["retrieve", "--ckpt", paths["last"], "--dataset_dir", str(prepared), "--video", "nope"]) == 1
+
+
+def test_stage2_checkpoint_of_earlier_versions_reloads_as_trained(tmp_path):
+    """A stage-2 checkpoint without the new config keys (no last block, projectors with bias,
+    cross-modal negatives) reloads into the module it was trained as."""
+    from vcmr.config import LEGACY, config_to_dict
+    torch.manual_seed(4)
+    old = VideoPretraining(load_config("vid", overrides=TINY_OVERRIDES + [
+        "--feature_dim", "8", "--from_scratch", "true", "--last_block_kernel_size", "0",
+        "--projector_bias", "true", "--negatives", "cross"]), load_audio_encoder=False).eval()
+    config = {k: v for k, v in config_to_dict(old.cfg).items() if k not in LEGACY}
+    path = tmp_path / "old.ckpt"
+    torch.save({"hyper_parameters": {"stage": "vid", "config": config}, "state_dict": old.state_dict(),
+                "pytorch-lightning_version": "2.6.0"}, path)
+    reloaded = VideoPretraining.load_from_checkpoint(path).eval()
+    assert (reloaded.cfg.last_block_kernel_size, reloaded.cfg.projector_bias, reloaded.loss.negatives) == (0, True, "cross")
+    x, v = torch.randn(3, 2187), torch.randn(3, 1, 8)
+    with torch.no_grad():
+        torch.testing.assert_close(reloaded.embed_audio(x), old.embed_audio(x), rtol=0, atol=0)
+        torch.testing.assert_close(reloaded.embed_video(v), old.embed_video(v), rtol=0, atol=0)
+    new = VideoPretraining(load_config("vid", overrides=TINY_OVERRIDES + ["--feature_dim", "8", "--from_scratch", "true"]))
+    assert (new.loss.negatives, new.projector[0].bias, new.video_projector[2].bias) == ("all", None, None)
+    assert len(new.encoder.blocks) == 8  # stem, 6 blocks, last block

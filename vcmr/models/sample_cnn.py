@@ -80,6 +80,10 @@ class SampleCNN(nn.Module):
         if x.shape[-1] != self.audio_length:
             raise ValueError(f"SampleCNN expects {self.audio_length} samples per clip, got "
                              f"{x.shape[-1]}; crop or pad the audio (vcmr.load_model(...).embed does)")
+        if x.shape[0] == 1 and self.cfg.last_block_kernel_size and self.blocks[-1].training:
+            raise ValueError("SampleCNN in training mode needs at least 2 clips per batch: the last "
+                             "block's BatchNorm normalises one value per channel per clip; call "
+                             ".eval() to embed single clips")
         for block in self.blocks:
             x = block(x)
         return self.fc(x.flatten(1))

@@ -49,18 +49,18 @@ def on_cuda(accelerator: str) -> bool:
     return str(accelerator).lower() in ("auto", "gpu", "cuda") and torch.cuda.is_available()
 
 
-def resolve_precision(precision: str, accelerator: str) -> str:
+def resolve_precision(precision: str, cuda: bool) -> str:
     """``auto``: 16-mixed on CUDA GPUs (the authors trained with fp16), 32-true elsewhere (CPU
     mixed precision is slow and bf16-only); any other value is passed to Lightning as given."""
     if str(precision).strip().lower() != "auto":
         return precision
-    return "16-mixed" if on_cuda(accelerator) else "32-true"
+    return "16-mixed" if cuda else "32-true"
 
 
-def resolve_sync_batchnorm(sync: bool, accelerator: str) -> bool:
+def resolve_sync_batchnorm(sync: bool, cuda: bool) -> bool:
     """Synchronised BatchNorm (the authors' setting) only on CUDA GPUs: torch's SyncBatchNorm
     rejects CPU tensors under DDP, and without DDP Lightning does not apply it anyway."""
-    return bool(sync) and on_cuda(accelerator)
+    return bool(sync) and cuda
 
 
 def build_trainer(cfg: Any, monitor: str, mode: str = "min",
@@ -81,8 +81,8 @@ def build_trainer(cfg: Any, monitor: str, mode: str = "min",
     cbs.append(LearningRateMonitor(logging_interval="step"))
     return pl.Trainer(
         accelerator=cfg.accelerator, devices=parse_devices(cfg.devices), num_nodes=cfg.num_nodes,
-        strategy=cfg.strategy, precision=resolve_precision(cfg.precision, cfg.accelerator),
-        sync_batchnorm=resolve_sync_batchnorm(cfg.sync_batchnorm, cfg.accelerator),
+        strategy=cfg.strategy, precision=resolve_precision(cfg.precision, on_cuda(cfg.accelerator)),
+        sync_batchnorm=resolve_sync_batchnorm(cfg.sync_batchnorm, on_cuda(cfg.accelerator)),
         max_epochs=cfg.m_epochs,
         max_steps=cfg.max_steps, check_val_every_n_epoch=cfg.val_freq,
         log_every_n_steps=cfg.log_freq, logger=logger, callbacks=cbs,
