@@ -128,3 +128,36 @@ def good_cuts() -> list[float]:
 @pytest.fixture(scope="session")
 def video_maker():
     return make_video
+
+
+def write_pyav_video(path: Path, fmt: str, codec: str, seconds: float = 3.0, audio: bool = False):
+    """A moving gradient, 64x48 at 10 fps, optionally with a 440 Hz tone."""
+    import av
+    with av.open(str(path), "w", format=fmt) as c:
+        v = c.add_stream(codec, rate=10)
+        v.width, v.height, v.pix_fmt = 64, 48, "yuv420p"
+        a = c.add_stream("mp2" if fmt == "mpeg" else "aac", rate=44100) if audio else None
+        for i in range(int(seconds * 10)):
+            img = np.full((48, 64, 3), (i * 8) % 256, np.uint8)
+            for p in v.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                c.mux(p)
+        for p in v.encode():
+            c.mux(p)
+        if a is not None:
+            n = int(seconds * 44100)
+            tone = (0.3 * np.sin(2 * np.pi * 440 * np.arange(n) / 44100)).astype(np.float32)
+            for k in range(0, n, 1152):
+                fr = av.AudioFrame.from_ndarray(tone[None, k:k + 1152], format="flt", layout="mono")
+                fr.sample_rate = 44100
+                for p in a.encode(fr):
+                    c.mux(p)
+            for p in a.encode():
+                c.mux(p)
+    return path
+
+
+@pytest.fixture(scope="session")
+def pyav_video_writer():
+    """``write(path, fmt, codec, seconds=3.0, audio=False)``: a 64x48 10 fps video written with
+    PyAV in any container/codec (MPEG-2 in MPEG-PS, H.264 in MP4...)."""
+    return write_pyav_video

@@ -1,7 +1,8 @@
 """What ``vcmr prepare`` takes as input: any container PyAV opens is a video, a text file of
 YouTube ids/URLs is a list, anything else is refused with a message (never guessed).
 
-Videos here are written with PyAV in the test (MPEG-2 in MPEG-PS, H.264 in MP4)."""
+Videos here are written with PyAV in the test (``pyav_video_writer``: MPEG-2 in MPEG-PS,
+H.264 in MP4...)."""
 from __future__ import annotations
 
 import errno
@@ -18,34 +19,9 @@ TINY = ["--window_seconds", "2", "--segment_seconds", "1", "--n_segments", "2",
         "--encoder_batch_size", "4", "--workers", "0"]
 
 
-def write_video(path: Path, fmt: str, codec: str, seconds: float = 3.0, audio: bool = False):
-    """A moving gradient, 64x48 at 10 fps, optionally with a 440 Hz tone."""
-    import av
-    with av.open(str(path), "w", format=fmt) as c:
-        v = c.add_stream(codec, rate=10)
-        v.width, v.height, v.pix_fmt = 64, 48, "yuv420p"
-        a = c.add_stream("mp2" if fmt == "mpeg" else "aac", rate=44100) if audio else None
-        for i in range(int(seconds * 10)):
-            img = np.full((48, 64, 3), (i * 8) % 256, np.uint8)
-            for p in v.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
-                c.mux(p)
-        for p in v.encode():
-            c.mux(p)
-        if a is not None:
-            n = int(seconds * 44100)
-            tone = (0.3 * np.sin(2 * np.pi * 440 * np.arange(n) / 44100)).astype(np.float32)
-            for k in range(0, n, 1152):
-                fr = av.AudioFrame.from_ndarray(tone[None, k:k + 1152], format="flt", layout="mono")
-                fr.sample_rate = 44100
-                for p in a.encode(fr):
-                    c.mux(p)
-            for p in a.encode():
-                c.mux(p)
-    return path
-
-
 @pytest.fixture(scope="module")
-def odd_videos(tmp_path_factory) -> Path:
+def odd_videos(tmp_path_factory, pyav_video_writer) -> Path:
+    write_video = pyav_video_writer
     d = tmp_path_factory.mktemp("odd")
     write_video(d / "mpeg2.mpg", "mpeg", "mpeg2video")
     write_video(d / "apple.m4v", "mp4", "libx264")
@@ -92,7 +68,8 @@ def test_list_without_extension_and_urls(tmp_path):
                                         "https://example.org/v/1"]
 
 
-def test_folder_named_like_a_video_is_reported(tmp_path, odd_videos):
+def test_folder_named_like_a_video_is_reported(tmp_path, pyav_video_writer):
+    write_video = pyav_video_writer
     (tmp_path / "x.mp4").mkdir()
     write_video(tmp_path / "x.mp4" / "inner.mpg", "mpeg", "mpeg2video")
     notes = []
@@ -128,7 +105,8 @@ def test_mpg_without_audio_says_no_audio_stream(odd_videos, tiny_clip_dir, tmp_p
     assert "no audio stream" in row["error"]
 
 
-def test_mpg_with_audio_is_prepared(tmp_path, tiny_clip_dir):
+def test_mpg_with_audio_is_prepared(tmp_path, tiny_clip_dir, pyav_video_writer):
+    write_video = pyav_video_writer
     from vcmr.config import load_config
     from vcmr.prepare.pipeline import prepare_videos, read_manifest
     video = write_video(tmp_path / "clip.mpg", "mpeg", "mpeg2video", audio=True)

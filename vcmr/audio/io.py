@@ -1,6 +1,8 @@
 """Audio reading and resampling (soundfile + soxr; PyAV for video containers when installed)."""
 from __future__ import annotations
 
+import io
+import os
 from pathlib import Path
 
 import numpy as np
@@ -90,13 +92,36 @@ def audio_info(path: str | Path) -> tuple[int, int]:
     return info.frames, info.samplerate
 
 
-def write_wav(path: str | Path, x: np.ndarray, sample_rate: int) -> None:
-    """16-bit PCM WAV, written to a temporary name then renamed (never half-written)."""
+def write_bytes_atomic(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary name, then rename (never half-written).
+
+    Plain ``os.write`` calls, so a full disk surfaces as ``OSError(ENOSPC)`` naming the file
+    (libsndfile reports it as "System error."), and the temporary is removed on any failure.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    sf.write(str(tmp), np.asarray(x, dtype=np.float32), sample_rate, subtype="PCM_16", format="WAV")
-    tmp.replace(path)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException as e:
+        tmp.unlink(missing_ok=True)
+        if isinstance(e, OSError) and e.filename is None:
+            e.filename = str(path)
+        raise
+
+
+def write_wav(path: str | Path, x: np.ndarray, sample_rate: int) -> None:
+    """16-bit PCM WAV, encoded in memory and written with :func:`write_bytes_atomic`."""
+    buf = io.BytesIO()
+    sf.write(buf, np.asarray(x, dtype=np.float32), sample_rate, subtype="PCM_16", format="WAV")
+    write_bytes_atomic(path, buf.getvalue())
 
 
 def find_audio_files(root: str | Path, extensions=AUDIO_EXTENSIONS) -> list[Path]:

@@ -3,6 +3,7 @@
     vcmr prepare videos/ --out data/av --frame-encoder efficientnet-lite0
     vcmr prepare video_list.txt --out data/part0 --shard 0/4      # on 4 machines: 0/4 .. 3/4
     vcmr prepare merge data/part0 data/part1 data/part2 data/part3 --out data/av
+    vcmr prepare videos/ --out data/av --window_seconds 60 --redo  # redo finished videos too
 """
 from __future__ import annotations
 
@@ -25,6 +26,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--shard", default=None, metavar="I/N",
                         help="prepare only shard I of N (deterministic split by id)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--redo", action="store_true",
+                        help="prepare every input again, also the videos a previous run into the "
+                             "same --out finished (e.g. after changing the window or a rule)")
 
 
 def parse_shard(text: str | None) -> tuple[int, int] | None:
@@ -51,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
         overrides += ["--workers", str(args.workers)]
     cfg = load_config("prepare", args.config, overrides)
     summary = prepare_videos(args.inputs, args.out, cfg, shard=parse_shard(args.shard),
-                             progress=not args.no_progress)
+                             progress=not args.no_progress, redo=args.redo)
     print(format_summary(summary))
     return 0
 

@@ -24,7 +24,10 @@ done only once its manifest row is written, after its files.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import errno
+import io
 import json
 import os
 import shutil
@@ -37,6 +40,7 @@ from typing import Any, Iterator, Optional
 import numpy as np
 
 from vcmr.errors import VcmrError
+from vcmr.paths import check_output_dir
 from vcmr.prepare.decode import DecodeError, decode_window, probe_video, window_start
 from vcmr.prepare.download import (DownloadError, VideoItem, collect_inputs, download,
                                    shard_items)
@@ -66,6 +70,8 @@ def read_manifest(data_dir: str | Path) -> dict[str, dict]:
 
 
 def _append_row(data_dir: Path, row: dict) -> None:
+    """Append one row and fsync; a row cut short by a full disk is cut off again (the file
+    is truncated back), so the manifest never ends in half a row that a later append extends."""
     path = data_dir / MANIFEST
     if path.is_file() and path.stat().st_size:
         with open(path, "rb") as f:  # a killed run may have left a line without newline
@@ -73,16 +79,26 @@ def _append_row(data_dir: Path, row: dict) -> None:
             torn = f.read(1) != b"\n"
     else:
         torn = False
-    with open(path, "a") as f:
-        f.write(("\n" if torn else "") + json.dumps(row) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
+    data = (("\n" if torn else "") + json.dumps(row) + "\n").encode()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o666)
+    size = os.fstat(fd).st_size
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        os.fsync(fd)
+    except OSError as e:
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, size)
+        e.filename = e.filename or str(path)
+        raise
+    finally:
+        os.close(fd)
 
 
 def _write_manifest(data_dir: Path, rows: dict[str, dict]) -> None:
-    tmp = data_dir / (MANIFEST + ".tmp")
-    tmp.write_text("".join(json.dumps(r) + "\n" for r in rows.values()))
-    tmp.replace(data_dir / MANIFEST)
+    from vcmr.audio.io import write_bytes_atomic
+    write_bytes_atomic(data_dir / MANIFEST, "".join(json.dumps(r) + "\n" for r in rows.values()).encode())
 
 
 def _files_of(row: dict) -> list[str]:
@@ -112,29 +128,55 @@ def check_config(cfg) -> None:
         raise VcmrError(f"config: n_segments x segment_seconds ({cfg.n_segments} x "
                         f"{cfg.segment_seconds}) exceeds window_seconds ({cfg.window_seconds}); "
                         f"lower n_segments/segment_seconds or raise window_seconds")
-    if float(cfg.window_seconds) != int(cfg.window_seconds) or cfg.window_seconds <= 0:
-        raise VcmrError(f"config: window_seconds must be a positive whole number of seconds "
-                        f"(one feature row per second), got {cfg.window_seconds}")
-    if cfg.frames_per_second < 1:
-        raise VcmrError("config: frames_per_second must be at least 1")
+    from vcmr.config import validate_prepare
+    validate_prepare(cfg)  # a config built in code skips load_config's checks
 
 
 # ------------------------------------------------------------------------------ worker side
+# PrepareConfig keys that decide a video's outputs; stored in its row so a rerun with other
+# values can say which finished videos keep outputs made with the old ones
+OUTPUT_KEYS = ("window_seconds", "segment_seconds", "n_segments", "sample_rate",
+               "frames_per_second", "max_scene_seconds", "scene_threshold",
+               "scene_min_scene_len", "scene_downscale_width", "too_short_rule", "frame_encoder",
+               "frame_encoder_path")
+
+
+def output_settings(cfg) -> dict[str, Any]:
+    return {k: getattr(cfg, k) for k in OUTPUT_KEYS}
+
+
+class OutputWriteError(VcmrError):
+    """Writing an output failed (disk full, folder gone read-only...): the run must stop, as
+    every following video would fail the same way; the video is not recorded as failed."""
+
+
+def _write_error(e: OSError) -> OutputWriteError:
+    cause = {errno.ENOSPC: "no space left on the disk", errno.EDQUOT: "disk quota exceeded",
+             errno.EROFS: "the file system is read-only", errno.EACCES: "permission denied"
+             }.get(e.errno, e.strerror or type(e).__name__)
+    return OutputWriteError(f"cannot write {e.filename or 'an output file'!r} ({cause})")
+
+
 def _base_row(item: VideoItem, cfg, enc_name: str) -> dict[str, Any]:
     return {"id": item.id, "source": item.source, "status": "failed", "reason": None,
             "duration_s": None, "start_s": None, "window_s": None, "n_scenes": None,
             "max_scene_s": None, "scene_cuts_s": [], "n_segments": 0, "feature_dim": None,
-            "frame_encoder": enc_name, "seconds_taken": None}
+            "frame_encoder": enc_name, "seconds_taken": None, "settings": output_settings(cfg)}
 
 
 def _write_segments(audio: np.ndarray, item_id: str, data_dir: Path, n: int, seg_len: int,
                     sample_rate: int) -> list[str]:
     from vcmr.audio.io import write_wav
     files = []
-    for k in range(n):
-        rel = f"audio/{item_id}/{item_id}_{k}.wav"
-        write_wav(data_dir / rel, audio[k * seg_len:(k + 1) * seg_len], sample_rate)
-        files.append(rel)
+    try:
+        for k in range(n):
+            rel = f"audio/{item_id}/{item_id}_{k}.wav"
+            write_wav(data_dir / rel, audio[k * seg_len:(k + 1) * seg_len], sample_rate)
+            files.append(rel)
+    except OSError as e:  # this video's segments are useless without the others
+        for rel in files:
+            (data_dir / rel).unlink(missing_ok=True)
+        raise _write_error(e) from None
     return files
 
 
@@ -142,7 +184,8 @@ def process_video(item: VideoItem, data_dir: str, cfg_dict: dict, crop_size: int
                   enc_name: str) -> tuple[dict, Optional[np.ndarray]]:
     """Worker: download if needed, decode the window, filter scenes, write the WAVs.
 
-    Returns (manifest row without features, sampled frames or None). Never raises.
+    Returns (manifest row without features, sampled frames or None). Raises only
+    OutputWriteError (the run must stop); any other problem is the video's and recorded.
     """
     from vcmr.config import PrepareConfig
     cfg = PrepareConfig(**cfg_dict)
@@ -157,6 +200,8 @@ def process_video(item: VideoItem, data_dir: str, cfg_dict: dict, crop_size: int
     except DecodeError as e:
         row.update(status="failed", reason=e.reason, error=str(e))
         frames = None
+    except OutputWriteError:
+        raise
     except Exception as e:  # one bad video never stops the run
         row.update(status="failed", reason="decode_error", error=f"{type(e).__name__}: {e}")
         frames = None
@@ -201,11 +246,13 @@ def _process_star(args):
 
 # ------------------------------------------------------------------------------ main side
 def _save_npy(path: Path, array: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        np.save(f, array)
-    tmp.replace(path)
+    from vcmr.audio.io import write_bytes_atomic
+    buf = io.BytesIO()
+    np.save(buf, array)
+    try:
+        write_bytes_atomic(path, buf.getvalue())
+    except OSError as e:
+        raise _write_error(e) from None
 
 
 def per_second_features(feats: np.ndarray, fps: int) -> np.ndarray:
@@ -265,35 +312,61 @@ def _progress(total: int, enabled: bool):
 
 
 def prepare_videos(inputs: list[str | Path], out_dir: str | Path, cfg, shard: tuple[int, int] | None = None,
-                   progress: bool = True, encoder=None) -> dict[str, Any]:
+                   progress: bool = True, encoder=None, redo: bool = False) -> dict[str, Any]:
     """Prepare every input video into ``out_dir`` (see the module docstring).
 
-    Returns a summary: counts by status and reason, videos skipped as already done, time.
+    Finished videos (kept or dropped, files present) are skipped unless ``redo``. Returns a
+    summary: counts by status and reason, videos skipped as already done (and how many of them
+    were made with other settings), time. Raises VcmrError before any work for a bad
+    ``out_dir`` or input, and OutputWriteError (with what was kept and how to resume) when an
+    output cannot be written, e.g. on a full disk.
     """
     check_config(cfg)
     t_start = time.perf_counter()
     data_dir = Path(out_dir)
-    data_dir.mkdir(parents=True, exist_ok=True)
+    check_output_dir(data_dir, f"--out {str(data_dir)!r}")
     items = collect_inputs(inputs)
     if shard is not None:
         items = shard_items(items, *shard)
+    data_dir.mkdir(parents=True, exist_ok=True)
     done = read_manifest(data_dir)
-    todo = [it for it in items if not _is_done(done.get(it.id), data_dir)]
+    todo = [it for it in items if redo or not _is_done(done.get(it.id), data_dir)]
     summary: dict[str, Any] = {"inputs": len(items), "skipped_done": len(items) - len(todo),
-                               "counts": Counter(), "reasons": Counter()}
+                               "counts": Counter(), "reasons": Counter(),
+                               "changed_settings": _changed_settings(items, todo, done, cfg)}
     if todo:
         if encoder is None:
             from vcmr.prepare.frame_encoders import build_frame_encoder
             encoder = build_frame_encoder(cfg.frame_encoder, cfg.frame_encoder_path, cfg.device,
                                           cfg.encoder_batch_size)
         _clean_tmp(data_dir)
-        workers = resolve_workers(cfg.workers, encoder.device)
-        cfg_dict = dataclasses.asdict(cfg)
-        tasks = [(it, str(data_dir), cfg_dict, encoder.crop_size, cfg.frame_encoder) for it in todo]
-        bar = _progress(len(todo), progress)
+        try:
+            _run_all(todo, data_dir, cfg, encoder, done, summary, progress)
+        except OutputWriteError as e:
+            _remove_unfinished(data_dir, done)
+            kept = sum(r.get("status") in DONE_STATUSES for r in done.values())
+            raise OutputWriteError(
+                f"{e}. Stopped: {kept} finished videos are kept in {str(data_dir)!r} "
+                f"({MANIFEST}); the unfinished video's files were removed. Free some disk space "
+                f"(or fix the folder), then run the same command again: finished videos are "
+                f"skipped and the rest resumes.") from None
+    _write_manifest(data_dir, done)  # compact: one row per id
+    summary["seconds"] = round(time.perf_counter() - t_start, 2)
+    return summary
+
+
+def _run_all(todo, data_dir: Path, cfg, encoder, done: dict, summary: dict, progress: bool) -> None:
+    workers = resolve_workers(cfg.workers, encoder.device)
+    cfg_dict = dataclasses.asdict(cfg)
+    tasks = [(it, str(data_dir), cfg_dict, encoder.crop_size, cfg.frame_encoder) for it in todo]
+    bar = _progress(len(todo), progress)
+    try:
         for row, frames in _run_tasks(tasks, workers):
             row = _finish(row, frames, encoder, data_dir, cfg)
-            _append_row(data_dir, row)
+            try:
+                _append_row(data_dir, row)
+            except OSError as e:
+                raise _write_error(e) from None
             done[row["id"]] = row
             summary["counts"][row["status"]] += 1
             if row["reason"]:
@@ -302,11 +375,37 @@ def prepare_videos(inputs: list[str | Path], out_dir: str | Path, cfg, shard: tu
                 c = summary["counts"]
                 bar.set_postfix(kept=c["kept"], dropped=c["dropped"], failed=c["failed"], refresh=False)
                 bar.update(1)
+    finally:
         if bar is not None:
             bar.close()
-    _write_manifest(data_dir, done)  # compact: one row per id
-    summary["seconds"] = round(time.perf_counter() - t_start, 2)
-    return summary
+
+
+def _changed_settings(items, todo, done: dict, cfg) -> dict[str, Any]:
+    """Finished videos (skipped now) whose row says they were made with other output
+    settings: {"videos": n, "keys": {key: [old values]}}."""
+    now, skipped = output_settings(cfg), {it.id for it in items} - {it.id for it in todo}
+    n, keys = 0, {}
+    for vid in sorted(skipped):
+        old = done[vid].get("settings") or {}
+        diff = {k: v for k, v in old.items() if k in now and now[k] != v}
+        if diff:
+            n += 1
+            for k, v in diff.items():
+                keys.setdefault(k, [])
+                if v not in keys[k]:
+                    keys[k].append(v)
+    return {"videos": n, "keys": keys}
+
+
+def _remove_unfinished(data_dir: Path, done: dict) -> None:
+    """After a stop: delete outputs no manifest row lists (a video cut short, or finished by a
+    worker but never recorded) and temporaries; recorded videos are untouched."""
+    listed = {f for row in done.values() for f in _files_of(row)}
+    for sub in ("audio", "video"):
+        for f in sorted((data_dir / sub).rglob("*")):
+            rel = f.relative_to(data_dir).as_posix()
+            if f.is_file() and rel not in listed and f.suffix in (".wav", ".npy", ".tmp"):
+                f.unlink(missing_ok=True)
 
 
 def resolve_workers(workers: int, device: str) -> int:
@@ -329,6 +428,12 @@ def format_summary(summary: dict) -> str:
              f"{c.get('failed', 0)} failed, {summary['skipped_done']} already done "
              f"({summary['seconds']} s)"]
     lines += [f"  {k}: {v}" for k, v in sorted(summary["reasons"].items())]
+    changed = summary.get("changed_settings") or {}
+    if changed.get("videos"):
+        was = "; ".join(f"{k} was {', '.join(map(str, v))}" for k, v in changed["keys"].items())
+        lines.append(f"note: {changed['videos']} of the finished videos were prepared with other "
+                     f"settings ({was}) and keep their old outputs. To prepare them with the "
+                     f"current settings, use a new --out folder or add --redo.")
     return "\n".join(lines)
 
 
