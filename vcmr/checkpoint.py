@@ -2,7 +2,9 @@
 
 Every training stage saves ``hyper_parameters = {"stage": ..., "config": {...}}`` and puts the
 SampleCNN under the ``encoder.`` prefix of its state dict, so one function rebuilds the
-encoder of a stage-1, stage-2 or stage-3 checkpoint. Files are always read with
+encoder of a stage-1, stage-2 or stage-3 checkpoint. A config stored by an earlier vcmr version
+lacks the keys added since; they take their ``vcmr.config.LEGACY`` value (no last block, ...),
+so such a checkpoint rebuilds the architecture it was trained with. Files are always read with
 ``torch.load(weights_only=True)``: nothing is unpickled.
 """
 from __future__ import annotations
@@ -93,7 +95,8 @@ def load_encoder_weights(encoder: SampleCNN, state_dict: dict[str, torch.Tensor]
         raise CheckpointError(
             f"the encoder in {source} does not match the configured architecture: "
             f"{str(e).splitlines()[0]} ... Use the architecture keys stored in the checkpoint "
-            f"(n_blocks, n_channels, first_block_params, output_size) or another checkpoint") from None
+            f"(n_blocks, n_channels, first_block_params, output_size, last_block_kernel_size) "
+            f"or another checkpoint") from None
 
 
 def load_encoder(path: str | Path, expected: EncoderConfig | None = None) -> tuple[SampleCNN, dict]:

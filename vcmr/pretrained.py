@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from vcmr.checkpoint import CheckpointError
+from vcmr.config import with_legacy
 from vcmr.errors import VcmrError
 
 
@@ -124,7 +125,7 @@ def load_pretrained(name: str, device=None, root: str | Path | None = None):
     from vcmr.api import load_model
     entry = get_entry(name)
     model = load_model(download(entry, root), device)
-    enc = model.config
+    enc = with_legacy(model.config)  # a file of an earlier vcmr: missing keys mean the old layout
     diffs = [f"{k}: registry {v!r} vs file {enc.get(k)!r}" for k, v in entry.config.items() if enc.get(k) != v]
     if diffs or model.stage != entry.stage:
         diffs += [f"stage: registry {entry.stage!r} vs file {model.stage!r}"] if model.stage != entry.stage else []

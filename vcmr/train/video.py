@@ -78,6 +78,8 @@ class VideoPretraining(pl.LightningModule):
 
     def training_step(self, batch, batch_idx: int):
         audio, video, _ = batch
+        if audio.shape[0] < 2:
+            return None  # no negatives, and BatchNorm cannot normalise one clip: skip
         loss = self.loss(self.embed_audio(audio), self.embed_video(video))
         self.log("Train/loss", loss, prog_bar=True, sync_dist=True, batch_size=audio.shape[0])
         return loss
