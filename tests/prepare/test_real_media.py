@@ -104,3 +104,26 @@ def test_trailer_keep_shorter(real_media, tiny_clip_dir, tmp_path):
         # the soundtrack is quiet in places (measured per-second RMS down to 7e-4) but never
         # digital silence inside 5-50 s; zero padding would show as exact zeros
         assert rms.min() > 1e-4, f"{f}: a silent second in the trailer's soundtrack"
+
+
+def test_51_soundtrack_is_downmixed_by_its_layout(real_media):
+    """bigbuckbunny.mp4 (5.1 AAC): the 16 kHz mono of the prepare path is the ITU-R BS.775
+    mix (x 1/sqrt(2), LFE dropped) of an independent per-channel decode, not the average."""
+    import av
+
+    from vcmr.audio.io import resample
+    from vcmr.prepare.decode import decode_window
+    weights = {"FL": 0.5, "FR": 0.5, "FC": 0.5 ** 0.5, "LFE": 0.0, "BL": 0.5 ** 1.5, "BR": 0.5 ** 1.5}
+    path = real_media / "bigbuckbunny.mp4"
+    win = decode_window(path, 0.0, 5.0, sample_fps=1, crop_size=32, sample_rate=16000)
+    planes = []
+    with av.open(str(path)) as c:
+        for frame in c.decode(audio=0):
+            names = [ch.name for ch in frame.layout.channels]
+            planes.append(frame.to_ndarray())
+    x = np.concatenate(planes, 1)
+    expected = resample(sum(weights[n] * ch for n, ch in zip(names, x)), 48000, 16000)[:len(win.audio)]
+    assert len(win.audio) == 80000
+    assert np.abs(win.audio[:len(expected)] - expected).max() < 1e-4
+    averaged = resample(x.mean(0), 48000, 16000)[:len(expected)]
+    assert np.std(win.audio) > 3 * np.std(averaged)  # averaging was 11.6 dB quieter (measured)

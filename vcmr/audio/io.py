@@ -16,10 +16,56 @@ class AudioReadError(RuntimeError):
     """A file could not be decoded; the message names the file and the cause."""
 
 
-def to_mono(x: np.ndarray) -> np.ndarray:
-    """(samples,) or (samples, channels) -> (samples,) float32 by averaging channels."""
+# Mono downmix, ITU-R BS.775's fold-down to one channel: M = 0.7071 (L + R) + C + 0.5 (Ls + Rs),
+# LFE dropped (surround pairs of 7.1 at 0.5 each). Every coefficient is then scaled by 1/sqrt(2)
+# so that stereo stays the mean of its two channels (the usual mono of music, never above full
+# scale): 5.1 -> 0.5 L + 0.5 R + 0.707 C + 0.354 Ls + 0.354 Rs. A voice in the centre channel
+# thus comes out 3 dB down, exactly as loud as the same voice mixed to the phantom centre of a
+# stereo track (L = R = 0.707 x, equal power); plain averaging of 5.1 put it 15.6 dB down.
+_SQRT1_2 = 0.7071067811865476
+_DOWNMIX = {"FL": 0.5, "FR": 0.5, "FC": _SQRT1_2, "LFE": 0.0, "LFE2": 0.0, "BC": 0.5,
+            "FLC": 0.5, "FRC": 0.5}
+_SURROUND = 0.5 * _SQRT1_2  # any other named channel: side, back, top, wide
+# channel order of a file that does not name its channels: WAV/FLAC (SMPTE) and Vorbis/Opus
+WAV_ORDER = {3: ("FL", "FR", "FC"), 4: ("FL", "FR", "BL", "BR"), 5: ("FL", "FR", "FC", "BL", "BR"),
+             6: ("FL", "FR", "FC", "LFE", "BL", "BR"), 7: ("FL", "FR", "FC", "LFE", "BC", "SL", "SR"),
+             8: ("FL", "FR", "FC", "LFE", "BL", "BR", "SL", "SR")}
+VORBIS_ORDER = {3: ("FL", "FC", "FR"), 4: ("FL", "FR", "BL", "BR"), 5: ("FL", "FC", "FR", "BL", "BR"),
+                6: ("FL", "FC", "FR", "BL", "BR", "LFE"), 7: ("FL", "FC", "FR", "SL", "SR", "BC", "LFE"),
+                8: ("FL", "FC", "FR", "SL", "SR", "BL", "BR", "LFE")}
+
+
+def downmix_weights(n_channels: int, names=None) -> np.ndarray:
+    """Per-channel weights of the mono downmix (see above). ``names``: FFmpeg channel names
+    (FL, FR, FC, LFE, BL, SL...); None or unnamed ("NONE") channels take the WAV order."""
+    if n_channels == 1:
+        return np.ones(1, np.float32)
+    if n_channels == 2:
+        return np.full(2, 0.5, np.float32)
+    if names is None or len(names) != n_channels or any(n in ("NONE", "", None) for n in names):
+        names = WAV_ORDER.get(n_channels)
+    if names is None:  # no standard layout for this count: plain average
+        return np.full(n_channels, 1.0 / n_channels, np.float32)
+    return np.array([_DOWNMIX.get(n, _SURROUND) for n in names], np.float32)
+
+
+def to_mono(x: np.ndarray, names=None, limit: bool = True) -> np.ndarray:
+    """(samples,) or (samples, channels) -> (samples,) float32 with the downmix above.
+
+    ``limit``: a multichannel downmix can exceed full scale when several channels are loud at
+    once; the whole signal is then scaled to peak at 1 (one gain, never per sample).
+    """
     x = np.asarray(x, dtype=np.float32)
-    return x.mean(axis=1) if x.ndim == 2 else x
+    if x.ndim == 1:
+        return x
+    mono = x @ downmix_weights(x.shape[1], names)
+    return limit_peak(mono) if limit and x.shape[1] > 2 else mono
+
+
+def limit_peak(x: np.ndarray) -> np.ndarray:
+    """``x`` scaled down to peak at 1 when it peaks above (full scale); else unchanged."""
+    peak = float(np.max(np.abs(x))) if len(x) else 0.0
+    return x / peak if peak > 1.0 else x
 
 
 def resample(x: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
@@ -31,6 +77,8 @@ def resample(x: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
 
 
 def _read_with_av(path: Path) -> tuple[np.ndarray, int]:
+    """Mono float32 from the first audio stream of any container PyAV opens; channels are
+    mixed by :func:`to_mono` with the layout FFmpeg reports (not FFmpeg's own downmix)."""
     try:
         import av
     except ImportError as e:  # core install: no PyAV
@@ -43,20 +91,38 @@ def _read_with_av(path: Path) -> tuple[np.ndarray, int]:
                 raise AudioReadError(f"{path}: the file has no audio stream")
             stream = container.streams.audio[0]
             sr = stream.codec_context.sample_rate
-            resampler = av.AudioResampler(format="fltp", layout="mono", rate=sr)
+            to_float = av.AudioResampler(format="fltp")  # keeps the channel layout
             chunks = []
             for frame in container.decode(stream):
-                for out in resampler.resample(frame):
-                    chunks.append(out.to_ndarray()[0])
-            for out in resampler.resample(None):
-                chunks.append(out.to_ndarray()[0])
+                for out in to_float.resample(frame):
+                    chunks.append(av_frame_mono(out))
+            for out in to_float.resample(None):
+                chunks.append(av_frame_mono(out))
     except AudioReadError:
         raise
     except Exception as e:  # PyAV raises many error types for broken files
         raise AudioReadError(f"{path}: cannot decode audio ({type(e).__name__}: {e})") from e
     if not chunks:
         raise AudioReadError(f"{path}: the audio stream is empty")
-    return np.concatenate(chunks).astype(np.float32), sr
+    return limit_peak(np.concatenate(chunks).astype(np.float32)), sr
+
+
+def av_frame_mono(frame) -> np.ndarray:
+    """A planar float PyAV audio frame -> mono (downmix weights from its channel names; the
+    peak limit is left to the caller, who sees the whole signal)."""
+    names = [ch.name for ch in frame.layout.channels]
+    return to_mono(frame.to_ndarray().T, names, limit=False)
+
+
+def _read_soundfile(path: Path, mono: bool) -> tuple[np.ndarray, int]:
+    with sf.SoundFile(str(path)) as f:
+        sr, fmt = f.samplerate, f.format
+        x = f.read(dtype="float32", always_2d=True)
+    if not mono:
+        return (x[:, 0] if x.shape[1] == 1 else x), sr
+    # libsndfile keeps Vorbis/Opus channel order (checked: 6-channel Ogg, channel 2 is FR)
+    names = (VORBIS_ORDER if fmt == "OGG" else WAV_ORDER).get(x.shape[1])
+    return to_mono(x, names), sr
 
 
 def read_audio(path: str | Path, sample_rate: int | None = None, mono: bool = True) -> tuple[np.ndarray, int]:
@@ -71,14 +137,12 @@ def read_audio(path: str | Path, sample_rate: int | None = None, mono: bool = Tr
         x, sr = _read_with_av(path)
     else:
         try:
-            x, sr = sf.read(str(path), dtype="float32", always_2d=False)
+            x, sr = _read_soundfile(path, mono)
         except Exception as e:
             try:
                 x, sr = _read_with_av(path)
             except AudioReadError:
                 raise AudioReadError(f"{path}: cannot decode audio ({type(e).__name__}: {e})") from e
-    if mono:
-        x = to_mono(x)
     if x.shape[0] == 0:
         raise AudioReadError(f"{path}: the file holds no samples")
     if sample_rate is not None and sample_rate != sr:

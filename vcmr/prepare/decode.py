@@ -1,4 +1,4 @@
-"""One PyAV pass over the window of a video: audio at 16 kHz mono, frames for scene detection
+"""One PyAV pass over the window of a video: audio at 16 kHz mono (ITU-R BS.775 downmix), frames for scene detection
 (downscaled BGR) and frames sampled at a fixed rate (resized + centre-cropped RGB).
 
 Conversions are the costly part, not decoding (measured on 720p H.264, benchmarks/README.md):
@@ -211,6 +211,8 @@ def decode_window(path: str | Path, start: float, duration: float, *, sample_fps
     """
     import av
     from av.video.reformatter import VideoReformatter
+
+    from vcmr.audio.io import av_frame_mono
     path = Path(path)
     end = start + duration
     n_samples = int(round(duration * sample_rate))
@@ -231,10 +233,10 @@ def decode_window(path: str | Path, start: float, duration: float, *, sample_fps
         fps = float(vs.average_rate or vs.guessed_rate or 25)
         step = scene_step(vs.codec_context.width, scene_width)
         scene_reformatter = VideoReformatter()  # used for non-4:2:0 video only
-        # Only convert to float here (keeping the channel layout) and resample the whole window
-        # once at the end with soxr: per-frame FFmpeg resampling cost more than the audio
-        # decode. Channels are averaged by us: FFmpeg's stereo->mono downmix sums at -3 dB,
-        # which can exceed full scale and clip.
+        # Only convert to float here (keeping the channel layout), mix to mono with the
+        # layout's names (vcmr.audio.io.to_mono: ITU-R BS.775 weights, stereo = mean) and
+        # resample the whole window once at the end with soxr: per-frame FFmpeg resampling cost
+        # more than the audio decode, and FFmpeg's stereo->mono sums at -3 dB (can clip).
         to_float = av.AudioResampler(format="fltp")
         audio_rate = 0
         try:
@@ -261,7 +263,7 @@ def decode_window(path: str | Path, start: float, duration: float, *, sample_fps
                         if audio_t0 is None:
                             audio_t0, audio_rate = t, frame.sample_rate
                         for out in to_float.resample(frame):
-                            audio_chunks.append(out.to_ndarray())
+                            audio_chunks.append(av_frame_mono(out))
                         if t + frame.samples / frame.sample_rate >= end + 0.1:
                             audio_done = True
                 if stopped or (video_done and audio_done):
@@ -284,12 +286,12 @@ def decode_window(path: str | Path, start: float, duration: float, *, sample_fps
 
 
 def _mono_resampled(chunks: list[np.ndarray], rate_in: int, rate_out: int) -> Optional[np.ndarray]:
-    """(channels, n) float chunks at ``rate_in`` -> one mono float32 signal at ``rate_out``."""
+    """Mono float chunks at ``rate_in`` -> one float32 signal at ``rate_out`` (scaled down
+    only if the multichannel downmix went above full scale)."""
     if not chunks:
         return None
-    from vcmr.audio.io import resample
-    mono = np.concatenate(chunks, axis=1).mean(axis=0, dtype=np.float32)
-    return resample(mono, rate_in, rate_out)
+    from vcmr.audio.io import limit_peak, resample
+    return resample(limit_peak(np.concatenate(chunks).astype(np.float32)), rate_in, rate_out)
 
 
 def _trim_audio(audio: Optional[np.ndarray], t0, start, n_samples, sample_rate, path) -> np.ndarray:
