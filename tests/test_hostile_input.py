@@ -345,3 +345,24 @@ def test_diverging_training_stops_with_a_clear_error(tmp_path, synth_audio_dir):
     for ckpt in (tmp_path / "runs").rglob("*.ckpt"):
         sd = torch.load(ckpt, weights_only=True)["state_dict"]
         assert all(torch.isfinite(v).all() for v in sd.values() if v.is_floating_point()), ckpt
+
+
+def test_stage2_with_a_nan_feature_file_trains_on_the_others(tmp_path, stage1_ckpt):
+    """One prepared video with NaN features: warned by name, skipped, finite checkpoint, exit 0."""
+    from prepared_layout import write_prepared
+
+    def features(i, n):
+        f = np.random.default_rng(i).standard_normal((n, 8)).astype(np.float32)
+        if i == 3:
+            f[1, :] = np.nan
+        return f
+    data = write_prepared(tmp_path / "av", n_videos=6, n_segments=2, segment_seconds=2, features=features)
+    r = vcmr("pretrain-video", "--dataset_dir", data, "--audio_encoder_ckpt_path", stage1_ckpt,
+             "--log_dir", tmp_path / "runs", "--valid_fraction", "0.3", *TRAIN)
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
+    assert "skipping video 'vid03'" in r.stderr and "NaN or infinite values" in r.stderr
+    ckpts = list((tmp_path / "runs").rglob("*.ckpt"))
+    assert ckpts
+    for ckpt in ckpts:
+        sd = torch.load(ckpt, weights_only=True)["state_dict"]
+        assert all(torch.isfinite(v).all() for v in sd.values() if v.is_floating_point()), ckpt

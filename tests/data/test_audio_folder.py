@@ -68,3 +68,19 @@ def test_empty_or_missing_folder_errors(tmp_path):
         list_split(tmp_path / "nope", "train")
     with pytest.raises(VcmrError, match=r"no audio files found.*\.wav"):
         list_split(tmp_path, "train")
+
+
+def test_non_utf8_names_split_by_their_bytes(tmp_path):
+    """A name that is not valid UTF-8 hashes its raw bytes; UTF-8 names hash as they always did."""
+    import hashlib
+    import os
+    from vcmr.data.audio_folder import _hash01, list_split
+    for name in ("clip00.wav", "sub/é-ü.wav"):
+        assert _hash01(name) == int(hashlib.md5(name.encode("utf-8")).hexdigest()[:8], 16) / 0xFFFFFFFF
+    odd = os.fsdecode(b"caf\xe9.wav")
+    assert _hash01(odd) == int(hashlib.md5(b"caf\xe9.wav").hexdigest()[:8], 16) / 0xFFFFFFFF
+    for i in range(4):
+        (tmp_path / f"s{i}.wav").write_bytes(b"")
+    (tmp_path / odd).write_bytes(b"")
+    files = list_split(tmp_path, "train") + list_split(tmp_path, "valid")
+    assert sorted(files) == sorted(tmp_path.iterdir()) and len(files) == 5

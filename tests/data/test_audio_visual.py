@@ -75,10 +75,64 @@ def test_not_a_prepared_dataset(tmp_path):
 def test_audio_and_features_disagree(tmp_path):
     write_prepared(tmp_path, n_videos=2, n_segments=3, segment_seconds=3,
                    features=lambda i, n: np.zeros((n - 4, 4)))
-    with pytest.raises(PreparedDataError, match="disagree in length"):
+    with pytest.warns(UserWarning, match="vid00"), pytest.raises(PreparedDataError, match="disagree in length"):
         AudioVisualDataset(tmp_path, "all", 16000, 19683)
 
 
 def test_crop_longer_than_segment(prepared):
     with pytest.raises(PreparedDataError, match="smaller SampleCNN input"):
         AudioVisualDataset(prepared, "train", 16000, 98415)
+
+
+def _bad_features(kind):
+    """Features of 6 videos (3 segments x 3 s = 9 rows, 4-D); video 2 broken as ``kind``."""
+    def make(i, n):
+        f = ramp_features(i, n).astype(np.float32)
+        if i != 2:
+            return f
+        if kind == "nan":
+            f[4, 1] = np.nan
+        elif kind == "inf":
+            f[0, 0] = np.inf
+        elif kind == "short":
+            f = f[:5]
+        elif kind == "width":
+            f = np.zeros((n, 7), np.float32)
+        return f
+    return make
+
+
+@pytest.mark.parametrize("kind,reason", [
+    ("nan", "NaN or infinite values in 1 of 9 rows (first at second 4)"),
+    ("inf", "NaN or infinite values in 1 of 9 rows (first at second 0)"),
+    ("short", "5 rows of features but the audio covers 3 x 3 s"),
+    ("width", "7-D features; the other videos have 4-D"),
+])
+def test_one_bad_feature_file_is_skipped_with_a_warning(tmp_path, kind, reason):
+    write_prepared(tmp_path, n_videos=6, n_segments=3, segment_seconds=3, features=_bad_features(kind))
+    with pytest.warns(UserWarning, match="skipping video 'vid02'") as record:
+        ds = AudioVisualDataset(tmp_path, "all", 16000, 19683)
+    assert reason in str(record[0].message) and "vcmr prepare" in str(record[0].message)
+    assert ds.ids == ["vid00", "vid01", "vid03", "vid04", "vid05"] and ds.skipped.keys() == {"vid02"}
+    assert ds.feature_dim == 4 and len(ds) == 15
+    assert all(np.isfinite(ds[i][1].numpy()).all() for i in range(len(ds)))
+
+
+def test_unreadable_feature_file_and_missing_audio_are_skipped(tmp_path):
+    write_prepared(tmp_path, n_videos=4, n_segments=2, segment_seconds=2)
+    (tmp_path / "video" / "vid01.npy").write_bytes(b"\x93NUMPY garbage")
+    for w in (tmp_path / "audio" / "vid03").iterdir():
+        w.unlink()
+    with pytest.warns(UserWarning) as record:
+        ds = AudioVisualDataset(tmp_path, "all", 16000, 19683)
+    messages = " ".join(str(r.message) for r in record)
+    assert "'vid01'" in messages and "cannot be read as a .npy array" in messages
+    assert "'vid03'" in messages and "no audio segments" in messages
+    assert ds.ids == ["vid00", "vid02"]
+
+
+def test_no_usable_video_left_is_a_clear_error(tmp_path):
+    write_prepared(tmp_path, n_videos=2, n_segments=2, segment_seconds=2,
+                   features=lambda i, n: np.full((n, 4), np.nan))
+    with pytest.warns(UserWarning), pytest.raises(PreparedDataError, match=r"none of the 2 video\(s\).*NaN.*re-run `vcmr prepare`"):
+        AudioVisualDataset(tmp_path, "all", 16000, 19683)

@@ -11,7 +11,6 @@ only its own samples. Files that cannot be decoded are counted and named, never 
 """
 from __future__ import annotations
 
-import os
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Iterable, Optional
@@ -19,6 +18,7 @@ from typing import Iterable, Optional
 import numpy as np
 
 from vcmr.audio.io import AudioReadError, read_audio
+from vcmr.paths import atomic_output
 
 
 def cache_path(cache_dir: str | Path, sample_rate: int, relpath: str) -> Path:
@@ -26,11 +26,9 @@ def cache_path(cache_dir: str | Path, sample_rate: int, relpath: str) -> Path:
 
 
 def _save_atomic(path: Path, x: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
+    """Unique temporary per writer, renamed when complete, removed on failure (disk full)."""
+    with atomic_output(path) as tmp, open(tmp, "wb") as f:
         np.save(f, x.astype(np.float16))
-    tmp.replace(path)
 
 
 def read_cached_or_decode(item, sample_rate: int, cache_dir: Optional[str | Path]) -> np.ndarray:
