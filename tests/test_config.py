@@ -59,6 +59,7 @@ def test_reference_defaults():
     assert (vid.batch_size, vid.temperature, vid.lstm_layers, vid.freeze_blocks) == (128, 0.1, 2, 4)
     assert (vid.optimizer, vid.learning_rate, vid.weight_decay, vid.m_epochs) == ("adamw", 5e-4, 0.01, 50)
     assert (vid.negatives, vid.projector_bias, vid.last_block_kernel_size) == ("all", False, 1)
+    assert vid.encoder_batchnorm == "adapt"
 
 
 def test_partial_file_and_overrides(tmp_path):

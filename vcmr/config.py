@@ -63,9 +63,9 @@ class TrainerConfig:
     batch_size: int = 64
     m_epochs: int = 50
     max_steps: int = -1  # -1: no step limit, m_epochs decides
-    optimizer: Literal["adam", "adamw", "lars"] = "adam"
-    learning_rate: float = 1e-3
-    weight_decay: float = 1e-6
+    optimizer: Literal["adam", "adamw", "lars"] = "adamw"
+    learning_rate: float = 3e-4
+    weight_decay: float = 0.01
     val_freq: int = 1  # validate every val_freq epochs
     log_freq: int = 10  # log every log_freq steps
     workers: int = 4
@@ -121,6 +121,9 @@ class VideoConfig(TrainerConfig, EncoderConfig):
     audio_encoder_ckpt_path: Optional[str] = None
     from_scratch: bool = False  # explicit opt-in to train without a stage-1 checkpoint
     freeze_blocks: int = 4  # first N blocks of SampleCNN (the stem counts as block 0) frozen
+    # adapt: the frozen blocks' BatchNorm layers run in training mode (batch statistics, running
+    # statistics move), as the authors' code ran; frozen: they keep the stage-1 statistics.
+    encoder_batchnorm: Literal["adapt", "frozen"] = "adapt"
     projection_dim: int = 128
     projector_bias: bool = False  # both projectors (audio and video), as in the authors' code
     temperature: float = 0.1

@@ -94,6 +94,21 @@ def test_freeze_blocks_keeps_batchnorm_statistics():
     assert not model.blocks[0].training and model.blocks[5].training
 
 
+def test_freeze_blocks_adapt_moves_batchnorm_statistics_only():
+    """The authors' stage 2 turns off the gradients of the first blocks and nothing else."""
+    model = SampleCNN(load_config("mus", overrides=TINY))
+    model.freeze_blocks(4, batchnorm="adapt")
+    model.train()
+    assert all(not p.requires_grad for b in model.blocks[:4] for p in b.parameters())
+    assert model.blocks[0].training
+    weight, before = model.blocks[0][0].weight.clone(), model.blocks[0][1].running_mean.clone()
+    model(torch.randn(4, 2187)).sum().backward()
+    assert not torch.equal(before, model.blocks[0][1].running_mean)
+    assert model.blocks[0][0].weight.grad is None and torch.equal(weight, model.blocks[0][0].weight)
+    with pytest.raises(ValueError, match="'frozen' or 'adapt'"):
+        model.freeze_blocks(4, batchnorm="yes")
+
+
 def test_heads():
     assert projector(512, 512, 128)(torch.randn(2, 512)).shape == (2, 128)
     # the authors' projector has no biases; bias=True is the layout of earlier vcmr versions

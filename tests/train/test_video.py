@@ -115,7 +115,8 @@ def test_stage2_checkpoint_of_earlier_versions_reloads_as_trained(tmp_path):
     torch.manual_seed(4)
     old = VideoPretraining(load_config("vid", overrides=TINY_OVERRIDES + [
         "--feature_dim", "8", "--from_scratch", "true", "--last_block_kernel_size", "0",
-        "--projector_bias", "true", "--negatives", "cross"]), load_audio_encoder=False).eval()
+        "--projector_bias", "true", "--negatives", "cross", "--encoder_batchnorm", "frozen"]),
+        load_audio_encoder=False).eval()
     config = {k: v for k, v in config_to_dict(old.cfg).items() if k not in LEGACY}
     path = tmp_path / "old.ckpt"
     torch.save({"hyper_parameters": {"stage": "vid", "config": config}, "state_dict": old.state_dict(),
@@ -126,6 +127,8 @@ def test_stage2_checkpoint_of_earlier_versions_reloads_as_trained(tmp_path):
     with torch.no_grad():
         torch.testing.assert_close(reloaded.embed_audio(x), old.embed_audio(x), rtol=0, atol=0)
         torch.testing.assert_close(reloaded.embed_video(v), old.embed_video(v), rtol=0, atol=0)
+    assert reloaded.cfg.encoder_batchnorm == "frozen" and not reloaded.train().encoder.blocks[0].training
     new = VideoPretraining(load_config("vid", overrides=TINY_OVERRIDES + ["--feature_dim", "8", "--from_scratch", "true"]))
     assert (new.loss.negatives, new.projector[0].bias, new.video_projector[2].bias) == ("all", None, None)
     assert len(new.encoder.blocks) == 8  # stem, 6 blocks, last block
+    assert new.cfg.encoder_batchnorm == "adapt" and new.train().encoder.blocks[0].training

@@ -88,16 +88,24 @@ class SampleCNN(nn.Module):
             x = block(x)
         return self.fc(x.flatten(1))
 
-    def freeze_blocks(self, n: int) -> None:
-        """Freeze the first ``n`` blocks (the stem is block 0), including BatchNorm statistics."""
+    def freeze_blocks(self, n: int, batchnorm: str = "frozen") -> None:
+        """Freeze the weights of the first ``n`` blocks (the stem is block 0).
+
+        ``batchnorm="frozen"``: their BatchNorm layers stay in eval mode (running statistics
+        kept). ``"adapt"``: they follow the module's mode, so in training they normalise with
+        batch statistics and their running statistics move, as in the authors' stage 2 (which
+        only turns off the gradients of the first blocks).
+        """
+        if batchnorm not in ("frozen", "adapt"):
+            raise ValueError(f"batchnorm={batchnorm!r}: choose 'frozen' or 'adapt'")
         for block in self.blocks[:n]:
-            block.eval()
             for p in block.parameters():
                 p.requires_grad_(False)
-        self._frozen = n
+        self._eval_blocks = n if batchnorm == "frozen" else 0
+        self.train(self.training)
 
     def train(self, mode: bool = True):
         super().train(mode)
-        for block in self.blocks[: getattr(self, "_frozen", 0)]:
+        for block in self.blocks[: getattr(self, "_eval_blocks", 0)]:
             block.eval()  # frozen blocks keep their BatchNorm running statistics
         return self

@@ -2,9 +2,10 @@
 
     vcmr pretrain-video --dataset_dir data/av --audio_encoder_ckpt_path runs/mus_pretrain/version_0/checkpoints/best.ckpt
 
-The stage-1 SampleCNN (first ``freeze_blocks`` blocks frozen) and an audio projector
-(512-512-128, no biases) are aligned with a video branch (2-layer LSTM over per-second frame
-features, flatten, Linear-ReLU to 512, projector to 128). The loss is the authors' SimCLR
+The stage-1 SampleCNN (weights of the first ``freeze_blocks`` blocks frozen; their BatchNorm
+statistics adapt as in the authors' code, or stay with ``encoder_batchnorm: frozen``) and an
+audio projector (512-512-128, no biases) are aligned with a video branch (2-layer LSTM over
+per-second frame features, flatten, Linear-ReLU to 512, projector to 128). The loss is the authors' SimCLR
 NT-Xent on the audio and video embeddings together (``negatives: all``: audio-audio and
 video-video negatives included) or cross-modal InfoNCE (``negatives: cross``), with negatives
 gathered from all processes. The optimiser defaults are the authors' (AdamW, lr 5e-4, weight
@@ -58,7 +59,7 @@ class VideoPretraining(pl.LightningModule):
         self.save_hyperparameters({"stage": "vid", "config": config_to_dict(cfg)})
         # On reload (resume, load_from_checkpoint) the weights come from the checkpoint itself.
         self.encoder = initial_encoder(cfg) if load_audio_encoder else SampleCNN(encoder_config(cfg))
-        self.encoder.freeze_blocks(cfg.freeze_blocks)
+        self.encoder.freeze_blocks(cfg.freeze_blocks, cfg.encoder_batchnorm)
         self.projector = projector(cfg.output_size, cfg.output_size, cfg.projection_dim,
                                    bias=cfg.projector_bias)
         n_sec = video_seconds(cfg.audio_length, cfg.sample_rate)
