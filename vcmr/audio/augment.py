@@ -1,38 +1,49 @@
-"""CLMR's waveform augmentation chain, batched in torch on the input's device.
+"""The authors' waveform augmentation chain (CLMR / torchaudio-augmentations 0.2.4, which
+VCMR's unpinned requirement installed in 2022), batched in torch on the input's device.
 
     chain = AugmentChain.from_config(load_config("mus"))
     view_a = chain(batch)                 # batch: (B, T_src >= audio_length), any device
-    view_b = chain(batch)                 # an independent second view
+    view_b = chain(batch)                 # an independent second view (its own crop too)
     same = chain(batch, generator=torch.Generator().manual_seed(0))   # reproducible
 
-The chain, in CLMR's order, each effect applied to an item with its configured probability:
+The chain, in the reference's order, each effect applied to an item with its probability:
 
 ==========  ==========================================================================
-crop        random excerpt of ``audio_length`` samples (independent offset per item)
+crop        random excerpt of ``audio_length`` samples (independent offset per item and
+            per call, so the two views are placed independently in the item; trailing
+            zero padding of files shorter than the excerpt read is not cropped from)
 polarity    multiply by -1
-noise       white Gaussian noise at an SNR of 46-60 dB (CLMR: noise std = 0.001-0.005 x
-            signal std)
-gain        -20 to -1 dB (CLMR's ``Gain`` range)
-filters     one RBJ biquad (Q = 0.707), low-pass 2.2-4 kHz or high-pass 200-1200 Hz
-            (50/50); applied exactly as the causal IIR filter's frequency response, by FFT
-delay       echo of half the amplitude after 200, 250, ..., 500 ms
-pitch       -7 to +7 whole semitones (not 0), tempo preserving: a two-head delay-line
-            shifter with 100 ms cross-faded grains (``pitch_method="phase_vocoder"``: phase
-            vocoder + FFT resampling, cleaner and about ten times slower)
-reverb      convolution (FFT) with a synthetic impulse response: the direct path plus
-            exponentially decaying white noise, RT60 0.2-1.0 s, wet level -12 to -3 dB
+noise       add white Gaussian noise whose std is U(0.0001, 0.01) x the clip's std
+gain        U(-20, -1) dB
+filters     50/50 low-pass U(2.2, 4) kHz or high-pass U(200, 1200) Hz; ``filter_design``
+            "sinc": julius's windowed-sinc FIR (8 zero crossings, Hann window; high-pass =
+            x - low-pass), about 44 dB down an octave past the cutoff; "biquad": an RBJ
+            biquad (Q = 0.707, 12 dB/octave), the previous vcmr default
+delay       (x + 0.5 x[n - d]) / 2, d uniform in {200, 250, ..., 450} ms
+pitch       ``pitch_unit`` "cents": an integer number of cents uniform in [-700, 700] (0
+            and sub-semitone shifts included, as sox ``pitch`` in the reference);
+            "semitones": +-1..7 whole semitones, 0 excluded (the previous default). Tempo
+            kept, by a two-head delay-line shifter with 100 ms cross-faded grains (sox uses
+            WSOLA; ``pitch_method="phase_vocoder"`` is the cleaner, slower alternative)
+reverb      ``reverb_model`` "sox": sox ``reverb`` (its Freeverb network: 8 damped combs
+            and 4 all-passes per channel, two channels from stereo-depth 100 mixed back to
+            mono) with reverberance, HF damping and room scale each an integer uniform in
+            [0, 99], wet gain 0 dB, pre-delay 0, dry kept; the network is linear and time
+            invariant, so it is applied as its frequency response by FFT, per item, in one
+            batched pass; "noise_tail": the previous default, convolution with the direct
+            path plus a decaying white-noise tail (RT60 0.2-1.0 s, wet -12 to -3 dB)
 ==========  ==========================================================================
 
-Every random number (offsets, masks, parameters, noise, impulse responses) is drawn for the
-whole batch before any audio is processed, so the output depends only on the generator's state,
-never on ``chunk_size``. Effects are vectorised over the items that draw them: per-item
-parameters are tensors, and each effect runs once on the selected rows. On CPU the batch is
-processed ``chunk_size`` items at a time, which keeps the working set of the FFT and STFT
-stages in cache (see benchmarks/README.md for the measurement behind the default); on other
-devices the whole batch goes at once.
+Every random number (offsets, masks, parameters, noise) is drawn for the whole batch before
+any audio is processed, so the output depends only on the generator's state, never on
+``chunk_size``. Effects are vectorised over the items that draw them: per-item parameters are
+tensors, and each effect runs once on the selected rows. On CPU the batch is processed
+``chunk_size`` items at a time, which keeps the working set of the FFT stages in cache (see
+benchmarks/README.md); on other devices the whole batch goes at once.
 
-Each effect is also a public function (``biquad_filter``, ``delay``, ``pitch_shift``, ...)
-taking a (B, T) tensor and per-item parameters, so it can be checked on known signals.
+Each effect is also a public function (``sinc_filter``, ``delay``, ``pitch_shift``,
+``sox_reverb``, ...) taking a (B, T) tensor and per-item parameters, so it can be checked on
+known signals (tests/audio/test_augment.py).
 """
 from __future__ import annotations
 
@@ -45,24 +56,40 @@ from vcmr.errors import VcmrError
 
 __all__ = [
     "AugmentChain", "AugmentParams", "AugmentError", "crop", "polarity_inversion",
-    "add_white_noise", "apply_gain", "biquad_filter", "delay", "pitch_shift", "reverb",
-    "synthetic_impulse_response", "time_stretch", "fft_resample", "DEFAULT_CPU_CHUNK_SIZE",
+    "add_white_noise", "apply_gain", "sinc_filter", "sinc_lowpass_kernels", "biquad_filter",
+    "delay", "pitch_shift", "sox_reverb", "sox_reverb_response", "noise_tail_reverb",
+    "synthetic_impulse_response", "content_lengths", "time_stretch", "fft_resample", "DEFAULT_CPU_CHUNK_SIZE",
+    "FILTER_DESIGNS", "PITCH_UNITS", "REVERB_MODELS",
 ]
 
 # Measured by benchmarks/bench_augment.py on the 2-core development machine (see README).
 DEFAULT_CPU_CHUNK_SIZE = 16
 
-NOISE_SNR_DB = (46.0, 60.0)
+FILTER_DESIGNS = ("sinc", "biquad")
+PITCH_UNITS = ("cents", "semitones")
+REVERB_MODELS = ("sox", "noise_tail")
+
+NOISE_STD_RATIO = (0.0001, 0.01)  # noise std relative to the clip's std
 GAIN_DB = (-20.0, -1.0)
 LOWPASS_HZ = (2200.0, 4000.0)
 HIGHPASS_HZ = (200.0, 1200.0)
-DELAY_MS = tuple(range(200, 501, 50))
+SINC_ZEROS = 8  # julius's default number of zero crossings of the windowed sinc
+DELAY_MS = tuple(range(200, 451, 50))  # numpy.arange(200, 500, 50) in the reference
 DELAY_VOLUME = 0.5
+PITCH_CENTS = (-700, 700)  # integers, both ends included (random.randint)
 PITCH_SEMITONES = (-7, 7)  # integers, 0 excluded
+REVERB_PERCENT = (0, 99)  # torch.randint(0, 100): integers 0..99
 REVERB_RT60_S = (0.2, 1.0)
 REVERB_WET_DB = (-12.0, -3.0)
 PITCH_N_FFT, PITCH_HOP = 1024, 256
 PITCH_GRAIN = 1600  # 100 ms at 16 kHz
+
+# sox reverb.c (Freeverb): delay lengths at 44.1 kHz, the stereo spread, the feedback range.
+SOX_COMB_LENGTHS = (1116, 1188, 1277, 1356, 1422, 1491, 1557, 1617)
+SOX_ALLPASS_LENGTHS = (225, 341, 441, 556)
+SOX_STEREO_ADJUST = 12
+SOX_TAIL_DB = 60.0  # sox_reverb_tail: samples until the response decayed by this much
+SOX_ALIAS_FLOOR = 1e-5  # sox_reverb: how much the exponential window shrinks the wrapped tail
 
 
 class AugmentError(VcmrError, ValueError):
@@ -106,20 +133,64 @@ def polarity_inversion(x: torch.Tensor) -> torch.Tensor:
     return -x
 
 
-def add_white_noise(x: torch.Tensor, snr_db, noise: torch.Tensor | None = None,
+def add_white_noise(x: torch.Tensor, relative_std, noise: torch.Tensor | None = None,
                     generator: torch.Generator | None = None) -> torch.Tensor:
-    """Add Gaussian noise whose std is the signal's std times 10^(-snr_db/20).
+    """Add Gaussian noise whose std is ``relative_std`` times each clip's std (the
+    reference's ``Noise``: noise std drawn uniformly between 0.0001 and 0.01 x signal std).
 
     ``noise`` (same shape as ``x``, unit variance) may be given; otherwise it is drawn.
     """
     if noise is None:
         noise = _randn(x.shape, generator, x.device, x.dtype)
     std = x.std(dim=1, keepdim=True)
-    return x + noise * std * 10.0 ** (-_per_item(snr_db, x) / 20.0)
+    return x + noise * std * _per_item(relative_std, x)
 
 
 def apply_gain(x: torch.Tensor, gain_db) -> torch.Tensor:
     return x * 10.0 ** (_per_item(gain_db, x) / 20.0)
+
+
+def sinc_lowpass_kernels(cutoff: torch.Tensor, zeros: float = SINC_ZEROS) -> torch.Tensor:
+    """julius's windowed-sinc low-pass FIR for each (B, 1) cutoff (a fraction of the sample
+    rate), as (B, 2H + 1) kernels centred on column H (H: the largest half size).
+
+    Design (julius.lowpass): half size h = int(zeros / cutoff / 2), taps
+    2 c w(t) sinc(2 pi c t) for |t| <= h with a symmetric Hann window w of 2h + 1 points;
+    not renormalised. Shorter kernels are zero outside their own half size.
+    """
+    half = torch.floor(zeros / cutoff.double() / 2)  # (B, 1), as Python's int() truncates
+    big = int(half.max())
+    t = torch.arange(-big, big + 1, device=cutoff.device, dtype=torch.float64)
+    window = 0.5 + 0.5 * torch.cos(math.pi * t / half)  # hann_window(2h + 1, periodic=False)
+    arg = 2 * math.pi * cutoff.double() * t
+    sinc = torch.where(t == 0, 1.0, torch.sin(arg) / torch.where(t == 0, 1.0, arg))
+    kernel = 2 * cutoff.double() * window * sinc
+    return torch.where(t.abs() <= half, kernel, 0.0)
+
+
+def sinc_filter(x: torch.Tensor, cutoff_hz, sample_rate: int, lowpass=True,
+                zeros: float = SINC_ZEROS) -> torch.Tensor:
+    """julius's FIR low-pass (``lowpass`` True) or high-pass (x - low-pass) per item, output
+    as long as the input (zero padding at both ends, as julius pads), applied by FFT.
+
+    The Hann-windowed sinc with 8 zero crossings has a transition band about
+    cutoff / 2 wide and a stop band near -44 dB, far steeper than a biquad's 12 dB/octave.
+    """
+    n = x.shape[1]
+    cutoff = _per_item(cutoff_hz, x) / sample_rate
+    if (cutoff <= 0).any() or (cutoff > 0.5).any():
+        raise AugmentError(f"sinc_filter cutoffs must be in (0, {sample_rate / 2}] Hz "
+                           f"(0 < cutoff <= Nyquist)")
+    kernels = sinc_lowpass_kernels(cutoff, zeros).to(x.dtype)
+    big = kernels.shape[1] // 2
+    n_fft = _fast_len(n + 2 * big)
+    circular = torch.zeros(x.shape[0], n_fft, device=x.device, dtype=x.dtype)
+    circular[:, : big + 1] = kernels[:, big:]  # taps t >= 0 at the start, t < 0 at the end
+    if big:
+        circular[:, -big:] = kernels[:, :big]
+    spectrum = torch.fft.rfft(x, n=n_fft) * torch.fft.rfft(circular)
+    low = torch.fft.irfft(spectrum, n=n_fft)[:, :n]
+    return torch.where(_per_item(lowpass, x, dtype=torch.bool), low, x - low)
 
 
 def _biquad_coefficients(cutoff: torch.Tensor, sample_rate: int, lowpass: torch.Tensor, q: float):
@@ -154,16 +225,19 @@ def biquad_filter(x: torch.Tensor, cutoff_hz, sample_rate: int, lowpass=True,
 
 
 def delay(x: torch.Tensor, delay_samples, volume: float = DELAY_VOLUME) -> torch.Tensor:
-    """Add an echo: ``y[n] = x[n] + volume * x[n - d]`` with a per-item lag ``d`` (samples)."""
+    """The reference's echo: ``y[n] = (x[n] + volume * x[n - d]) / 2`` with a per-item lag
+    ``d`` in samples (the halving keeps the level below the input's; it is part of the
+    augmentation the published models saw)."""
     d = _per_item(delay_samples, x, dtype=torch.long)
     idx = torch.arange(x.shape[1], device=x.device).expand_as(x) - d
     echo = x.gather(1, idx.clamp_min(0)) * (idx >= 0)
-    return x + volume * echo
+    return (x + volume * echo) / 2
 
 
 def pitch_shift(x: torch.Tensor, semitones, method: str = "delay_line",
                 grain: int = PITCH_GRAIN) -> torch.Tensor:
-    """Tempo-preserving pitch shift by a per-item number of semitones (scalar or (B,)).
+    """Tempo-preserving pitch shift by a per-item number of semitones (scalar or (B,);
+    fractional values are fine: the chain passes the reference's cents / 100).
 
     ``method="delay_line"`` (default, fast, fully vectorised): two read heads sweep through
     the clip at r = 2^(semitones/12) times real time, each jumping back by ``grain`` samples
@@ -194,9 +268,9 @@ def pitch_shift(x: torch.Tensor, semitones, method: str = "delay_line",
 
 def _read_at(x: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
     """x sampled at fractional positions ``pos`` (B, T) by linear interpolation."""
-    left = pos.floor()
+    left = pos.floor().clamp_max(x.shape[1] - 2)  # the last sample: left + 1 at weight 1
     frac = pos - left
-    left = left.long().clamp_max(x.shape[1] - 2)
+    left = left.long()
     return torch.lerp(x.gather(1, left), x.gather(1, left + 1), frac)
 
 
@@ -292,10 +366,12 @@ def synthetic_impulse_response(rt60_s, wet_db, sample_rate: int, length: int,
     return torch.cat([torch.ones_like(tail[:, :1]), tail], dim=1)
 
 
-def reverb(x: torch.Tensor, rt60_s, wet_db, sample_rate: int,
-           ir_noise: torch.Tensor | None = None, generator: torch.Generator | None = None,
-           ir_length: int | None = None) -> torch.Tensor:
-    """Convolve each item with its synthetic impulse response (batched FFT, causal, same length)."""
+def noise_tail_reverb(x: torch.Tensor, rt60_s, wet_db, sample_rate: int,
+                      ir_noise: torch.Tensor | None = None,
+                      generator: torch.Generator | None = None,
+                      ir_length: int | None = None) -> torch.Tensor:
+    """Convolve each item with its synthetic impulse response (batched FFT, causal, same
+    length): the previous vcmr reverb, kept as ``reverb_model: noise_tail``."""
     n = x.shape[1]
     if ir_length is None:
         ir_length = ir_noise.shape[1] + 1 if ir_noise is not None else \
@@ -306,6 +382,114 @@ def reverb(x: torch.Tensor, rt60_s, wet_db, sample_rate: int,
     n_fft = _fast_len(n + ir_length - 1)
     y = torch.fft.irfft(torch.fft.rfft(x, n=n_fft) * torch.fft.rfft(ir, n=n_fft), n=n_fft)
     return y[:, :n]
+
+
+def _sox_reverb_settings(reverberance, hf_damping, room_scale, sample_rate, stereo_depth):
+    """sox reverb.c's derived constants, per item: comb feedback, damping, the delay lengths
+    (B, 8) and (B, 4) of each output channel (the second one offset by the stereo spread,
+    alternating in sign from filter to filter)."""
+    a = -1.0 / math.log(1 - 0.3)  # feedback 0.3 at reverberance 0 ...
+    b = 100.0 / (math.log(1 - 0.98) * a + 1)  # ... and 0.98 at 100
+    feedback = 1 - torch.exp((reverberance - b) / (a * b))
+    damping = hf_damping / 100 * 0.3 + 0.2
+    scale = room_scale / 100 * 0.9 + 0.1
+    r = sample_rate / 44100.0
+    depth = stereo_depth / 100
+    channels = []
+    for offset in ([0.0, depth] if depth > 0 else [0.0]):
+        signs = torch.tensor([(-1.0) ** i for i in range(12)], dtype=torch.float64,
+                             device=scale.device) * offset * SOX_STEREO_ADJUST
+        combs = torch.tensor(SOX_COMB_LENGTHS, dtype=torch.float64, device=scale.device)
+        allpasses = torch.tensor(SOX_ALLPASS_LENGTHS, dtype=torch.float64, device=scale.device)
+        comb_n = torch.floor(scale * r * (combs + signs[:8]) + 0.5)  # (B, 8)
+        allpass_n = torch.floor(r * (allpasses + signs[8:]) + 0.5).expand(scale.shape[0], -1)
+        channels.append((comb_n, allpass_n))
+    return feedback, damping, channels
+
+
+def sox_reverb_response(reverberance, hf_damping, room_scale, sample_rate: int, n_fft: int,
+                        stereo_depth: float = 100.0, wet_gain_db: float = 0.0,
+                        radius: float = 1.0, dtype: torch.dtype = torch.complex64,
+                        device: torch.device | str | None = None) -> torch.Tensor:
+    """Frequency responses (C, B, n_fft // 2 + 1) of the wet path of sox's reverb for each
+    of its C output channels (2 at stereo depth > 0), per item, at z = e^{jw} / ``radius``.
+
+    Each channel: gain x (product of 4 all-passes) x (sum of 8 damped combs), with
+    comb  z^-N (1 - d z^-1) / (1 - d z^-1 - f (1 - d) z^-N)  (store = out + (store - out) d,
+    buffer = in + f store) and all-pass (1.5 z^-N - 1) / (1 - 0.5 z^-N), gain 0.015 x the
+    wet gain. With ``radius`` r < 1 the inverse FFT gives h[m] r^m, time-aliased: the
+    exponential window shrinks the wrapped tail by r^n_fft (see ``sox_reverb``).
+    """
+    rev, damp, room = (torch.as_tensor(v, dtype=torch.float64).reshape(-1, 1)
+                       for v in (reverberance, hf_damping, room_scale))
+    feedback, d, channels = _sox_reverb_settings(rev, damp, room, sample_rate, stereo_depth)
+    real = torch.float64 if dtype == torch.complex128 else torch.float32
+    device = torch.device(device) if device is not None else rev.device
+    w = torch.arange(n_fft // 2 + 1, device=device, dtype=real) * (2 * math.pi / n_fft)
+
+    def z_pow(n: torch.Tensor) -> torch.Tensor:  # z^{+n} = e^{jwn} / radius^n, (B, K)
+        n = n.to(device, real)
+        scale = radius ** -n
+        return torch.complex(torch.cos(w * n) * scale, torch.sin(w * n) * scale)
+
+    z1_inv = torch.conj(z_pow(torch.ones(1, 1))) * radius ** 2  # z^-1 = radius e^{-jw}
+    d, g = d.to(device, real), (feedback * (1 - d)).to(device, real)
+    lowpass_num = 1 - d * z1_inv  # (B, K), shared by the 8 combs of each channel
+    gain = 10 ** (wet_gain_db / 20) * 0.015
+    out = []
+    for comb_n, allpass_n in channels:
+        total = torch.zeros(rev.shape[0], w.shape[0], dtype=dtype, device=device)
+        for i in range(comb_n.shape[1]):  # z^-N L / (L - g z^-N) = L / (L z^N - g)
+            total = total + torch.reciprocal(lowpass_num * z_pow(comb_n[:, i: i + 1]) - g)
+        allpass = torch.full((1, w.shape[0]), gain, dtype=dtype, device=device)
+        for i in range(allpass_n.shape[1]):  # the same for every item: computed once
+            zn = z_pow(allpass_n[:1, i: i + 1])  # (1.5 z^-N - 1) / (1 - 0.5 z^-N)
+            allpass = allpass * (1.5 - zn) / (zn - 0.5)
+        out.append(total * lowpass_num * allpass)
+    return torch.stack(out)
+
+
+def sox_reverb_tail(reverberance, room_scale, sample_rate: int) -> int:
+    """Samples until sox's reverb has decayed by SOX_TAIL_DB, the largest over the items:
+    the slowest comb (loop gain: the feedback per longest comb delay) then the all-passes."""
+    rev = torch.as_tensor(reverberance, dtype=torch.float64).reshape(-1, 1)
+    room = torch.as_tensor(room_scale, dtype=torch.float64).reshape(-1, 1)
+    feedback, _, channels = _sox_reverb_settings(rev, room * 0, room, sample_rate, 100.0)
+    longest = torch.stack([c[0].amax(1) for c in channels]).amax(0)  # (B,)
+    loops = math.log(10 ** (-SOX_TAIL_DB / 20)) / torch.log(feedback.reshape(-1))
+    # Each all-pass rings at 0.5 per its own delay; in series their tails add up.
+    allpass = (sum(SOX_ALLPASS_LENGTHS) + 4 * SOX_STEREO_ADJUST) * sample_rate / 44100.0
+    allpass_loops = math.log(10 ** (-SOX_TAIL_DB / 20)) / math.log(0.5)
+    return int((longest * loops).max()) + int(allpass * allpass_loops) + 1
+
+
+def sox_reverb(x: torch.Tensor, reverberance, hf_damping, room_scale, sample_rate: int,
+               stereo_depth: float = 100.0, wet_gain_db: float = 0.0) -> torch.Tensor:
+    """sox ``reverb reverberance hf_damping room_scale`` on mono clips, mixed back to mono
+    (``channels 1``), per-item parameters in percent (scalars or (B,)).
+
+    sox's defaults otherwise: stereo depth 100 (a mono input gives two wet channels whose
+    delay lines differ by the stereo spread), pre-delay 0, wet gain 0 dB, dry signal kept:
+    the output is dry + the mean of the two wet channels, clipped to [-1, 1] as sox's sample
+    conversion does (sox clips each channel before ``channels 1`` averages them: the two
+    differ only where one channel alone exceeds full scale). The network is linear and time invariant, so each item's
+    impulse response is computed once and applied by batched FFT convolution. Only its first
+    T samples act on a T-sample clip; they come from the response sampled just inside the
+    unit circle (radius r, r^n_fft = 1e-5), so a grid of 2T points suffices however long
+    the reverb rings (up to ~9 s at reverberance 100): the wrapped tail is scaled by 1e-5.
+    """
+    n = x.shape[1]
+    rev, damp, room = (_per_item(v, x, torch.float64).reshape(-1)
+                       for v in (reverberance, hf_damping, room_scale))
+    n_fft = _fast_len(2 * n - 1)
+    radius = SOX_ALIAS_FLOOR ** (1.0 / n_fft)
+    spectrum = torch.fft.rfft(x, n=n_fft)
+    response = sox_reverb_response(rev, damp, room, sample_rate, n_fft, stereo_depth,
+                                   wet_gain_db, radius, dtype=spectrum.dtype, device=x.device)
+    unwarp = radius ** -torch.arange(n, device=x.device, dtype=torch.float64)
+    ir = torch.fft.irfft(response.mean(0), n=n_fft)[:, :n] * unwarp.to(x.dtype)  # h[0:n]
+    wet = torch.fft.irfft(spectrum * torch.fft.rfft(ir, n=n_fft), n=n_fft)[:, :n]
+    return (x + wet).clamp(-1.0, 1.0)
 
 
 # ----------------------------------------------------------------------------- randomness
@@ -327,13 +511,19 @@ def _uniform(low: float, high: float, n: int, generator, device) -> torch.Tensor
     return low + (high - low) * _rand(n, generator, device)
 
 
+def _integers(low: int, high: int, u: torch.Tensor) -> torch.Tensor:
+    """Uniform integers in [low, high] (both included) from uniform(0, 1) draws, as floats."""
+    k = (u * (high - low + 1)).long().clamp_max(high - low)
+    return (low + k).to(torch.float32)
+
+
 @dataclass
 class AugmentParams:
     """Every random choice for one batch; (B,) tensors unless noted."""
     offset: torch.Tensor
     polarity: torch.Tensor
     noise: torch.Tensor
-    noise_snr_db: torch.Tensor
+    noise_std_ratio: torch.Tensor
     gain: torch.Tensor
     gain_db: torch.Tensor
     filters: torch.Tensor
@@ -342,12 +532,15 @@ class AugmentParams:
     delay: torch.Tensor
     delay_samples: torch.Tensor
     pitch: torch.Tensor
-    pitch_semitones: torch.Tensor
+    pitch_semitones: torch.Tensor  # cents / 100 with pitch_unit "cents"
     reverb: torch.Tensor
-    reverb_rt60_s: torch.Tensor
+    reverb_reverberance: torch.Tensor  # sox model, percent
+    reverb_hf_damping: torch.Tensor
+    reverb_room_scale: torch.Tensor
+    reverb_rt60_s: torch.Tensor  # noise-tail model
     reverb_wet_db: torch.Tensor
     noise_unit: torch.Tensor  # (B, audio_length) rows used only where ``noise``; else (0, L)
-    ir_noise: torch.Tensor  # (B, ir_length - 1) rows used only where ``reverb``
+    ir_noise: torch.Tensor  # noise-tail model: (B, ir_length - 1) rows where ``reverb``
 
     def rows(self, start: int, stop: int) -> "AugmentParams":
         """The parameters of items start..stop-1 (the pre-drawn noise follows its items)."""
@@ -356,6 +549,9 @@ class AugmentParams:
             value = getattr(self, f.name)
             if f.name in ("noise_unit", "ir_noise"):
                 mask = self.noise if f.name == "noise_unit" else self.reverb
+                if value.shape[0] == 0:
+                    out[f.name] = value
+                    continue
                 first = int(mask[:start].sum())
                 value = value[first: first + int(mask[start:stop].sum())]
             else:
@@ -372,8 +568,13 @@ def _semitones(u: torch.Tensor) -> torch.Tensor:
     return values[(u * len(values)).long().clamp_max(len(values) - 1)]
 
 
+def _check_choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise AugmentError(f"{name} {value!r} is unknown; use one of {', '.join(allowed)}")
+
+
 class AugmentChain:
-    """CLMR's augmentation chain for a batch of waveforms (see the module docstring)."""
+    """The reference's augmentation chain for a batch of waveforms (see the module docstring)."""
 
     EFFECTS = ("polarity", "noise", "gain", "filters", "delay", "pitch", "reverb")
 
@@ -381,7 +582,8 @@ class AugmentChain:
                  noise: float = 0.01, gain: float = 0.3, filters: float = 0.8,
                  delay: float = 0.3, pitch: float = 0.6, reverb: float = 0.6,
                  chunk_size: int | None = DEFAULT_CPU_CHUNK_SIZE,
-                 pitch_method: str = "delay_line"):
+                 pitch_method: str = "delay_line", filter_design: str = "sinc",
+                 pitch_unit: str = "cents", reverb_model: str = "sox"):
         self.sample_rate, self.audio_length = int(sample_rate), int(audio_length)
         self.p = dict(polarity=polarity, noise=noise, gain=gain, filters=filters,
                       delay=delay, pitch=pitch, reverb=reverb)
@@ -392,57 +594,73 @@ class AugmentChain:
         if chunk_size is not None and chunk_size < 1:
             raise AugmentError(f"chunk_size={chunk_size} must be >= 1 (or None: whole batch)")
         self.chunk_size = chunk_size
-        if pitch_method not in ("delay_line", "phase_vocoder"):
-            raise AugmentError(f"pitch_method {pitch_method!r} is unknown; use 'delay_line' "
-                               f"or 'phase_vocoder'")
-        self.pitch_method = pitch_method
+        _check_choice("pitch_method", pitch_method, ("delay_line", "phase_vocoder"))
+        _check_choice("filter_design", filter_design, FILTER_DESIGNS)
+        _check_choice("pitch_unit", pitch_unit, PITCH_UNITS)
+        _check_choice("reverb_model", reverb_model, REVERB_MODELS)
+        self.pitch_method, self.filter_design = pitch_method, filter_design
+        self.pitch_unit, self.reverb_model = pitch_unit, reverb_model
         self.ir_length = int(REVERB_RT60_S[1] * self.sample_rate)
 
     @classmethod
     def from_config(cls, cfg, chunk_size: int | None = DEFAULT_CPU_CHUNK_SIZE,
                     pitch_method: str = "delay_line") -> "AugmentChain":
-        """Build from a ``MusicConfig`` (sample_rate, audio_length, transforms_*)."""
+        """Build from a ``MusicConfig`` (sample_rate, audio_length, transforms_*, and the
+        effect variants filter_design / pitch_unit / reverb_model; a config without them,
+        from an earlier vcmr, gets the reference's effects)."""
+        variants = {k: getattr(cfg, k, default) for k, default in
+                    (("filter_design", "sinc"), ("pitch_unit", "cents"), ("reverb_model", "sox"))}
         return cls(cfg.sample_rate, cfg.audio_length,
                    **{e: getattr(cfg, f"transforms_{e}") for e in cls.EFFECTS},
-                   chunk_size=chunk_size, pitch_method=pitch_method)
+                   chunk_size=chunk_size, pitch_method=pitch_method, **variants)
 
     def __repr__(self) -> str:
         probs = ", ".join(f"{k}={v}" for k, v in self.p.items())
         return (f"AugmentChain(sample_rate={self.sample_rate}, audio_length={self.audio_length}, "
-                f"{probs}, chunk_size={self.chunk_size}, pitch_method={self.pitch_method!r})")
+                f"{probs}, chunk_size={self.chunk_size}, filter_design={self.filter_design!r}, "
+                f"pitch_unit={self.pitch_unit!r}, pitch_method={self.pitch_method!r}, "
+                f"reverb_model={self.reverb_model!r})")
 
     # -------------------------------------------------------------------------- sampling
-    def sample(self, batch: int, source_length: int, device: torch.device | str = "cpu",
+    def sample(self, batch: int, source_length, device: torch.device | str = "cpu",
                generator: torch.Generator | None = None) -> AugmentParams:
-        """Draw every random choice for a batch, in a fixed order (reproducible)."""
+        """Draw every random choice for a batch, in a fixed order (reproducible).
+
+        ``source_length``: the samples each crop may start in, an int or a (B,) tensor."""
         dev = torch.device(device)
         u = lambda: _uniform(0.0, 1.0, batch, generator, dev)  # noqa: E731
-        offset = (u() * (source_length - self.audio_length + 1)).long()
-        offset = offset.clamp_max(source_length - self.audio_length)
+        room = torch.as_tensor(source_length, device=dev) - self.audio_length  # (B,) or ()
+        offset = torch.minimum((u() * (room + 1)).long(), room)
         masks = {e: u() < self.p[e] for e in self.EFFECTS}
         lowpass = u() < 0.5
         cutoff = torch.where(lowpass, _uniform(*LOWPASS_HZ, batch, generator, dev),
                              _uniform(*HIGHPASS_HZ, batch, generator, dev))
         delay_ms = torch.tensor(DELAY_MS, device=dev)[
             (u() * len(DELAY_MS)).long().clamp_max(len(DELAY_MS) - 1)]
+        pitch = (_integers(*PITCH_CENTS, u()) / 100 if self.pitch_unit == "cents"
+                 else _semitones(u()))
         params = dict(
-            offset=offset, noise_snr_db=_uniform(*NOISE_SNR_DB, batch, generator, dev),
+            offset=offset, noise_std_ratio=_uniform(*NOISE_STD_RATIO, batch, generator, dev),
             gain_db=_uniform(*GAIN_DB, batch, generator, dev), filter_lowpass=lowpass,
             filter_cutoff_hz=cutoff, delay_samples=delay_ms * self.sample_rate // 1000,
-            pitch_semitones=_semitones(u()),
+            pitch_semitones=pitch,
+            reverb_reverberance=_integers(*REVERB_PERCENT, u()),
+            reverb_hf_damping=_integers(*REVERB_PERCENT, u()),
+            reverb_room_scale=_integers(*REVERB_PERCENT, u()),
             reverb_rt60_s=_uniform(*REVERB_RT60_S, batch, generator, dev),
             reverb_wet_db=_uniform(*REVERB_WET_DB, batch, generator, dev), **masks)
         params["noise_unit"] = _randn((int(masks["noise"].sum()), self.audio_length),
                                       generator, dev)
-        params["ir_noise"] = _randn((int(masks["reverb"].sum()), self.ir_length - 1),
-                                    generator, dev)
+        n_ir = int(masks["reverb"].sum()) if self.reverb_model == "noise_tail" else 0
+        params["ir_noise"] = _randn((n_ir, self.ir_length - 1), generator, dev)
         return AugmentParams(**params)
 
     # ------------------------------------------------------------------------- applying
     def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """(B, T_src >= audio_length) waveforms -> (B, audio_length) augmented views."""
         self._check(x)
-        params = self.sample(x.shape[0], x.shape[1], x.device, generator)
+        params = self.sample(x.shape[0], content_lengths(x, self.audio_length), x.device,
+                             generator)
         return self.apply(x, params)
 
     def apply(self, x: torch.Tensor, params: AugmentParams) -> torch.Tensor:
@@ -465,19 +683,25 @@ class AugmentChain:
         if p.noise.any():
             y = y * sign_gain.unsqueeze(1)  # noise goes between polarity and gain
             y = _on_rows(y, p.noise, lambda r: add_white_noise(
-                r, p.noise_snr_db[p.noise], noise=p.noise_unit.to(r)))
+                r, p.noise_std_ratio[p.noise], noise=p.noise_unit.to(r)))
             sign_gain = torch.ones_like(sign_gain)
         sign_gain = sign_gain * torch.where(p.gain, 10.0 ** (p.gain_db / 20.0), 1.0).to(y)
         y = y * sign_gain.unsqueeze(1)  # also makes a copy, so the input is never modified
-        y = _on_rows(y, p.filters, lambda r: biquad_filter(
+        filt = sinc_filter if self.filter_design == "sinc" else biquad_filter
+        y = _on_rows(y, p.filters, lambda r: filt(
             r, p.filter_cutoff_hz[p.filters], self.sample_rate, p.filter_lowpass[p.filters]))
         y = _on_rows(y, p.delay, lambda r: delay(r, p.delay_samples[p.delay]))
         y = _on_rows(y, p.pitch, lambda r: pitch_shift(
             r, p.pitch_semitones[p.pitch], method=self.pitch_method))
-        y = _on_rows(y, p.reverb, lambda r: reverb(
-            r, p.reverb_rt60_s[p.reverb], p.reverb_wet_db[p.reverb], self.sample_rate,
-            ir_noise=p.ir_noise.to(r)))
-        return y
+        return _on_rows(y, p.reverb, lambda r: self._reverb(r, p))
+
+    def _reverb(self, rows: torch.Tensor, p: AugmentParams) -> torch.Tensor:
+        m = p.reverb
+        if self.reverb_model == "sox":
+            return sox_reverb(rows, p.reverb_reverberance[m], p.reverb_hf_damping[m],
+                              p.reverb_room_scale[m], self.sample_rate)
+        return noise_tail_reverb(rows, p.reverb_rt60_s[m], p.reverb_wet_db[m], self.sample_rate,
+                                 ir_noise=p.ir_noise.to(rows))
 
     def _check(self, x: torch.Tensor) -> None:
         if not isinstance(x, torch.Tensor) or x.dim() != 2:
@@ -490,6 +714,16 @@ class AugmentChain:
         if x.shape[1] < self.audio_length:
             raise AugmentError(f"clips of {x.shape[1]} samples are shorter than audio_length="
                                f"{self.audio_length}; pad them or lower audio_length")
+
+
+def content_lengths(x: torch.Tensor, minimum: int) -> torch.Tensor:
+    """(B,) samples up to each row's last non-zero one, at least ``minimum``: a file shorter
+    than the excerpt read for it arrives zero-padded at the end, and its crops should be
+    drawn from the audio, not from the padding (an all-zero row keeps its full length)."""
+    nonzero = x != 0
+    tail = nonzero.flip(1).to(torch.uint8).argmax(1)  # trailing zeros per row
+    lengths = torch.where(nonzero.any(1), x.shape[1] - tail, x.shape[1])
+    return lengths.clamp_min(minimum)
 
 
 def _on_rows(y: torch.Tensor, mask: torch.Tensor, effect) -> torch.Tensor:
