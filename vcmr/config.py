@@ -89,7 +89,10 @@ class TrainerConfig:
 
 @dataclass
 class AugmentConfig:
-    """Probabilities of CLMR's waveform augmentations (0 disables an effect)."""
+    """Probabilities of CLMR's waveform augmentations (0 disables an effect), and which
+    version of three effects to run: the reference's (default) or vcmr's earlier, cheaper one.
+    A config without these keys (earlier vcmr) gets the reference's: augmentation does not
+    change the model, so nothing stored in a checkpoint depends on them."""
     transforms_polarity: float = 0.8
     transforms_noise: float = 0.01
     transforms_gain: float = 0.3
@@ -97,6 +100,9 @@ class AugmentConfig:
     transforms_delay: float = 0.3
     transforms_pitch: float = 0.6
     transforms_reverb: float = 0.6
+    filter_design: Literal["sinc", "biquad"] = "sinc"  # julius windowed-sinc FIR | RBJ biquad
+    pitch_unit: Literal["cents", "semitones"] = "cents"  # integer cents in [-700, 700] | +-1..7 semitones
+    reverb_model: Literal["sox", "noise_tail"] = "sox"  # sox reverb (Freeverb) | decaying-noise IR
 
 
 @dataclass
@@ -108,7 +114,7 @@ class MusicConfig(AugmentConfig, TrainerConfig, EncoderConfig):
     temperature: float = 0.1
     valid_fraction: float = 0.1
     min_audio_seconds: float = 0.0  # files shorter than this are skipped; shorter than the excerpt are zero-padded
-    excerpt_seconds: float = 0.0  # audio read per item, from which both views are cropped; 0: 2 x the model input
+    excerpt_seconds: float = 15.0  # audio read per item, from which both views are cropped independently (the reference's 15 s segment); 0: 2 x the model input
 
 
 @dataclass

@@ -25,8 +25,9 @@ from vcmr.models import SampleCNN, projector
 from vcmr.train.optim import build_optimizer
 from vcmr.train import trainer as trainer_lib
 
-# Each item is an excerpt longer than the model input, so the two views are different crops
-# (and pitch shifting up has samples to read).
+# Each item is an excerpt of excerpt_seconds (default 15 s, the reference's segment) from which
+# the chain crops the two views independently (never from the zero padding of shorter files);
+# with excerpt_seconds 0 the excerpt is EXCERPT_FACTOR x the model input.
 EXCERPT_FACTOR = 2
 
 
