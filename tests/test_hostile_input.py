@@ -85,7 +85,7 @@ def songs(tmp_path_factory):
 
 @pytest.mark.parametrize("fmt", ["csv", "parquet", "npz"])
 def test_embed_keeps_non_utf8_names_losslessly(model, songs, tmp_path, fmt):
-    out = tmp_path / f"emb.{fmt}"
+    out = tmp_path / os.fsdecode(b"emb\xe9." + fmt.encode())  # the output name is odd too
     r = vcmr("embed", songs, "--ckpt", model[1], "--out", out, "--song-level", "--quiet")
     assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
     assert "broken.wav" in r.stderr and "2 file(s)" in r.stdout
@@ -94,7 +94,8 @@ def test_embed_keeps_non_utf8_names_losslessly(model, songs, tmp_path, fmt):
         names = [os.fsencode(p) for p in np.load(out)["path"]]  # Python's own str form
     elif fmt == "parquet":
         import pyarrow.parquet as pq
-        t = pq.read_table(out).to_pydict()
+        with open(out, "rb") as f:
+            t = pq.read_table(f).to_pydict()
         names = t["path_bytes"]
         assert any("\\xe9" in p for p in t["path"])  # readable, valid UTF-8
     else:

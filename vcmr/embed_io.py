@@ -176,7 +176,8 @@ def _write_parquet(table: EmbeddingTable, path: Path) -> None:
         columns["path_bytes"] = pa.array(raw, type=pa.binary())
     columns.update({c1: table.a, c2: [int(v) for v in table.b] if table.song_level else table.b,
                     "embedding": col})
-    pq.write_table(pa.table(columns), str(path))
+    with open(path, "wb") as f:  # a Python file: the output name itself may be non-UTF-8
+        pq.write_table(pa.table(columns), f)
 
 
 def _write_csv(table: EmbeddingTable, path: Path) -> None:
