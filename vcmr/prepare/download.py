@@ -3,6 +3,17 @@
     items = collect_inputs(["videos/", "video_list.txt"])   # [VideoItem(id, source, path|url)]
     path = download(item, raw_dir)                          # yt-dlp, raises DownloadError
 
+What an input is, decided before any work (never guessed from the extension alone):
+
+- a folder: scanned recursively; files with a video extension (``VIDEO_EXTENSIONS``: .mp4,
+  .m4v, .mpg, .ts, .mkv ...) are videos, other files are opened with PyAV and are videos when
+  they hold a moving-picture stream (not a still image, not cover art); the rest is left out
+  with a note. A folder that cannot be read, or that holds no video, is an error;
+- a file with a video extension, or any file PyAV opens as a video: one video;
+- a ``.txt`` / ``.list`` / extension-less file that is UTF-8 text whose every line (blank
+  lines and ``#`` comments aside) is an 11-character YouTube id or an http(s) URL: a list;
+- anything else is refused with a message (binary junk is never read as ids).
+
 Ids become file names, so they are sanitised: only ``[A-Za-z0-9_-]``, never starting with
 ``-`` or ``.``, at most 80 characters; two inputs with the same sanitised id get a short hash
 suffix. Nothing is ever passed to a shell.

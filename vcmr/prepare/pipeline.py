@@ -20,7 +20,11 @@ and encoding overlap. That pays off when the encoder runs on a GPU. When it runs
 already keeps every core busy, and parallel decoders only compete with it (measured on 2 cores,
 benchmarks/README.md), so ``workers: -1`` (auto) decodes in the main process there.
 Resumable: every file is written under a temporary name then renamed, and a video counts as
-done only once its manifest row is written, after its files.
+done only once its manifest row is written, after its files. A failed write (full disk, folder
+turned read-only) stops the run with a message: finished videos stay, the unfinished video's
+files are removed, and the same command resumes. ``--out`` is checked before any work. Each row
+stores the settings that made its outputs (``OUTPUT_KEYS``); a rerun with other values skips
+finished videos and says so (``redo=True`` / ``--redo`` prepares them again).
 """
 from __future__ import annotations
 
