@@ -367,3 +367,16 @@ def test_stage2_with_a_nan_feature_file_trains_on_the_others(tmp_path, stage1_ck
     for ckpt in ckpts:
         sd = torch.load(ckpt, weights_only=True)["state_dict"]
         assert all(torch.isfinite(v).all() for v in sd.values() if v.is_floating_point()), ckpt
+
+
+def test_unreadable_prepared_dataset_is_not_called_missing(tmp_path, stage1_ckpt):
+    from prepared_layout import write_prepared
+    data = write_prepared(tmp_path / "av", n_videos=2, n_segments=2, segment_seconds=2)
+    data.chmod(0o000)
+    try:
+        r = vcmr("pretrain-video", "--dataset_dir", data, "--audio_encoder_ckpt_path", stage1_ckpt,
+                 "--log_dir", tmp_path / "runs", *TRAIN, permissions=True)
+    finally:
+        data.chmod(0o755)
+    refused(r, "cannot read folder", "Permission denied", "chmod")
+    assert "manifest.jsonl is missing" not in r.stderr

@@ -32,6 +32,7 @@ from torch.utils.data import Dataset
 from vcmr.audio.io import resample, to_mono
 from vcmr.errors import VcmrError
 from vcmr.models.video import video_seconds
+from vcmr.paths import check_input_dir
 
 
 class PreparedDataError(VcmrError):
@@ -184,6 +185,7 @@ class AudioVisualDataset(Dataset):
         if not self.root.is_dir():
             raise PreparedDataError(f"dataset_dir {str(self.root)!r} does not exist; prepare one "
                                     f"with `vcmr prepare VIDEOS... --out {self.root}`")
+        check_input_dir(self.root, "dataset_dir")  # unreadable is not "manifest missing"
         ids = kept_ids(self.root)
         if not ids:
             raise PreparedDataError(f"{str(self.root)!r}: the manifest lists no 'kept' video")
