@@ -1,19 +1,29 @@
-"""Augmentation throughput (clips/s) at audio_length 98415, 16 kHz, measured side by side.
+"""Augmentation throughput (clips/s) at audio_length 98415, 16 kHz, all variants in one run.
 
-    python benchmarks/bench_augment.py                  # batch 64, 3 repeats
-    python benchmarks/bench_augment.py --batch 32 --repeats 5 --chunks 1,2,4,8,16
+    python benchmarks/bench_augment.py                      # batch 32, 3 repeats, 1 thread
+    python benchmarks/bench_augment.py --batch 64 --repeats 5 --chunks 4,16
 
-Variants: vcmr's chain on the whole batch at once; in CPU chunks of N clips; one clip per
-call (how CLMR applies its transforms in DataLoader workers); audiomentations 0.43 per clip
-with the closest effects (delay and reverb as ApplyImpulseResponse with two-tap and decaying
-noise impulse responses written to a temporary folder, since it has no delay or synthetic
-reverb of its own). All use CLMR's probabilities, so each run applies a random mix of
-effects; every variant sees the same clips and is timed in the same process, interleaved.
-Reports the median of the repeats after one warm-up.
+Variants, all with CLMR's probabilities (so each call applies a random mix of effects), timed
+interleaved in one process on the same clips, median of the repeats after one warm-up:
+
+* the reference-faithful chain (the default: windowed-sinc FIR, pitch by cents, sox reverb
+  network) on the whole batch, in CPU chunks of N clips, and one clip per call (as CLMR's
+  DataLoader workers apply their transforms);
+* the previous vcmr chain (``filter_design=biquad, pitch_unit=semitones,
+  reverb_model=noise_tail``), chunks of 16 and one clip per call;
+* audiomentations (the ``bench`` extra) one clip per call with the closest effects:
+  PolarityInversion; AddGaussianSNR 40-80 dB (noise std 0.0001-0.01 x the signal's);
+  Gain -20..-1 dB; OneOf(HighPassFilter 200-1200 Hz, LowPassFilter 2.2-4 kHz) as 48 dB/octave
+  Butterworth filters (about as steep as the FIR one octave out); PitchShift -7..+7
+  semitones (signalsmith_stretch); ApplyImpulseResponse for the delay (two-tap IR files
+  1/2 and 1/4, i.e. (x + 0.5 x[n - d]) / 2) and for the reverb (the first audio_length
+  samples of 16 sox-reverb impulse responses computed by ``sox_reverb_response`` and written
+  to a temporary folder, since audiomentations has neither effect).
 """
 from __future__ import annotations
 
 import argparse
+import math
 import platform
 import statistics
 import tempfile
@@ -29,6 +39,7 @@ from vcmr.audio.augment import AugmentChain
 from vcmr.config import load_config
 
 SR = 16000
+PREVIOUS = dict(filter_design="biquad", pitch_unit="semitones", reverb_model="noise_tail")
 
 
 def make_clips(batch: int, length: int, seed: int = 0) -> torch.Tensor:
@@ -41,27 +52,38 @@ def make_clips(batch: int, length: int, seed: int = 0) -> torch.Tensor:
             for h in range(1, 5):
                 clips[i] += np.sin(2 * np.pi * f0 * h * t + rng.uniform(0, 6.3)) / (4 * h)
         clips[i] += 0.01 * rng.standard_normal(length)
-    return torch.from_numpy(clips)
+    return torch.from_numpy(clips * 0.2)
 
 
-def audiomentations_chain(cfg, ir_dir: Path):
+def sox_reverb_irs(n: int, length: int, seed: int = 0) -> np.ndarray:
+    """(n, length) impulse responses of sox's reverb (dry + wet) at random settings."""
+    rng = np.random.default_rng(seed)
+    rev, damp, room = (torch.tensor(rng.integers(0, 100, n), dtype=torch.float64) for _ in range(3))
+    n_fft = A._fast_len(2 * length)
+    radius = A.SOX_ALIAS_FLOOR ** (1.0 / n_fft)
+    wet = A.sox_reverb_response(rev, damp, room, SR, n_fft, radius=radius,
+                                dtype=torch.complex128).mean(0)
+    ir = torch.fft.irfft(wet, n=n_fft)[:, :length] * radius ** -torch.arange(length)
+    ir[:, 0] += 1.0  # the dry path
+    return ir.float().numpy()
+
+
+def audiomentations_chain(cfg, ir_dir: Path, length: int):
     import audiomentations as am
     delay_dir, reverb_dir = ir_dir / "delay", ir_dir / "reverb"
     delay_dir.mkdir(), reverb_dir.mkdir()
     for ms in A.DELAY_MS:
         ir = np.zeros(ms * SR // 1000 + 1, np.float32)
-        ir[0], ir[-1] = 1.0, A.DELAY_VOLUME
+        ir[0], ir[-1] = 0.5, A.DELAY_VOLUME / 2
         sf.write(delay_dir / f"delay_{ms}.wav", ir, SR, subtype="FLOAT")
-    gen = torch.Generator().manual_seed(0)
-    for i, rt60 in enumerate(np.linspace(*A.REVERB_RT60_S, 8)):
-        ir = A.synthetic_impulse_response(torch.tensor([rt60]), torch.tensor([-6.0]), SR,
-                                          int(A.REVERB_RT60_S[1] * SR), generator=gen)
-        sf.write(reverb_dir / f"reverb_{i}.wav", ir[0].numpy(), SR, subtype="FLOAT")
+    for i, ir in enumerate(sox_reverb_irs(16, length)):
+        sf.write(reverb_dir / f"reverb_{i}.wav", ir, SR, subtype="FLOAT")
+    snr = [-20 * math.log10(r) for r in A.NOISE_STD_RATIO]  # 80 and 40 dB
     return am.Compose([
         am.PolarityInversion(p=cfg.transforms_polarity),
-        am.AddGaussianSNR(*A.NOISE_SNR_DB, p=cfg.transforms_noise),
+        am.AddGaussianSNR(min(snr), max(snr), p=cfg.transforms_noise),
         am.Gain(*A.GAIN_DB, p=cfg.transforms_gain),
-        am.OneOf([am.HighPassFilter(*A.HIGHPASS_HZ, 12, 12), am.LowPassFilter(*A.LOWPASS_HZ, 12, 12)],
+        am.OneOf([am.HighPassFilter(*A.HIGHPASS_HZ, 48, 48), am.LowPassFilter(*A.LOWPASS_HZ, 48, 48)],
                  p=cfg.transforms_filters),
         am.ApplyImpulseResponse(str(delay_dir), p=cfg.transforms_delay),
         am.PitchShift(*A.PITCH_SEMITONES, p=cfg.transforms_pitch),  # signalsmith_stretch
@@ -69,13 +91,24 @@ def audiomentations_chain(cfg, ir_dir: Path):
     ])
 
 
+def time_variants(run, names, repeats):
+    times = {n: [] for n in names}
+    for rep in range(repeats + 1):  # repeat 0 is the warm-up
+        for n in names:
+            t0 = time.perf_counter()
+            run(n)
+            if rep:
+                times[n].append(time.perf_counter() - t0)
+    return {n: statistics.median(t) for n, t in times.items()}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--chunks", default="1,2,4,8,16")
+    ap.add_argument("--chunks", default="16")
     ap.add_argument("--slack", type=int, default=SR, help="extra source samples to crop from")
-    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch default)")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (0: torch default)")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -85,44 +118,41 @@ def main() -> None:
     x_np = x.numpy()
     rng = np.random.default_rng(0)
 
-    variants = {"vcmr chain, whole batch": (AugmentChain.from_config(cfg, chunk_size=None), None)}
+    variants = {"faithful chain, whole batch": (AugmentChain.from_config(cfg, chunk_size=None), False)}
     for c in [int(c) for c in args.chunks.split(",")]:
-        variants[f"vcmr chain, chunks of {c}"] = (AugmentChain.from_config(cfg, chunk_size=c), None)
-    one = AugmentChain.from_config(cfg, chunk_size=None)
-    variants["vcmr chain, one clip per call"] = (one, "per_clip")
+        variants[f"faithful chain, chunks of {c}"] = (AugmentChain.from_config(cfg, chunk_size=c), False)
+    variants["faithful chain, one clip per call"] = (AugmentChain.from_config(cfg), True)
+    old = dict(sample_rate=cfg.sample_rate, audio_length=length, **PREVIOUS,
+               **{e: getattr(cfg, f"transforms_{e}") for e in AugmentChain.EFFECTS})
+    variants["previous chain, chunks of 16"] = (AugmentChain(**old, chunk_size=16), False)
+    variants["previous chain, one clip per call"] = (AugmentChain(**old), True)
+    am_name = "audiomentations, one clip per call"
 
     with tempfile.TemporaryDirectory() as tmp:
-        am_chain = audiomentations_chain(cfg, Path(tmp))
+        am_chain = audiomentations_chain(cfg, Path(tmp), length)
 
         def run(name):
-            chain, mode = variants.get(name, (None, None))
-            if name == "audiomentations, one clip per call":
+            if name == am_name:
                 for clip in x_np:
                     off = rng.integers(0, args.slack + 1)
                     am_chain(clip[off: off + length], sample_rate=SR)
-            elif mode == "per_clip":
+                return
+            chain, per_clip = variants[name]
+            if per_clip:
                 for i in range(args.batch):
                     chain(x[i: i + 1])
             else:
                 chain(x)
 
-        names = list(variants) + ["audiomentations, one clip per call"]
-        times = {n: [] for n in names}
-        for rep in range(args.repeats + 1):  # repeat 0 is the warm-up
-            for n in names:
-                t0 = time.perf_counter()
-                run(n)
-                if rep:
-                    times[n].append(time.perf_counter() - t0)
+        med = time_variants(run, list(variants) + [am_name], args.repeats)
 
     print(f"# {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
           f"torch {torch.__version__}; batch {args.batch} clips of {length} samples "
           f"(cropped from {length + args.slack}); median of {args.repeats} after 1 warm-up")
-    print("| variant | s per batch (median) | clips/s |")
-    print("|---|---:|---:|")
-    for n in names:
-        med = statistics.median(times[n])
-        print(f"| {n} | {med:.2f} | {args.batch / med:.1f} |")
+    print("| variant | s per batch (median) | ms per clip | audiomentations time / variant time |")
+    print("|---|---:|---:|---:|")
+    for n, t in med.items():
+        print(f"| {n} | {t:.2f} | {1000 * t / args.batch:.1f} | {med[am_name] / t:.2f} |")
 
 
 if __name__ == "__main__":
