@@ -176,6 +176,8 @@ def test_sox_reverb_decays_longer_with_reverberance_and_room_scale():
     assert times[0] < times[1] < times[2] and times[2] > 3 * times[0]
     rooms = [decay_time(impulse_wet(70, 50, s)) for s in (0, 50, 99)]
     assert rooms[0] < rooms[1] < rooms[2]
+    tails = [A.sox_reverb_tail(r, s, SR) for r, s in ((0, 0), (50, 50), (99, 99))]
+    assert tails[0] < tails[1] < tails[2] and 10 * SR < tails[2] < 14 * SR  # ~12 s to -60 dB
 
 
 def test_sox_reverb_hf_damping_darkens_the_tail_and_keeps_the_dry_signal():

@@ -55,11 +55,11 @@ import torch
 from vcmr.errors import VcmrError
 
 __all__ = [
-    "AugmentChain", "AugmentParams", "AugmentError", "crop", "polarity_inversion",
-    "add_white_noise", "apply_gain", "sinc_filter", "sinc_lowpass_kernels", "biquad_filter",
-    "delay", "pitch_shift", "sox_reverb", "sox_reverb_response", "noise_tail_reverb",
-    "synthetic_impulse_response", "content_lengths", "time_stretch", "fft_resample", "DEFAULT_CPU_CHUNK_SIZE",
-    "FILTER_DESIGNS", "PITCH_UNITS", "REVERB_MODELS",
+    "AugmentChain", "AugmentParams", "AugmentError", "crop", "content_lengths",
+    "polarity_inversion", "add_white_noise", "apply_gain", "sinc_filter", "sinc_lowpass_kernels",
+    "biquad_filter", "delay", "pitch_shift", "sox_reverb", "sox_reverb_response",
+    "sox_reverb_tail", "noise_tail_reverb", "synthetic_impulse_response", "time_stretch",
+    "fft_resample", "DEFAULT_CPU_CHUNK_SIZE", "FILTER_DESIGNS", "PITCH_UNITS", "REVERB_MODELS",
 ]
 
 # Measured by benchmarks/bench_augment.py on the 2-core development machine (see README).
@@ -426,27 +426,40 @@ def sox_reverb_response(reverberance, hf_damping, room_scale, sample_rate: int, 
     real = torch.float64 if dtype == torch.complex128 else torch.float32
     device = torch.device(device) if device is not None else rev.device
     w = torch.arange(n_fft // 2 + 1, device=device, dtype=real) * (2 * math.pi / n_fft)
-
-    def z_pow(n: torch.Tensor) -> torch.Tensor:  # z^{+n} = e^{jwn} / radius^n, (B, K)
-        n = n.to(device, real)
-        scale = radius ** -n
-        return torch.complex(torch.cos(w * n) * scale, torch.sin(w * n) * scale)
-
-    z1_inv = torch.conj(z_pow(torch.ones(1, 1))) * radius ** 2  # z^-1 = radius e^{-jw}
     d, g = d.to(device, real), (feedback * (1 - d)).to(device, real)
-    lowpass_num = 1 - d * z1_inv  # (B, K), shared by the 8 combs of each channel
+    # L = 1 - d z^-1 with z^-1 = radius e^{-jw}: the combs' shared one-pole numerator
+    l_re, l_im = 1 - d * radius * torch.cos(w), d * radius * torch.sin(w)
     gain = 10 ** (wet_gain_db / 20) * 0.015
     out = []
     for comb_n, allpass_n in channels:
-        total = torch.zeros(rev.shape[0], w.shape[0], dtype=dtype, device=device)
-        for i in range(comb_n.shape[1]):  # z^-N L / (L - g z^-N) = L / (L z^N - g)
-            total = total + torch.reciprocal(lowpass_num * z_pow(comb_n[:, i: i + 1]) - g)
+        acc_re, acc_im = _comb_bank(comb_n.to(device, real), w, l_re, l_im, g, radius)
+        total = torch.complex(acc_re, acc_im) * torch.complex(l_re, l_im)
         allpass = torch.full((1, w.shape[0]), gain, dtype=dtype, device=device)
         for i in range(allpass_n.shape[1]):  # the same for every item: computed once
-            zn = z_pow(allpass_n[:1, i: i + 1])  # (1.5 z^-N - 1) / (1 - 0.5 z^-N)
-            allpass = allpass * (1.5 - zn) / (zn - 0.5)
-        out.append(total * lowpass_num * allpass)
+            n = allpass_n[:1, i: i + 1].to(device, real)
+            zn = torch.polar(radius ** -n * torch.ones_like(w), w * n)  # z^N
+            allpass = allpass * (1.5 - zn) / (zn - 0.5)  # (1.5 z^-N - 1) / (1 - 0.5 z^-N)
+        out.append(total * allpass)
     return torch.stack(out)
+
+
+def _comb_bank(comb_n, w, l_re, l_im, g, radius):
+    """Sum over the combs of 1 / (L z^N - g) (each comb is z^-N L / (L - g z^-N)), in real
+    arithmetic: (re, im), each (B, K). Real tensors and in-place updates keep this, the
+    costliest part of the reverb, at about a dozen passes per comb."""
+    acc_re = torch.zeros(comb_n.shape[0], w.shape[0], dtype=w.dtype, device=w.device)
+    acc_im = torch.zeros_like(acc_re)
+    for i in range(comb_n.shape[1]):
+        n = comb_n[:, i: i + 1]
+        theta = w * n
+        scale = radius ** -n
+        c, s = torch.cos(theta).mul_(scale), torch.sin(theta).mul_(scale)  # z^N
+        den_re = (l_re * c).sub_(l_im * s).sub_(g)
+        den_im = (l_re * s).add_(l_im * c)
+        inv = (den_re * den_re).add_(den_im * den_im).reciprocal_()
+        acc_re.addcmul_(den_re, inv)
+        acc_im.addcmul_(den_im, inv, value=-1.0)
+    return acc_re, acc_im
 
 
 def sox_reverb_tail(reverberance, room_scale, sample_rate: int) -> int:
@@ -472,11 +485,12 @@ def sox_reverb(x: torch.Tensor, reverberance, hf_damping, room_scale, sample_rat
     delay lines differ by the stereo spread), pre-delay 0, wet gain 0 dB, dry signal kept:
     the output is dry + the mean of the two wet channels, clipped to [-1, 1] as sox's sample
     conversion does (sox clips each channel before ``channels 1`` averages them: the two
-    differ only where one channel alone exceeds full scale). The network is linear and time invariant, so each item's
-    impulse response is computed once and applied by batched FFT convolution. Only its first
-    T samples act on a T-sample clip; they come from the response sampled just inside the
-    unit circle (radius r, r^n_fft = 1e-5), so a grid of 2T points suffices however long
-    the reverb rings (up to ~9 s at reverberance 100): the wrapped tail is scaled by 1e-5.
+    differ only where one channel alone exceeds full scale). The network is linear and time
+    invariant, so each item's impulse response is computed once and applied by batched FFT
+    convolution. Only its first T samples act on a T-sample clip; they come from the
+    response sampled just inside the unit circle (radius r, r^n_fft = 1e-5), so a grid of 2T points suffices however long
+    the reverb rings (``sox_reverb_tail``: about 12 s to -60 dB at reverberance and room
+    scale 99): the wrapped tail is scaled by 1e-5.
     """
     n = x.shape[1]
     rev, damp, room = (_per_item(v, x, torch.float64).reshape(-1)
