@@ -486,10 +486,10 @@ def sox_reverb(x: torch.Tensor, reverberance, hf_damping, room_scale, sample_rat
     the output is dry + the mean of the two wet channels, clipped to [-1, 1] as sox's sample
     conversion does (sox clips each channel before ``channels 1`` averages them: the two
     differ only where one channel alone exceeds full scale). The network is linear and time
-    invariant, so each item's impulse response is computed once and applied by batched FFT
-    convolution. Only its first T samples act on a T-sample clip; they come from the
-    response sampled just inside the unit circle (radius r, r^n_fft = 1e-5), so a grid of 2T points suffices however long
-    the reverb rings (``sox_reverb_tail``: about 12 s to -60 dB at reverberance and room
+    invariant, so each item's frequency response is computed once and applied by batched
+    FFT convolution, in exponentially weighted form: x[m] r^m is convolved with the response
+    sampled just inside the unit circle (radius r, r^n_fft = 1e-5) and the result divided by
+    r^m, so a grid of 2T points suffices however long the reverb rings (``sox_reverb_tail``: about 12 s to -60 dB at reverberance and room
     scale 99): the wrapped tail is scaled by 1e-5.
     """
     n = x.shape[1]
@@ -497,12 +497,12 @@ def sox_reverb(x: torch.Tensor, reverberance, hf_damping, room_scale, sample_rat
                        for v in (reverberance, hf_damping, room_scale))
     n_fft = _fast_len(2 * n - 1)
     radius = SOX_ALIAS_FLOOR ** (1.0 / n_fft)
-    spectrum = torch.fft.rfft(x, n=n_fft)
+    warp = radius ** torch.arange(n, device=x.device, dtype=torch.float64)
+    spectrum = torch.fft.rfft(x * warp.to(x.dtype), n=n_fft)  # of x[m] r^m
     response = sox_reverb_response(rev, damp, room, sample_rate, n_fft, stereo_depth,
                                    wet_gain_db, radius, dtype=spectrum.dtype, device=x.device)
-    unwarp = radius ** -torch.arange(n, device=x.device, dtype=torch.float64)
-    ir = torch.fft.irfft(response.mean(0), n=n_fft)[:, :n] * unwarp.to(x.dtype)  # h[0:n]
-    wet = torch.fft.irfft(spectrum * torch.fft.rfft(ir, n=n_fft), n=n_fft)[:, :n]
+    # (x * h)[m] r^m = (x r^m) * (h r^m): convolve the warped pair, then unwarp the output
+    wet = torch.fft.irfft(spectrum * response.mean(0), n=n_fft)[:, :n] / warp.to(x.dtype)
     return (x + wet).clamp(-1.0, 1.0)
 
 
