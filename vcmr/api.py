@@ -340,15 +340,11 @@ def load_model(name_or_path: str | Path, device: str | torch.device | None = Non
 def _from_checkpoint(path: Path) -> EmbeddingModel:
     from vcmr.checkpoint import read_checkpoint
     ckpt = read_checkpoint(path)
-    tags = _read_tags(path) if ckpt["stage"] == "sup" else None
+    tags = ckpt.get("tags") if ckpt["stage"] == "sup" else None
+    if ckpt["stage"] == "sup" and tags is None:  # the original VCMR code stored no tag names
+        n = _require(ckpt["state_dict"], "head.3.weight", str(path)).shape[0]
+        tags = [f"output_{i}" for i in range(n)]
     return EmbeddingModel(ckpt["stage"], ckpt["config"], ckpt["state_dict"], tags, str(path))
-
-
-def _read_tags(path: Path) -> list[str] | None:
-    """Stage 3 stores its tag names in hyper_parameters['tags'] (read_checkpoint drops them)."""
-    ckpt = torch.load(str(path), map_location="cpu", weights_only=True)
-    tags = ckpt.get("hyper_parameters", {}).get("tags")
-    return [str(t) for t in tags] if tags is not None else None
 
 
 def embed_file(path: str | Path, model: EmbeddingModel, overlap: float = 0.0,

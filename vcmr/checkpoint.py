@@ -4,8 +4,10 @@ Every training stage saves ``hyper_parameters = {"stage": ..., "config": {...}}`
 SampleCNN under the ``encoder.`` prefix of its state dict, so one function rebuilds the
 encoder of a stage-1, stage-2 or stage-3 checkpoint. A config stored by an earlier vcmr version
 lacks the keys added since; they take their ``vcmr.config.LEGACY`` value (no last block, ...),
-so such a checkpoint rebuilds the architecture it was trained with. Files are always read with
-``torch.load(weights_only=True)``: nothing is unpickled.
+so such a checkpoint rebuilds the architecture it was trained with. Checkpoints of the original
+VCMR code and of CLMR are converted on reading (``vcmr.compat``). Files are always read with
+``torch.load(weights_only=True)`` (argparse.Namespace the only class allowed): nothing else is
+unpickled.
 """
 from __future__ import annotations
 
@@ -27,20 +29,26 @@ class CheckpointError(VcmrError):
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
-    """``{"stage", "config", "state_dict"}`` from a Lightning checkpoint written by vcmr."""
+    """``{"stage", "config", "state_dict", "tags"}`` from a Lightning checkpoint written by
+    vcmr, or converted from a checkpoint of the original VCMR code or of CLMR
+    (``vcmr.compat``: recognised by its keys, converted in memory, with one notice)."""
+    from vcmr.compat import LAYOUT_NAMES, load_weights_only, notice, read_foreign, _hparams
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {str(path)!r} not found: give the path of a .ckpt "
                               f"file written by vcmr (e.g. runs/<experiment>/version_0/checkpoints/last.ckpt)")
-    try:
-        ckpt = torch.load(str(path), map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise CheckpointError(f"checkpoint {str(path)!r} cannot be read ({type(e).__name__}: "
-                              f"{str(e).splitlines()[0] if str(e) else ''}); is the file complete?") from None
-    hp = ckpt.get("hyper_parameters", {}) if isinstance(ckpt, dict) else {}
-    if "stage" not in hp or "config" not in hp or "state_dict" not in ckpt:
-        raise CheckpointError(f"{str(path)!r} is not a vcmr checkpoint (no vcmr stage/config inside)")
-    return {"stage": hp["stage"], "config": hp["config"], "state_dict": ckpt["state_dict"]}
+    ckpt = load_weights_only(path)
+    hp = _hparams(ckpt) if isinstance(ckpt, dict) else {}
+    if "stage" in hp and "config" in hp and "state_dict" in ckpt:
+        return {"stage": hp["stage"], "config": hp["config"], "state_dict": ckpt["state_dict"],
+                "tags": hp.get("tags")}
+    foreign = read_foreign(path, ckpt)
+    if foreign is None:
+        raise CheckpointError(f"{str(path)!r} is not a vcmr checkpoint (no vcmr stage/config inside) "
+                              f"nor one of the original VCMR or CLMR layouts vcmr converts")
+    notice(f"{str(path)!r}: {LAYOUT_NAMES[foreign['layout']]}, converted to a vcmr "
+           f"{STAGE_NAMES[foreign['stage']]} model")
+    return foreign
 
 
 def check_resume_checkpoint(path: str | Path, stage: str | None = None) -> None:

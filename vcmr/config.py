@@ -193,6 +193,8 @@ class EvalConfig(EncoderConfig):
     cache_dir: Optional[str] = None
     tag_categories: Optional[str] = None  # YAML of tag groups; default: config/mtat_tag_categories.yaml
     seed: int = 42
+    ckpt_paths: list[str] = field(default_factory=list)  # stage-3 checkpoints evaluated (--ckpt adds more)
+    ckpt_names: list[str] = field(default_factory=list)  # their result names, in order (default: from the paths)
 
 
 @dataclass
@@ -384,9 +386,14 @@ def load_config(stage: str, path: str | Path | None = None,
     if stage not in STAGES:
         raise ConfigError(f"unknown stage {stage!r}; choose one of {', '.join(STAGES)}")
     values = read_yaml(path) if path else {}
+    from vcmr import compat  # the original VCMR scripts' files are translated key by key
+    if compat.is_authors_config(values):
+        values = compat.translate_config(stage, values, str(path))
     if overrides:
         extra = parse_overrides(overrides) if isinstance(overrides, list) else overrides
         values = _merge(values, extra)
+    if isinstance(values.get("optimizer"), str):  # case-insensitive: 'Adam', 'LARS' as in the
+        values = {**values, "optimizer": values["optimizer"].lower()}  # authors' files
     cfg = _build(STAGES[stage], values)
     validate(cfg)
     return cfg

@@ -7,8 +7,9 @@ def add_arguments(parser):
     parser.add_argument("--config", default=None, help="YAML config (default: built-in defaults = config/config_eval.yaml)")
     parser.add_argument("--dataset", choices=["magnatagatune", "mtg-jamendo"], help="dataset format")
     parser.add_argument("--dataset_dir", help="dataset folder (audio + split files)")
-    parser.add_argument("--ckpt", action="append", default=[], required=True,
-                        help="stage-3 checkpoint (repeat to compare several models)")
+    parser.add_argument("--ckpt", action="append", default=[],
+                        help="stage-3 checkpoint (repeat to compare several models); added to the "
+                             "config's ckpt_paths (the authors' ckpt_path_audio / ckpt_path_multimodal)")
     parser.add_argument("--name", action="append", default=[],
                         help="model name per --ckpt, in order (default: from the checkpoint path)")
     parser.add_argument("--subset", choices=["train", "valid", "test"], help="subset to evaluate (default test)")
@@ -26,7 +27,10 @@ def run(args) -> int:
     cfg = load_config("eval", args.config, overrides)
     check_output_dir(cfg.results_dir, f"results_dir {cfg.results_dir!r}")
     from vcmr.evaluate.tagging import evaluate_checkpoints
-    results = evaluate_checkpoints(cfg, args.ckpt, args.name or None, progress=True)
+    ckpts = list(cfg.ckpt_paths) + list(args.ckpt)
+    # a checkpoint without a name is named from its path
+    names = [*cfg.ckpt_names, *[None] * (len(cfg.ckpt_paths) - len(cfg.ckpt_names)), *args.name]
+    results = evaluate_checkpoints(cfg, ckpts, names if any(names) else None, progress=True)
     for name, r in results.items():
         for ov, m in r["overlaps"].items():
             print(f"{name} [overlap {ov}]: ROC-AUC {_fmt(m['roc_auc'])} PR-AUC {_fmt(m['pr_auc'])} "

@@ -199,8 +199,9 @@ def load_tagger(path: str | Path) -> tuple[Tagger, list[str], dict]:
         raise CheckpointError(
             f"{path} is a {ckpt['stage']!r} checkpoint without a tagging head; fine-tune it first "
             f"(vcmr finetune --pretrained_ckpt_path {path}) and evaluate the stage-3 checkpoint")
-    hp = torch.load(str(path), map_location="cpu", weights_only=True)["hyper_parameters"]
-    tags, cfg = list(hp.get("tags") or []), ckpt["config"]
+    tags, cfg = list(ckpt.get("tags") or []), ckpt["config"]
+    if ckpt.get("tags") is None and "layout" in ckpt:  # the original VCMR code stored no tag names
+        tags = [None] * ckpt["state_dict"]["head.3.weight"].shape[0]  # the dataset's, in its order
     head = tagging_head(encoder.output_size, len(tags), cfg.get("head_hidden", 128), cfg.get("head_dropout", 0.3))
     weights = {k[len("head."):]: v for k, v in ckpt["state_dict"].items() if k.startswith("head.")}
     try:
@@ -364,6 +365,9 @@ def evaluate_checkpoints(cfg, ckpts: Sequence[str], names: Optional[Sequence[str
     base = Path(cfg.results_dir) / cfg.dataset
     for ckpt, name, (model, tags, info) in zip(ckpts, names, models):
         enc = model.encoder.cfg
+        if tags and tags[0] is None and len(tags) == len(split.tags):
+            log.info("%s stores no tag names: its outputs are taken in the dataset's tag order", ckpt)
+            tags = list(split.tags)
         res = evaluate_tagger(model, tags, split, cfg, enc.sample_rate, enc.audio_length, progress=progress)
         res.update(model_name=name, checkpoint=str(ckpt),
                    pretrained_ckpt_path=info["config"].get("pretrained_ckpt_path"))

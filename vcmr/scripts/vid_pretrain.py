@@ -1,7 +1,21 @@
-"""Seed-compatible entry point: ``python vcmr/scripts/vid_pretrain.py --dataset_dir DIR [--key value]``."""
+"""Seed-compatible entry point: ``python vcmr/scripts/vid_pretrain.py [--dataset_dir DIR] [--key value]``.
+
+Like the original script, it reads ``config/config_vid.yaml`` from the working folder when
+no ``--config`` is given (the authors' file is accepted as it is: see ``vcmr.compat``), then
+runs ``vcmr pretrain-video``.
+"""
 import sys
+from pathlib import Path
 
 from vcmr.cli import main
 
+CONFIG = Path("config") / "config_vid.yaml"
+
+
+def with_default_config(args: list[str]) -> list[str]:
+    given = any(a == "--config" or a.startswith("--config=") for a in args)
+    return args if given or not CONFIG.is_file() else ["--config", str(CONFIG), *args]
+
+
 if __name__ == "__main__":
-    sys.exit(main(["pretrain-video", *sys.argv[1:]]))
+    sys.exit(main(["pretrain-video", *with_default_config(sys.argv[1:])]))

@@ -133,6 +133,9 @@ def make_loaders(cfg: VideoConfig) -> tuple[DataLoader, DataLoader]:
 def pretrain_video(cfg: VideoConfig) -> dict[str, Any]:
     """Train stage 2 from ``cfg``; returns the paths of the log folder and checkpoints."""
     trainer_lib.seed_everything(cfg.seed)
+    if not cfg.ckpt_path:  # an original-VCMR or CLMR stage-1 file brings its own architecture
+        from vcmr.compat import adopt_encoder_architecture
+        cfg = adopt_encoder_architecture(cfg, cfg.audio_encoder_ckpt_path)
     train_loader, val_loader = make_loaders(cfg)
     found = train_loader.dataset.feature_dim
     if cfg.feature_dim not in (0, found):
