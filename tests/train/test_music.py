@@ -28,7 +28,7 @@ def test_loss_decreases_on_fixed_batch(audio_dir, tmp_path):
     torch.manual_seed(0)
     cfg = tiny_cfg(audio_dir, tmp_path)
     module = MusicPretraining(cfg)
-    batch = next(iter(make_loaders(cfg)[0]))
+    batch, _ = next(iter(make_loaders(cfg)[0]))
     opt = module.configure_optimizers()
     gen = torch.Generator().manual_seed(0)
     a, b = module._views(batch, gen)  # fixed views: the optimisation itself must make progress

@@ -21,9 +21,11 @@ def config_from_args(args, stage: str):
 def run(args) -> int:
     cfg = config_from_args(args, "sup")
     check_training_paths(cfg, "pretrained_ckpt_path")
+    from vcmr.train.trainer import summary
     from vcmr.train.tagging import finetune
     paths = finetune(cfg)
-    print(f"logs: {paths['log_dir']}\nbest checkpoint (valid PR-AUC): {paths.get('best')}\n"
-          f"last checkpoint: {paths.get('last')}\ntags: {len(paths['tags'])}, train songs: "
-          f"{paths['n_train']}, valid songs: {paths['n_valid']}")
+    text = summary(paths, "best checkpoint (valid PR-AUC)")
+    if text:  # rank 0 only
+        print(f"{text}\ntags: {len(paths['tags'])}, train songs: {paths['n_train']}, "
+              f"valid songs: {paths['n_valid']}")
     return 0

@@ -14,7 +14,10 @@ def run(args) -> int:
         overrides += ["--dataset_dir", args.dataset_dir]
     cfg = load_config("mus", args.config, overrides)
     check_training_paths(cfg)
+    from vcmr.train.trainer import summary
     from vcmr.train.music import pretrain_music
     paths = pretrain_music(cfg)
-    print(f"logs: {paths['log_dir']}\nbest checkpoint: {paths.get('best')}\nlast checkpoint: {paths.get('last')}")
+    text = summary(paths)
+    if text:  # rank 0 only
+        print(text)
     return 0

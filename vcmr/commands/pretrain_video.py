@@ -16,7 +16,10 @@ def run(args) -> int:
             overrides += [f"--{key}", getattr(args, key)]
     cfg = load_config("vid", args.config, overrides)
     check_training_paths(cfg, "audio_encoder_ckpt_path")
+    from vcmr.train.trainer import summary
     from vcmr.train.video import pretrain_video
     paths = pretrain_video(cfg)
-    print(f"logs: {paths['log_dir']}\nbest checkpoint: {paths.get('best')}\nlast checkpoint: {paths.get('last')}")
+    text = summary(paths)
+    if text:  # rank 0 only
+        print(text)
     return 0

@@ -135,7 +135,8 @@ class AudioFolder(Dataset):
 
     def __getitem__(self, idx: int) -> torch.Tensor | None:
         path = self.files[idx]
-        # Training: a fresh random excerpt each epoch, reproducible from (seed, epoch, idx).
+        # Training: a fresh random excerpt each epoch, reproducible from (seed, epoch, idx);
+        # ``epoch`` is set in the reading process (vcmr.data.sampling.EpochItems).
         rng = (np.random.default_rng([self.seed, self.epoch, idx]) if self.split == "train" else None)
         try:
             x = read_excerpt(path, None, self.excerpt_length, self.sample_rate, rng)
@@ -151,3 +152,10 @@ def collate_skip_bad(items: list[torch.Tensor | None]) -> torch.Tensor:
     if not good:
         return torch.zeros(0, 0)
     return torch.stack(good)
+
+
+def collate_indexed(items: list[tuple[torch.Tensor, int] | None]) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(x, index)`` pairs (``EpochItems(..., with_index=True)``) -> ``(batch (B, T), indices
+    (B,))`` of the readable items; an all-bad batch gives ``(0, 0)`` and ``(0,)`` tensors."""
+    good = [it for it in items if it is not None]
+    return collate_skip_bad([x for x, _ in good]), torch.tensor([i for _, i in good], dtype=torch.long)

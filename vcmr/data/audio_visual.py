@@ -234,6 +234,7 @@ class AudioVisualDataset(Dataset):
         max_start = min(seg_len - self.audio_length, (last_sec + 1) * self.sample_rate - 1)
         if self.split != "train":
             return 0
+        # ``epoch`` is set in the reading process (vcmr.data.sampling.EpochItems)
         rng = np.random.default_rng([self.seed, self.epoch, idx])
         return int(rng.integers(0, max_start + 1))
 

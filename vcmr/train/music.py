@@ -4,8 +4,22 @@
 
 Two views of each excerpt are made on the training device by the batched augmentation chain
 (``vcmr.audio.augment``); the NT-Xent loss sees the negatives of the global batch under DDP.
-Validation uses the same chain driven by a fixed seed, so Valid/loss is comparable across
-epochs.
+
+Randomness, and why each piece is seeded as it is:
+
+* excerpts: from ``(seed, epoch, file index)``, the epoch carried to the data-loader workers
+  with each index (``vcmr.data.sampling``), so every epoch reads fresh excerpts, persistent
+  workers included;
+* training augmentations: a generator seeded with ``(seed, global rank, global step)``, so
+  the processes of a DDP run draw different effects for the same batch position, and a
+  resumed run draws what an uninterrupted one would;
+* validation augmentations: a generator per file seeded with ``(seed, file index)``, so
+  Valid/loss is comparable across epochs and does not depend on the batch size, the batch
+  a file lands in, or the number of processes.
+
+The chain always runs in float32 with autocast off (``MusicPretraining._views``): under
+``16-mixed``/``bf16-mixed`` only the encoder and projector run in reduced precision, while
+the FFT reverb, the FIR filters and the pitch shifter's interpolation keep float32 accuracy.
 """
 from __future__ import annotations
 
@@ -18,7 +32,8 @@ from torch.utils.data import DataLoader
 
 from vcmr.audio.augment import AugmentChain
 from vcmr.config import MusicConfig, config_to_dict, config_from_dict
-from vcmr.data.audio_folder import AudioFolder, collate_skip_bad
+from vcmr.data.audio_folder import AudioFolder, collate_indexed
+from vcmr.data.sampling import ResumeSamplerEpoch, epoch_loader_kwargs
 from vcmr.errors import VcmrError
 from vcmr.losses import NTXent
 from vcmr.models import SampleCNN, projector
@@ -67,27 +82,50 @@ class MusicPretraining(pl.LightningModule):
         return self.encoder(x)
 
     def _views(self, batch: torch.Tensor, generator: torch.Generator | None):
-        with torch.no_grad(), _single_thread_on_cpu(batch):
+        """Two augmented views of ``batch``, computed in float32 outside autocast."""
+        with torch.no_grad(), _single_thread_on_cpu(batch), \
+                torch.autocast(device_type=batch.device.type, enabled=False):
+            batch = batch.float()
             return self.augment(batch, generator=generator), self.augment(batch, generator=generator)
+
+    def _item_views(self, batch: torch.Tensor, indices: torch.Tensor):
+        """Validation views: each file's own generator, seeded by ``(seed, file index)``."""
+        views = [self._views(batch[i:i + 1], self._generator(batch, self.cfg.seed, 1, int(k)))
+                 for i, k in enumerate(indices.tolist())]
+        return torch.cat([a for a, _ in views]), torch.cat([b for _, b in views])
+
+    @staticmethod
+    def _generator(batch: torch.Tensor, *parts: int) -> torch.Generator:
+        return torch.Generator(device=batch.device).manual_seed(trainer_lib.mixed_seed(*parts))
+
+    def train_generator(self, batch: torch.Tensor) -> torch.Generator:
+        """The augmentation generator of this training step: ``(seed, global rank, step)``."""
+        return self._generator(batch, self.cfg.seed, 0, self.global_rank, self.global_step)
 
     def _step(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         return self.loss(self.projector(self.encoder(a)), self.projector(self.encoder(b)))
 
-    def training_step(self, batch: torch.Tensor, batch_idx: int):
-        if batch.shape[0] < 2:
+    def training_step(self, batch, batch_idx: int):
+        batch, _ = _unpack(batch)
+        if min(trainer_lib.batch_sizes(self, batch.shape[0])) < 2:
+            # A process with < 2 readable files cannot train (no negatives; BatchNorm needs two
+            # clips): every process skips, or the others would wait for it in the all-gather.
             self.n_skipped_batches += 1
-            return None  # no negatives in a 1-item batch (all other files unreadable): skip
+            return None
         self.n_trained_batches += 1
-        a, b = self._views(batch, None)
+        a, b = self._views(batch, self.train_generator(batch))
         loss = self._step(a, b)
         self.log("Train/loss", loss, prog_bar=True, sync_dist=True, batch_size=batch.shape[0])
         return loss
 
-    def validation_step(self, batch: torch.Tensor, batch_idx: int):
-        if batch.shape[0] < 2:
+    def validation_step(self, batch, batch_idx: int):
+        batch, indices = _unpack(batch)
+        sizes = trainer_lib.batch_sizes(self, batch.shape[0])
+        if min(sizes) < 1 or sum(sizes) < 2:  # the same decision on every process
             return None
-        gen = torch.Generator(device=batch.device).manual_seed(self.cfg.seed + batch_idx)
-        a, b = self._views(batch, gen)
+        if indices is None:
+            indices = torch.arange(batch_idx * batch.shape[0], (batch_idx + 1) * batch.shape[0])
+        a, b = self._item_views(batch, indices)
         loss = self._step(a, b)
         self.log("Valid/loss", loss, prog_bar=True, sync_dist=True, batch_size=batch.shape[0])
         self._scored_val = True
@@ -104,11 +142,13 @@ class MusicPretraining(pl.LightningModule):
         return build_optimizer(self.parameters(), self.cfg.optimizer, self.cfg.learning_rate,
                                self.cfg.weight_decay)
 
-    def on_train_epoch_start(self) -> None:
-        loader = self.trainer.train_dataloader
-        dataset = getattr(loader, "dataset", None)
-        if isinstance(dataset, AudioFolder):
-            dataset.epoch = self.current_epoch  # fresh random excerpts every epoch
+
+
+def _unpack(batch) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``(x, file indices)`` from the loaders of ``make_loaders``; a bare tensor has no indices."""
+    if isinstance(batch, (tuple, list)):
+        return batch[0], batch[1]
+    return batch, None
 
 
 def check_enough_items(cfg: MusicConfig, n_train: int, n_valid: int) -> None:
@@ -134,18 +174,22 @@ def make_loaders(cfg: MusicConfig) -> tuple[DataLoader, DataLoader]:
     train = AudioFolder(cfg.dataset_dir, "train", **common)
     valid = AudioFolder(cfg.dataset_dir, "valid", **common)
     check_enough_items(cfg, len(train), len(valid))
-    kw = dict(num_workers=cfg.workers, collate_fn=collate_skip_bad,
+    kw = dict(num_workers=cfg.workers, collate_fn=collate_indexed,
               persistent_workers=cfg.workers > 0, pin_memory=torch.cuda.is_available())
-    return (DataLoader(train, batch_size=cfg.batch_size, shuffle=True, drop_last=len(train) > cfg.batch_size, **kw),
-            DataLoader(valid, batch_size=cfg.batch_size, shuffle=False, **kw))
+    return (DataLoader(**epoch_loader_kwargs(train, True, cfg.seed, with_index=True),
+                       batch_size=cfg.batch_size, drop_last=len(train) > cfg.batch_size, **kw),
+            DataLoader(**epoch_loader_kwargs(valid, False, cfg.seed, with_index=True),
+                       batch_size=cfg.batch_size, **kw))
 
 
-def pretrain_music(cfg: MusicConfig) -> dict[str, Any]:
-    """Train stage 1 from ``cfg``; returns the paths of the log folder and checkpoints."""
+def pretrain_music(cfg: MusicConfig, callbacks=()) -> dict[str, Any]:
+    """Train stage 1 from ``cfg``; returns the paths of the log folder and checkpoints.
+    ``callbacks``: extra Lightning callbacks (tests record batches with them)."""
     trainer_lib.seed_everything(cfg.seed)
     train_loader, val_loader = make_loaders(cfg)
     module = MusicPretraining(cfg)
-    trainer = trainer_lib.build_trainer(cfg, monitor="Valid/loss", mode="min")
+    cbs = [ResumeSamplerEpoch(train_loader.sampler, val_loader.sampler), *callbacks]
+    trainer = trainer_lib.build_trainer(cfg, monitor="Valid/loss", mode="min", callbacks=cbs)
     paths = trainer_lib.run_fit(trainer, module, train_loader, val_loader, cfg.ckpt_path)
     if module.n_skipped_batches and not module.n_trained_batches:
         raise VcmrError(

@@ -49,6 +49,7 @@ from torch.utils.data import DataLoader
 
 from vcmr.checkpoint import load_encoder
 from vcmr.config import EncoderConfig, SupervisedConfig, config_from_dict, config_to_dict, encoder_config
+from vcmr.data.sampling import ResumeSamplerEpoch, epoch_loader_kwargs
 from vcmr.data.tagging import CropDataset, collate_crops, load_split_from_config
 from vcmr.evaluate.tagging import tagging_metrics
 from vcmr.models import SampleCNN
@@ -105,10 +106,13 @@ class TaggingModule(pl.LightningModule):
 
     def training_step(self, batch, batch_idx: int):
         x, y = batch
-        if x.numel() == 0:
-            return None  # every file of the batch was unreadable (already warned)
-        if len(x) == 1 and self.encoder.training:
-            # BatchNorm in training mode needs two clips (the last block's output is 1 sample long).
+        # Every process takes the same branch (or DDP's gradient averaging waits for the one
+        # that skipped): skip when any process has no readable clip, or only one while
+        # BatchNorm is in training mode (the last block's output is 1 sample long).
+        smallest = min(trainer_lib.batch_sizes(self, len(x) if x.numel() else 0))
+        if smallest == 0:
+            return None  # every file of a batch was unreadable (already warned)
+        if smallest == 1 and self.encoder.training:
             warnings.warn("skipped a training batch of one clip: BatchNorm in training mode needs "
                           "at least two (use a batch_size that does not leave one song over)", stacklevel=2)
             return None
@@ -118,7 +122,7 @@ class TaggingModule(pl.LightningModule):
 
     def validation_step(self, batch, batch_idx: int):
         x, y = batch
-        if x.numel() == 0:
+        if x.numel() == 0:  # no collective operation here: a process may skip alone
             return None
         logits = self(x)
         loss = self.loss(logits, y)
@@ -127,14 +131,14 @@ class TaggingModule(pl.LightningModule):
         return loss
 
     def on_validation_epoch_end(self) -> None:
-        if not self._val:
-            return
-        probs = torch.cat([p for p, _ in self._val])
-        labels = torch.cat([y for _, y in self._val])
+        n_tags = len(self.tags)
+        probs = torch.cat([p for p, _ in self._val]) if self._val else torch.zeros(0, n_tags, device=self.device)
+        labels = torch.cat([y for _, y in self._val]) if self._val else torch.zeros(0, n_tags, device=self.device)
         self._val.clear()
-        if self.trainer.world_size > 1:  # metrics over the whole validation set
-            probs = self.all_gather(probs).flatten(0, 1)
-            labels = self.all_gather(labels).flatten(0, 1)
+        # metrics over the whole validation set; every process joins the gather, whatever it holds
+        probs, labels = trainer_lib.gather_rows(self, probs), trainer_lib.gather_rows(self, labels)
+        if probs.shape[0] == 0:
+            return
         m = tagging_metrics(labels.cpu().numpy(), probs.float().cpu().numpy(), self.tags)
         # No tag with both classes (tiny data): 0 so the best-checkpoint logic still works.
         self.log("Valid/pr_auc", float(m["pr_auc"] or 0.0), prog_bar=True)
@@ -147,11 +151,6 @@ class TaggingModule(pl.LightningModule):
                                                            patience=self.cfg.lr_patience)
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "monitor": "Valid/loss",
                                                    "interval": "epoch", "strict": False}}
-
-    def on_train_epoch_start(self) -> None:
-        dataset = getattr(self.trainer.train_dataloader, "dataset", None)
-        if isinstance(dataset, CropDataset):
-            dataset.epoch = self.current_epoch  # fresh random crops every epoch
 
 
 def resolve_encoder(cfg: SupervisedConfig) -> tuple[SampleCNN, SupervisedConfig]:
@@ -177,14 +176,15 @@ def make_loaders(cfg: SupervisedConfig, train_split, valid_split) -> tuple[DataL
                   seed=cfg.seed)
     train = CropDataset(train_split, train=True, **common)
     valid = CropDataset(valid_split, train=False, **common)
-    # Not persistent: workers are re-made each epoch so they see the new dataset.epoch.
-    kw = dict(num_workers=cfg.workers, collate_fn=collate_crops, pin_memory=torch.cuda.is_available())
-    return (DataLoader(train, batch_size=cfg.batch_size, shuffle=True,
+    # The epoch of each crop travels with its index (vcmr.data.sampling), so workers persist.
+    kw = dict(num_workers=cfg.workers, collate_fn=collate_crops, persistent_workers=cfg.workers > 0,
+              pin_memory=torch.cuda.is_available())
+    return (DataLoader(**epoch_loader_kwargs(train, True, cfg.seed), batch_size=cfg.batch_size,
                        drop_last=len(train) > cfg.batch_size, **kw),
-            DataLoader(valid, batch_size=cfg.batch_size, shuffle=False, **kw))
+            DataLoader(**epoch_loader_kwargs(valid, False, cfg.seed), batch_size=cfg.batch_size, **kw))
 
 
-def finetune(cfg: SupervisedConfig) -> dict[str, Any]:
+def finetune(cfg: SupervisedConfig, callbacks=()) -> dict[str, Any]:
     """Train stage 3 from ``cfg``.
 
     Returns ``{"log_dir", "best", "last", "tags", "n_train", "n_valid"}`` (checkpoint paths of
@@ -197,7 +197,8 @@ def finetune(cfg: SupervisedConfig) -> dict[str, Any]:
     module = TaggingModule(cfg, train_split.tags, encoder)
     train_loader, val_loader = make_loaders(cfg, train_split, valid_split)
     stop = EarlyStopping(monitor="Valid/loss", mode="min", patience=cfg.patience, check_on_train_epoch_end=False)
-    trainer = trainer_lib.build_trainer(cfg, monitor="Valid/pr_auc", mode="max", callbacks=[stop])
+    cbs = [stop, ResumeSamplerEpoch(train_loader.sampler, val_loader.sampler), *callbacks]
+    trainer = trainer_lib.build_trainer(cfg, monitor="Valid/pr_auc", mode="max", callbacks=cbs)
     paths = trainer_lib.run_fit(trainer, module, train_loader, val_loader, cfg.ckpt_path)
     return {**paths, "tags": train_split.tags, "n_train": len(train_split.items),
             "n_valid": len(valid_split.items)}

@@ -6,6 +6,15 @@ to plain fp32 and per-process BatchNorm.
 
 Logs go to ``log_dir/experiment_name/version_N`` (TensorBoard); checkpoints to its
 ``checkpoints/`` folder: ``last.ckpt`` and ``best.ckpt`` (by the stage's monitored metric).
+
+Several processes (``--devices 2 --strategy ddp``, ``--num_nodes N``, ``torchrun`` or SLURM
+``srun``) write one set of logs and checkpoints (rank 0). Decisions that change which
+collective operations a step runs (skipping a batch, gathering validation outputs) are taken
+from every process's batch size (:func:`batch_sizes`), so no process waits for another that
+skipped. A run stopped by SIGTERM (a scheduler's pre-emption, ``kill``) saves ``last.ckpt``
+first (:class:`SaveOnSigterm`); on SLURM, Lightning's SLURMEnvironment also saves
+``hpc_ckpt_N.ckpt`` in ``log_dir/experiment_name`` on SIGUSR1, requeues the job, and the
+requeued job resumes from it by itself.
 """
 from __future__ import annotations
 
@@ -17,6 +26,7 @@ from typing import Any, Iterable
 import pytorch_lightning as pl
 from pytorch_lightning.callbacks import Callback, LearningRateMonitor, ModelCheckpoint
 from pytorch_lightning.loggers import TensorBoardLogger
+from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from vcmr.errors import VcmrError
 
@@ -79,7 +89,10 @@ def build_trainer(cfg: Any, monitor: str, mode: str = "min",
         cbs.append(ModelCheckpoint(dirpath=ckpt_dir, filename="last", monitor=None, save_top_k=1,
                                    auto_insert_metric_name=False, enable_version_counter=False))
     cbs.append(LearningRateMonitor(logging_interval="step"))
+    if enable_checkpointing:
+        cbs.append(SaveOnSigterm(Path(logger.log_dir) / "checkpoints" / "last.ckpt"))
     return pl.Trainer(
+        default_root_dir=Path(cfg.log_dir) / cfg.experiment_name,  # SLURM hpc_ckpt_N.ckpt: stable across requeues
         accelerator=cfg.accelerator, devices=parse_devices(cfg.devices), num_nodes=cfg.num_nodes,
         strategy=cfg.strategy, precision=resolve_precision(cfg.precision, on_cuda(cfg.accelerator)),
         sync_batchnorm=resolve_sync_batchnorm(cfg.sync_batchnorm, on_cuda(cfg.accelerator)),
@@ -142,14 +155,20 @@ def run_fit(trainer: pl.Trainer, module: pl.LightningModule, train_loader, val_l
         check_resume_checkpoint(ckpt_path, module.hparams.get("stage"))
     if not any(isinstance(cb, FiniteGuard) for cb in trainer.callbacks):
         trainer.callbacks.append(FiniteGuard())
-    trainer.fit(module, train_loader, val_loader, ckpt_path=ckpt_path, weights_only=True)
+    try:
+        trainer.fit(module, train_loader, val_loader, ckpt_path=ckpt_path, weights_only=True)
+    except SIGTERMException:
+        last = checkpoint_paths(trainer).get("last")
+        raise VcmrError(f"training stopped by SIGTERM at step {trainer.global_step} (epoch "
+                        f"{trainer.current_epoch}); the state reached is saved in {last}: continue "
+                        f"with --ckpt_path {last}") from None
     paths = checkpoint_paths(trainer)
     _check_finite_weights(module, paths)
     return paths
 
 
 def checkpoint_paths(trainer: pl.Trainer) -> dict[str, str]:
-    out = {"log_dir": trainer.logger.log_dir if trainer.logger else ""}
+    out = {"log_dir": trainer.logger.log_dir if trainer.logger else "", "global_rank": trainer.global_rank}
     for cb in trainer.checkpoint_callbacks:
         if cb.monitor is not None:
             out["best"] = cb.best_model_path
@@ -160,3 +179,63 @@ def checkpoint_paths(trainer: pl.Trainer) -> dict[str, str]:
 
 def seed_everything(seed: int) -> None:
     pl.seed_everything(seed, workers=True, verbose=False)
+
+
+class SaveOnSigterm(Callback):
+    """Save ``last.ckpt`` when the run is stopped by SIGTERM, then stop.
+
+    Lightning 2.x turns SIGTERM into ``SIGTERMException`` at the next batch boundary (on every
+    process of a DDP run: rank 0 broadcasts it) but saves nothing outside SLURM; this saves the
+    state reached, mid-epoch included, so ``--ckpt_path .../last.ckpt`` resumes from there.
+    """
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+
+    def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
+        if isinstance(exception, SIGTERMException):
+            trainer.save_checkpoint(self.path)
+
+
+def mixed_seed(*parts: int) -> int:
+    """A 63-bit seed from integers (seed, rank, step ...): different tuples give unrelated
+    seeds, unlike ``seed + rank`` where rank 1 at step 0 equals rank 0 at step 1."""
+    import numpy as np
+    return int(np.random.SeedSequence([abs(int(p)) for p in parts]).generate_state(2, np.uint64)[0] >> 1)
+
+
+def batch_sizes(module: pl.LightningModule, n: int) -> list[int]:
+    """This step's batch size on every process (``[n]`` on one process).
+
+    Every process must take the same branch (train or skip) or the collective operations of
+    the loss and of DDP's gradient averaging wait forever for the one that skipped."""
+    import torch
+    trainer = getattr(module, "_trainer", None)
+    if trainer is None or trainer.world_size <= 1:
+        return [int(n)]
+    sizes = module.all_gather(torch.tensor([int(n)], device=module.device))
+    return [int(v) for v in sizes.flatten().tolist()]
+
+
+def gather_rows(module: pl.LightningModule, x):
+    """``x`` (rows, ...) of every process concatenated in rank order; processes may hold
+    different numbers of rows, none included (dropped unreadable files). One process: ``x``."""
+    import torch
+    trainer = getattr(module, "_trainer", None)
+    if trainer is None or trainer.world_size <= 1:
+        return x
+    sizes = batch_sizes(module, x.shape[0])
+    padded = torch.zeros((max(sizes), *x.shape[1:]), dtype=x.dtype, device=x.device)
+    padded[: x.shape[0]] = x
+    everything = module.all_gather(padded)  # (world, max, ...)
+    return torch.cat([everything[r, :k] for r, k in enumerate(sizes)])
+
+
+def summary(paths: dict, best_label: str = "best checkpoint") -> str:
+    """What the training commands print; empty on processes other than rank 0 (each process
+    of a DDP run returns from training, only one should report)."""
+    if paths.get("global_rank", 0) != 0:
+        return ""
+    best = paths.get("best") or ("none yet: no validation has run (training stopped before the "
+                                 "first validation, e.g. by --max_steps); use the last checkpoint")
+    return f"logs: {paths['log_dir']}\n{best_label}: {best}\nlast checkpoint: {paths.get('last')}"

@@ -9,7 +9,14 @@ per-second frame features, flatten, Linear-ReLU to 512, projector to 128). The l
 NT-Xent on the audio and video embeddings together (``negatives: all``: audio-audio and
 video-video negatives included) or cross-modal InfoNCE (``negatives: cross``), with negatives
 gathered from all processes. The optimiser defaults are the authors' (AdamW, lr 5e-4, weight
-decay 0.01). Each validation epoch logs Recall@1/5/10 and median rank.
+decay 0.01). Each validation epoch logs Recall@1/5/10 and median rank over the whole
+validation set (gathered from all processes, which may hold different numbers of pairs).
+
+Training crops are drawn from ``(seed, epoch, segment index)`` with the epoch carried to the
+data-loader workers with each index (``vcmr.data.sampling``): fresh crops every epoch,
+persistent workers included. A training batch is skipped on every process when one process
+holds fewer than two pairs (no negatives; BatchNorm needs two clips), so none waits for
+another in the loss's all-gather.
 """
 from __future__ import annotations
 
@@ -23,6 +30,7 @@ from torch.utils.data import DataLoader
 from vcmr.checkpoint import load_encoder
 from vcmr.config import VideoConfig, config_from_dict, config_to_dict, encoder_config
 from vcmr.data.audio_visual import AudioVisualDataset
+from vcmr.data.sampling import ResumeSamplerEpoch, epoch_loader_kwargs
 from vcmr.errors import VcmrError
 from vcmr.evaluate.retrieval import retrieval_metrics
 from vcmr.losses import AudioVideoNTXent
@@ -79,8 +87,8 @@ class VideoPretraining(pl.LightningModule):
 
     def training_step(self, batch, batch_idx: int):
         audio, video, _ = batch
-        if audio.shape[0] < 2:
-            return None  # no negatives, and BatchNorm cannot normalise one clip: skip
+        if min(trainer_lib.batch_sizes(self, audio.shape[0])) < 2:
+            return None  # no negatives, and BatchNorm cannot normalise one clip: all skip
         loss = self.loss(self.embed_audio(audio), self.embed_video(video))
         self.log("Train/loss", loss, prog_bar=True, sync_dist=True, batch_size=audio.shape[0])
         return loss
@@ -95,14 +103,15 @@ class VideoPretraining(pl.LightningModule):
         return loss
 
     def on_validation_epoch_end(self) -> None:
-        if not self._val_audio:
-            return
-        za, zv = torch.cat(self._val_audio), torch.cat(self._val_video)
+        width = self.cfg.projection_dim
+        za = torch.cat(self._val_audio) if self._val_audio else torch.zeros(0, width, device=self.device)
+        zv = torch.cat(self._val_video) if self._val_video else torch.zeros(0, width, device=self.device)
         self._val_audio.clear()
         self._val_video.clear()
-        if self.trainer.world_size > 1:  # metrics over the whole validation set
-            za = self.all_gather(za).flatten(0, 1)
-            zv = self.all_gather(zv).flatten(0, 1)
+        # metrics over the whole validation set; every process joins the gather
+        za, zv = trainer_lib.gather_rows(self, za), trainer_lib.gather_rows(self, zv)
+        if za.shape[0] == 0:
+            return
         metrics = retrieval_metrics(za, zv)
         n = metrics.pop("n")
         self.log_dict({f"Valid/{k}": v for k, v in metrics.items()}, sync_dist=False, rank_zero_only=True)
@@ -112,11 +121,6 @@ class VideoPretraining(pl.LightningModule):
         return build_optimizer(self.parameters(), self.cfg.optimizer, self.cfg.learning_rate,
                                self.cfg.weight_decay)
 
-    def on_train_epoch_start(self) -> None:
-        dataset = getattr(self.trainer.train_dataloader, "dataset", None)
-        if isinstance(dataset, AudioVisualDataset):
-            dataset.epoch = self.current_epoch
-
 
 def make_loaders(cfg: VideoConfig) -> tuple[DataLoader, DataLoader]:
     common = dict(sample_rate=cfg.sample_rate, audio_length=cfg.audio_length,
@@ -125,13 +129,14 @@ def make_loaders(cfg: VideoConfig) -> tuple[DataLoader, DataLoader]:
     valid = AudioVisualDataset(cfg.dataset_dir, "valid", **common)
     kw = dict(num_workers=cfg.workers, persistent_workers=cfg.workers > 0,
               pin_memory=torch.cuda.is_available())
-    return (DataLoader(train, batch_size=cfg.batch_size, shuffle=True,
+    return (DataLoader(**epoch_loader_kwargs(train, True, cfg.seed), batch_size=cfg.batch_size,
                        drop_last=len(train) > cfg.batch_size, **kw),
-            DataLoader(valid, batch_size=cfg.batch_size, shuffle=False, **kw))
+            DataLoader(**epoch_loader_kwargs(valid, False, cfg.seed), batch_size=cfg.batch_size, **kw))
 
 
-def pretrain_video(cfg: VideoConfig) -> dict[str, Any]:
-    """Train stage 2 from ``cfg``; returns the paths of the log folder and checkpoints."""
+def pretrain_video(cfg: VideoConfig, callbacks=()) -> dict[str, Any]:
+    """Train stage 2 from ``cfg``; returns the paths of the log folder and checkpoints.
+    ``callbacks``: extra Lightning callbacks."""
     trainer_lib.seed_everything(cfg.seed)
     if not cfg.ckpt_path:  # an original-VCMR or CLMR stage-1 file brings its own architecture
         from vcmr.compat import adopt_encoder_architecture
@@ -144,5 +149,6 @@ def pretrain_video(cfg: VideoConfig) -> dict[str, Any]:
     cfg.feature_dim = found
     resuming = bool(cfg.ckpt_path)
     module = VideoPretraining(cfg, load_audio_encoder=not resuming)
-    trainer = trainer_lib.build_trainer(cfg, monitor="Valid/loss", mode="min")
+    cbs = [ResumeSamplerEpoch(train_loader.sampler, val_loader.sampler), *callbacks]
+    trainer = trainer_lib.build_trainer(cfg, monitor="Valid/loss", mode="min", callbacks=cbs)
     return trainer_lib.run_fit(trainer, module, train_loader, val_loader, cfg.ckpt_path)
