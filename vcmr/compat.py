@@ -241,8 +241,8 @@ def load_weights_only(path: str | Path, what: str = "checkpoint") -> Any:
 
 
 def _refused_global(e: Exception) -> str:
-    m = re.search(r"(?:Unsupported global|GLOBAL|global):? *([\w.]+ [\w.]+|[\w.]+)", str(e))
-    return f"global {m.group(1).replace(' ', '.')}" if m else str(e).splitlines()[-1][:200]
+    m = re.search(r"GLOBAL ([\w.]+)", str(e))
+    return f"class or function {m.group(1)}" if m else str(e).splitlines()[-1][:200]
 
 
 # ================================================================ checkpoint layouts
