@@ -229,6 +229,9 @@ def load_weights_only(path: str | Path, what: str = "checkpoint") -> Any:
         with torch.serialization.safe_globals(ALLOWED_CLASSES):
             return torch.load(str(path), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
+        if _refused_global(e) is None:  # not an object: damaged or not a torch file at all
+            raise CheckpointError(f"{what} {str(path)!r} cannot be read ({_last_line(e)}); is the "
+                                  f"file complete?") from None
         raise CheckpointError(
             f"{what} {str(path)!r} refused: it holds a Python object that loading would have to "
             f"construct ({_refused_global(e)}); vcmr reads only tensors, plain containers and "
@@ -240,9 +243,16 @@ def load_weights_only(path: str | Path, what: str = "checkpoint") -> Any:
                               f"is the file complete?") from None
 
 
-def _refused_global(e: Exception) -> str:
+def _refused_global(e: Exception) -> str | None:
+    """The class or function torch's weights-only unpickler refused, from its message."""
     m = re.search(r"GLOBAL ([\w.]+)", str(e))
-    return f"class or function {m.group(1)}" if m else str(e).splitlines()[-1][:200]
+    return f"class or function {m.group(1)}" if m else None
+
+
+def _last_line(e: Exception) -> str:
+    m = re.search(r"WeightsUnpickler error:\s*(\S.*)", str(e))  # torch's reason, not its advice
+    lines = [m.group(1)] if m else [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+    return f"{type(e).__name__}: {lines[0][:200]}" if lines else type(e).__name__
 
 
 # ================================================================ checkpoint layouts
