@@ -258,3 +258,24 @@ def test_only_argparse_namespace_is_allowed(files, tmp_path):
                tmp_path / "p.ckpt")
     with pytest.raises(CheckpointError, match="datetime.date"):
         vcmr.load_model(tmp_path / "p.ckpt")
+
+
+@pytest.mark.slow
+def test_pretrain_video_conditions_clmrs_encoder_end_to_end(files, tmp_path, capsys):
+    """``vcmr pretrain-video --audio_encoder_ckpt_path clmr_checkpoint_10000.pt``: one step of
+    stage 2 on prepared data (16 kHz audio, resampled to CLMR's 22050 Hz), then the stage-2
+    checkpoint loads with CLMR's architecture and the blocks kept frozen are CLMR's."""
+    from prepared_layout import write_prepared
+    path, ref = files["clmr_pt"]
+    data = write_prepared(tmp_path / "av", n_videos=6, n_segments=2, segment_seconds=3, feature_dim=8)
+    code = main(["pretrain-video", "--dataset_dir", str(data), "--audio_encoder_ckpt_path", str(path),
+                 "--log_dir", str(tmp_path / "runs"), "--batch_size", "4", "--workers", "0",
+                 "--max_steps", "1", "--m_epochs", "1", "--valid_fraction", "0.3",
+                 "--accelerator", "cpu", "--devices", "1", "--progress_bar", "false"])
+    assert code == 0, capsys.readouterr().err
+    ckpt = next((tmp_path / "runs").rglob("last.ckpt"))
+    model = vcmr.load_model(ckpt)
+    assert (model.stage, model.sample_rate, model.segment_samples, model.video_seconds) == ("vid", 22050, 59049, 3)
+    frozen = {k: v for k, v in model.encoder.state_dict().items() if k.startswith("blocks.0.0.")}
+    assert all(torch.equal(v, ref.encoder.state_dict()["sequential." + k[len("blocks."):]])
+               for k, v in frozen.items())
