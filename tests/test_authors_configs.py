@@ -166,3 +166,12 @@ def test_seed_scripts_read_config_stage_yaml_and_fail_only_on_missing_paths(
     assert stop.value.code == 1, err
     assert needle in err, err
     assert "vcmr: config/config_" in err  # the file was read and translated
+
+
+def test_authors_keys_on_the_command_line_are_translated_too(capsys):
+    cfg = load_config("sup", overrides=["--n_cuda", "0", "--bit_precision", "32"])
+    assert (cfg.devices, cfg.precision) == ("0", "32-true")
+    assert "command line: n_cuda '0' -> devices '0'" in capsys.readouterr().err
+    # a capitalised optimizer alone is not an authors' file: 'Adam' is Adam at the given rate
+    cfg = load_config("mus", overrides=["--optimizer", "Adam", "--learning_rate", "0.001"])
+    assert (cfg.optimizer, cfg.learning_rate) == ("adam", 0.001)

@@ -78,9 +78,10 @@ def notice(line: str) -> None:
 
 
 def is_authors_config(values: dict[str, Any]) -> bool:
-    """True for a config dict written for the authors' scripts (keys only they use, or their
-    capitalised optimizer names)."""
-    return bool(set(values) & set(AUTHOR_KEYS)) or values.get("optimizer") in ("Adam", "LARS")
+    """True for a config dict written for the authors' scripts: it has keys only they use
+    (each of their four files has ``n_cuda``). A capitalised optimizer name alone is just
+    read case-insensitively by ``load_config``."""
+    return bool(set(values) & set(AUTHOR_KEYS))
 
 
 def translate_config(stage: str, values: dict[str, Any], source: str = "config") -> dict[str, Any]:

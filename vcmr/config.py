@@ -391,6 +391,8 @@ def load_config(stage: str, path: str | Path | None = None,
         values = compat.translate_config(stage, values, str(path))
     if overrides:
         extra = parse_overrides(overrides) if isinstance(overrides, list) else overrides
+        if compat.is_authors_config(extra):  # e.g. --n_cuda 0 given to a seed script
+            extra = compat.translate_config(stage, extra, "command line")
         values = _merge(values, extra)
     if isinstance(values.get("optimizer"), str):  # case-insensitive: 'Adam', 'LARS' as in the
         values = {**values, "optimizer": values["optimizer"].lower()}  # authors' files
