@@ -279,3 +279,17 @@ def test_pretrain_video_conditions_clmrs_encoder_end_to_end(files, tmp_path, cap
     frozen = {k: v for k, v in model.encoder.state_dict().items() if k.startswith("blocks.0.0.")}
     assert all(torch.equal(v, ref.encoder.state_dict()["sequential." + k[len("blocks."):]])
                for k, v in frozen.items())
+
+
+def test_foreign_checkpoints_load_with_the_core_install_only(files):
+    """Reading and converting them imports neither Lightning nor the video stack."""
+    import subprocess
+    import sys
+    code = ("import sys, vcmr\n"
+            "for p in sys.argv[1:]: vcmr.load_model(p)\n"
+            "bad = [m for m in ('pytorch_lightning', 'lightning', 'av', 'scenedetect', 'cv2', 'transformers') "
+            "if m in sys.modules]\n"
+            "assert not bad, bad\n")
+    paths = [str(files[k][0]) for k in ("authors_vid", "authors_sup", "clmr_pt")]
+    r = subprocess.run([sys.executable, "-c", code, *paths], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
