@@ -1,12 +1,127 @@
-"""HEAR interface: shapes, timestamps, and agreement with the embedding API."""
+"""HEAR interface: the official validator's checks, at every rate vcmr trains, and agreement
+with the embedding API.
+
+``hearvalidator`` itself needs TensorFlow and Python <= 3.9 wheels, so CI does not install it;
+``validate`` below repeats its checks (hearvalidator 2021.0.x ``ValidateModel``): the module is a
+torch Module, its sample rate is one HEAR accepts, embedding sizes are ints, timestamp embeddings
+of white noise batches (2 x 1.07 s, 1.98 s, 4.0 s) have consistent float32 shapes, regular
+spacing (<= 1 ms deviation) of at most 50 ms (the validator's warning), start at 0 and end
+within one hop (and 50 ms) of the end of the audio without passing it; scene embeddings of
+4 x 2.74 s are float32 (4, scene_embedding_size).
+"""
+import warnings
+
 import numpy as np
 import pytest
 import torch
 
 from vcmr import hear
+from vcmr.api import EmbeddingModel
+from vcmr.checkpoint import build_encoder
+from vcmr.config import EncoderConfig, FirstBlockParams, config_to_dict
 from vcmr.errors import VcmrError
 
 from embed_helpers import SR, music, stage1_checkpoint
+
+ACCEPTABLE = [16000, 22050, 44100, 48000]  # hearvalidator's ACCEPTABLE_SAMPLE_RATE
+
+
+def tiny_model(sample_rate: int, seed: int = 0) -> EmbeddingModel:
+    """config/tiny.yaml's SampleCNN at ``sample_rate``, seeded random weights."""
+    torch.manual_seed(seed)
+    cfg = EncoderConfig(sample_rate=sample_rate, audio_length=2187, n_blocks=6,
+                        n_channels=[16, 16, 32, 32, 32, 64], output_size=64,
+                        first_block_params=FirstBlockParams(out_channels=16, conv_size=3))
+    state = {f"encoder.{k}": v for k, v in build_encoder(cfg).state_dict().items()}
+    from vcmr.models.heads import tagging_head
+    state.update({f"head.{k}": v for k, v in tagging_head(64, 2).state_dict().items()})
+    return EmbeddingModel("sup", config_to_dict(cfg), state, ["a", "b"], f"tiny {sample_rate} Hz")
+
+
+def validate(model) -> list[str]:
+    """hearvalidator's checks; raises AssertionError on its errors, returns its warnings."""
+    warned = []
+    assert isinstance(model, torch.nn.Module)
+    assert model.sample_rate in ACCEPTABLE, f"Input sample rate of {model.sample_rate} is invalid"
+    assert isinstance(model.scene_embedding_size, int) and isinstance(model.timestamp_embedding_size, int)
+    for length in (1.07, 1.98, 4.0):
+        audio = torch.rand((2, int(length * model.sample_rate))) * 2 - 1
+        emb, ts = hear.get_timestamp_embeddings(audio, model)
+        assert emb.dtype == torch.float32
+        emb, ts = emb.detach().cpu().numpy(), ts.detach().cpu().numpy()
+        assert emb.ndim == 3 and ts.ndim == 2 and emb.shape[0] == 2
+        assert emb.shape[:2] == ts.shape and emb.shape[2] == model.timestamp_embedding_size
+        assert ts.shape[1] > 1
+        diff = np.diff(ts)
+        avg = diff.mean()
+        if diff.max() > 50.0:
+            warned.append(f"interval {diff.max()} ms > 50 ms")
+        assert np.abs(diff - avg).max() <= 1, "timestamps not at regular intervals"
+        lo, hi = ts.min(), ts.max()
+        if lo > avg:
+            warned.append(f"timestamps begin at {lo} ms")
+        assert hi >= 1000 * length - 2 * avg, f"timestamps end at {hi} ms of {1000 * length}"
+        if hi < 1000 * length - avg or hi < 1000 * length - 50:
+            warned.append(f"timestamps end at {hi} ms of {1000 * length} ms")
+        assert hi <= 1000 * length, f"timestamps end at {hi} ms, after the audio"
+    scene = hear.get_scene_embeddings(torch.rand((4, int(2.74 * model.sample_rate))) * 2 - 1, model)
+    assert scene.dtype == torch.float32 and tuple(scene.shape) == (4, model.scene_embedding_size)
+    return warned
+
+
+@pytest.mark.parametrize("model_rate, declared", [(8000, 16000), (16000, 16000), (22050, 22050)])
+def test_validator_checks_pass_without_warnings(model_rate, declared):
+    model = hear.HearModel(tiny_model(model_rate))
+    assert model.sample_rate == declared and model.model.sample_rate == model_rate
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the wrapper itself warns about nothing
+        assert validate(model) == []
+
+
+def test_old_default_hop_would_warn():
+    """The check is live: a 250 ms hop (vcmr's old default) trips the validator's warning."""
+    assert any("> 50 ms" in w for w in validate(hear.HearModel(tiny_model(16000), timestamp_hop_ms=250)))
+
+
+@pytest.mark.parametrize("rate, expected", [(8000, 16000), (16000, 16000), (16001, 22050), (22050, 22050),
+                                            (24000, 44100), (44100, 44100), (48000, 48000), (96000, 48000)])
+def test_declared_rate(rate, expected):
+    assert hear.hear_rate(rate) == expected
+
+
+def test_resampled_inside_matches_embedding_api():
+    """An 8 kHz model given 16 kHz audio embeds what EmbeddingModel.embed_song embeds."""
+    model = hear.HearModel(tiny_model(8000))
+    audio = torch.from_numpy(np.stack([music(1.3, 16000, seed=s) for s in (1, 2)]))
+    scene = hear.get_scene_embeddings(audio, model)
+    for i in range(2):
+        np.testing.assert_allclose(scene[i].numpy(), model.model.embed_song(audio[i].numpy(), 16000),
+                                   rtol=1e-4, atol=1e-5)
+
+
+def test_timestamps_reach_the_end_with_exact_counts():
+    assert len(hear.timestamps_ms(48000 * 1200, 48000, 50.0)) == 24001  # 20 min at 48 kHz
+    ts = hear.timestamps_ms(22050 * 3 + 100, 22050, 50.0)
+    assert ts[-1] == 3000.0 and len(ts) == 61
+    ts = hear.timestamps_ms(44100 * 60, 44100, 25.0)  # hop of 1102.5 samples: no drift
+    assert len(ts) == 2401 and ts[-1] == 60000.0
+    assert len(hear.timestamps_ms(0, 16000, 50.0)) == 1
+
+
+def test_batch_equals_one_at_a_time_and_batch_size_is_free():
+    model = hear.HearModel(tiny_model(22050), batch_size=3)
+    audio = torch.rand((3, 22050)) * 2 - 1
+    emb, ts = hear.get_timestamp_embeddings(audio, model)
+    one, ts1 = hear.get_timestamp_embeddings(audio[1:2], hear.HearModel(tiny_model(22050), batch_size=50))
+    torch.testing.assert_close(emb[1:2], one, rtol=1e-5, atol=1e-6)
+    assert torch.equal(ts[1:2], ts1) and torch.equal(ts[0], ts[2])
+
+
+def test_empty_batch_gives_empty_outputs():
+    model = hear.HearModel(tiny_model(16000))
+    emb, ts = hear.get_timestamp_embeddings(torch.zeros(0, 16000), model)
+    assert emb.shape == (0, 21, 64) and ts.shape == (0, 21)
+    assert hear.get_scene_embeddings(torch.zeros(0, 16000), model).shape == (0, 64)
 
 
 @pytest.fixture(scope="session")
@@ -18,40 +133,29 @@ def _audio(n_sounds=2, seconds=0.6):
     return torch.from_numpy(np.stack([music(seconds, SR, seed=20 + i) for i in range(n_sounds)]))
 
 
-def test_attributes(hear_model):
+def test_trained_checkpoint(hear_model):
     assert isinstance(hear_model, torch.nn.Module)
     assert (hear_model.sample_rate, hear_model.scene_embedding_size, hear_model.timestamp_embedding_size) == (SR, 64, 64)
-
-
-def test_scene_embeddings(hear_model):
+    assert hear_model.timestamp_hop_ms == 50.0
     audio = _audio(3)
     emb = hear.get_scene_embeddings(audio, hear_model)
     assert emb.shape == (3, 64) and emb.dtype == torch.float32
-    np.testing.assert_allclose(emb[1].numpy(), hear_model.model.embed_song(audio[1].numpy(), SR), rtol=1e-6)
+    np.testing.assert_allclose(emb[1].numpy(), hear_model.model.embed_song(audio[1].numpy(), SR), rtol=1e-5, atol=1e-6)
 
 
-def test_timestamp_embeddings(hear_model):
-    audio = _audio(2, 0.6)  # 9600 samples
+def test_timestamp_embedding_is_the_centred_window(hear_model):
+    audio = _audio(2, 0.6)  # 9600 samples: frames at 0, 50, ..., 600 ms
     emb, ts = hear.get_timestamp_embeddings(audio, hear_model)
-    n = int(np.ceil(0.6 / 0.25))  # frames at 0, 250, 500 ms
-    assert emb.shape == (2, n, 64) and ts.shape == (2, n)
-    np.testing.assert_allclose(ts[0].numpy(), [0.0, 250.0, 500.0])
-    assert torch.equal(ts[0], ts[1])
-    # frame k is the window centred on its timestamp, zero-padded outside the sound
+    assert emb.shape == (2, 13, 64) and ts.shape == (2, 13)
+    np.testing.assert_allclose(ts[0].numpy(), np.arange(13) * 50.0)
     seg = hear_model.model.segment_samples
-    centre = 4000
-    window = np.zeros(seg, np.float32)
-    lo = centre - seg // 2
-    window[max(0, -lo): max(0, -lo) + min(seg, 9600 - max(0, lo))] = audio[0, max(0, lo): lo + seg].numpy()
-    expected = hear_model.model.embed_segments(window[None])[0]
-    torch.testing.assert_close(emb[0, 1], expected, rtol=1e-5, atol=1e-6)
-
-
-def test_timestamp_hop_option(tmp_path_factory):
-    model = hear.load_model(str(stage1_checkpoint(tmp_path_factory.mktemp("embed_models"))), timestamp_hop_ms=50)
-    emb, ts = hear.get_timestamp_embeddings(_audio(1, 0.2), model)
-    assert emb.shape == (1, 4, 64)
-    np.testing.assert_allclose(ts[0].numpy(), [0, 50, 100, 150])
+    for k, centre in ((5, 4000), (12, 9600)):  # inside, and at the very end (zero-padded)
+        lo = centre - seg // 2
+        window = np.zeros(seg, np.float32)
+        part = audio[0, max(0, lo): lo + seg].numpy()
+        window[max(0, -lo): max(0, -lo) + len(part)] = part
+        expected = hear_model.model.embed_segments(window[None])[0]
+        torch.testing.assert_close(emb[0, k], expected, rtol=1e-5, atol=1e-6)
 
 
 def test_errors(hear_model):
@@ -59,5 +163,9 @@ def test_errors(hear_model):
         hear.load_model("")
     with pytest.raises(VcmrError, match="n_sounds, n_samples"):
         hear.get_scene_embeddings(torch.zeros(100), hear_model)
+    with pytest.raises(VcmrError, match="NaN"):
+        hear.get_scene_embeddings(torch.full((1, 100), float("nan")), hear_model)
     with pytest.raises(VcmrError, match="positive"):
         hear.HearModel(hear_model.model, timestamp_hop_ms=0)
+    with pytest.raises(VcmrError, match="batch_size"):
+        hear.HearModel(hear_model.model, batch_size=0)
