@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vcmr.data.tagging import DatasetFormatError, TaggingSplit, add_item, check_subset, report_missing
+from vcmr.data.splits import DatasetFormatError, TaggingSplit, add_item, check_subset, report_missing
 
 # The standard top-50 order (musicnn's output_labels_mtt.txt == sota's tags.npy).
 MTAT_TOP50 = [

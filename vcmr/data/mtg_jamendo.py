@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vcmr.data.tagging import DatasetFormatError, TaggingSplit, add_item, check_subset, report_missing
+from vcmr.data.splits import DatasetFormatError, TaggingSplit, add_item, check_subset, report_missing
 
 CATEGORIES = ("moodtheme", "genre", "instrument", "top50tags")
 SUBSET_FILES = {"train": "train", "valid": "validation", "test": "test"}
