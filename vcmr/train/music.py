@@ -61,7 +61,7 @@ def _single_thread_on_cpu(x: torch.Tensor):
         torch.set_num_threads(n)
 
 
-class MusicPretraining(pl.LightningModule):
+class MusicPretraining(trainer_lib.SkippableSteps, pl.LightningModule):
     """SampleCNN encoder + projector trained with NT-Xent between two augmented views."""
 
     def __init__(self, cfg: MusicConfig | dict | None = None, stage: str = "mus",
@@ -111,7 +111,7 @@ class MusicPretraining(pl.LightningModule):
             # A process with < 2 readable files cannot train (no negatives; BatchNorm needs two
             # clips): every process skips, or the others would wait for it in the all-gather.
             self.n_skipped_batches += 1
-            return None
+            return self.skip_step()
         self.n_trained_batches += 1
         a, b = self._views(batch, self.train_generator(batch))
         loss = self._step(a, b)

@@ -64,7 +64,7 @@ def no_pretrained(path: Optional[str]) -> bool:
     return path is None or str(path).strip().lower() in ("", "none", "null", "random")
 
 
-class TaggingModule(pl.LightningModule):
+class TaggingModule(trainer_lib.SkippableSteps, pl.LightningModule):
     """Encoder (``encoder``) + tagging head (``head``) trained with BCE on multi-hot tags."""
 
     def __init__(self, config: SupervisedConfig | dict, tags: list[str],
@@ -111,11 +111,11 @@ class TaggingModule(pl.LightningModule):
         # BatchNorm is in training mode (the last block's output is 1 sample long).
         smallest = min(trainer_lib.batch_sizes(self, len(x) if x.numel() else 0))
         if smallest == 0:
-            return None  # every file of a batch was unreadable (already warned)
+            return self.skip_step()  # every file of a batch was unreadable (already warned)
         if smallest == 1 and self.encoder.training:
             warnings.warn("skipped a training batch of one clip: BatchNorm in training mode needs "
                           "at least two (use a batch_size that does not leave one song over)", stacklevel=2)
-            return None
+            return self.skip_step()
         loss = self.loss(self(x), y)
         self.log("Train/loss", loss, prog_bar=True, sync_dist=True, batch_size=len(x))
         return loss

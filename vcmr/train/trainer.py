@@ -182,19 +182,37 @@ def seed_everything(seed: int) -> None:
 
 
 class SaveOnSigterm(Callback):
-    """Save ``last.ckpt`` when the run is stopped by SIGTERM, then stop.
+    """On SIGTERM, save ``last.ckpt`` at the end of the current training batch and stop.
 
-    Lightning 2.x turns SIGTERM into ``SIGTERMException`` at the next batch boundary (on every
-    process of a DDP run: rank 0 broadcasts it) but saves nothing outside SLURM; this saves the
-    state reached, mid-epoch included, so ``--ckpt_path .../last.ckpt`` resumes from there.
+    Lightning 2.x saves nothing on SIGTERM outside SLURM, and under DDP its handler calls a
+    broadcast from inside the signal handler, which deadlocks when the other process is
+    already waiting in a step's all-gather. This handler only sets a flag; at each batch end
+    every process adds up the flags (one small all-reduce), so all processes save together
+    and stop with ``SIGTERMException`` (``run_fit`` reports it). ``--ckpt_path .../last.ckpt``
+    resumes from the step reached, mid-epoch included.
     """
 
     def __init__(self, path: Path):
         self.path = Path(path)
+        self.requested = False
 
-    def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
-        if isinstance(exception, SIGTERMException):
+    def on_train_start(self, trainer, pl_module) -> None:
+        import signal
+        import threading
+        if threading.current_thread() is threading.main_thread():  # after Lightning's own
+            signal.signal(signal.SIGTERM, self._notice)
+
+    def _notice(self, signum, frame) -> None:
+        self.requested = True
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        import torch
+        flag = torch.tensor([float(self.requested)], device=trainer.strategy.root_device)
+        if trainer.world_size > 1:
+            flag = trainer.strategy.reduce(flag, reduce_op="sum")
+        if float(flag.item()) > 0:
             trainer.save_checkpoint(self.path)
+            raise SIGTERMException()
 
 
 def mixed_seed(*parts: int) -> int:
@@ -239,3 +257,30 @@ def summary(paths: dict, best_label: str = "best checkpoint") -> str:
     best = paths.get("best") or ("none yet: no validation has run (training stopped before the "
                                  "first validation, e.g. by --max_steps); use the last checkpoint")
     return f"logs: {paths['log_dir']}\n{best_label}: {best}\nlast checkpoint: {paths.get('last')}"
+
+
+class SkippableSteps:
+    """Mixin for the stages' LightningModules: a training batch that cannot be used (fewer
+    than two readable clips on some process) is skipped by every process without a hang.
+
+    Lightning refuses ``training_step`` returning ``None`` under DDP, and every process must
+    join the gradient all-reduce of the backward pass. So :meth:`skip_step` returns a zero loss
+    that reaches every trainable parameter (zero gradients, the all-reduce runs), and
+    :meth:`optimizer_step` leaves the weights and the optimiser's moments untouched for that
+    batch (a plain zero-gradient AdamW step would still move them).
+    """
+
+    _skipped_step = False
+
+    def skip_step(self):
+        import torch
+        self._skipped_step = True
+        params = [p for p in self.parameters() if p.requires_grad]
+        return torch.stack([p.sum() for p in params]).sum() * 0.0
+
+    def optimizer_step(self, epoch, batch_idx, optimizer, optimizer_closure=None):
+        self._skipped_step = False
+        loss = optimizer_closure()  # training_step and backward (with DDP's all-reduce)
+        if self._skipped_step:
+            return
+        optimizer.step(closure=lambda: loss)

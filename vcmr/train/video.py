@@ -53,7 +53,7 @@ def initial_encoder(cfg: VideoConfig) -> SampleCNN:
     return SampleCNN(encoder_config(cfg))
 
 
-class VideoPretraining(pl.LightningModule):
+class VideoPretraining(trainer_lib.SkippableSteps, pl.LightningModule):
     def __init__(self, cfg: VideoConfig | dict | None = None, load_audio_encoder: bool = True,
                  stage: str = "vid", config: dict | None = None):
         super().__init__()
@@ -88,7 +88,7 @@ class VideoPretraining(pl.LightningModule):
     def training_step(self, batch, batch_idx: int):
         audio, video, _ = batch
         if min(trainer_lib.batch_sizes(self, audio.shape[0])) < 2:
-            return None  # no negatives, and BatchNorm cannot normalise one clip: all skip
+            return self.skip_step()  # no negatives, BatchNorm cannot normalise one clip: all skip
         loss = self.loss(self.embed_audio(audio), self.embed_video(video))
         self.log("Train/loss", loss, prog_bar=True, sync_dist=True, batch_size=audio.shape[0])
         return loss
