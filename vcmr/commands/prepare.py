@@ -4,10 +4,17 @@
     vcmr prepare video_list.txt --out data/part0 --shard 0/4      # on 4 machines: 0/4 .. 3/4
     vcmr prepare merge data/part0 data/part1 data/part2 data/part3 --out data/av
     vcmr prepare videos/ --out data/av --window_seconds 60 --redo  # redo finished videos too
+    vcmr prepare videos/ --out /shared/av --engine ray --ray-address auto  # on a Ray cluster
+
+In a SLURM job array, ``--shard`` defaults to SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT (the
+index counted from SLURM_ARRAY_TASK_MIN), with either engine.
 """
 from __future__ import annotations
 
 import argparse
+import os
+import sys
+from typing import Mapping, Optional
 
 from vcmr.errors import VcmrError
 
@@ -29,6 +36,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--redo", action="store_true",
                         help="prepare every input again, also the videos a previous run into the "
                              "same --out finished (e.g. after changing the window or a rule)")
+    ray = parser.add_argument_group("Ray engine (--engine ray, needs pip install \"vcmr[ray]\")")
+    ray.add_argument("--engine", choices=("local", "ray"), default="local",
+                     help="local (default): this machine; ray: decode tasks and encoder actors "
+                          "on a Ray cluster (--out must be a folder every node sees)")
+    ray.add_argument("--ray-address", default=None,
+                     help="join this Ray cluster (HOST:PORT or auto); default: start a local one")
+    ray.add_argument("--ray-num-cpus", type=int, default=None,
+                     help="CPUs of the local Ray instance (default: all of this machine)")
+    ray.add_argument("--ray-actors", type=int, default=None,
+                     help="frame-encoder actors (default: one per GPU share, else 1)")
+    ray.add_argument("--ray-gpus-per-actor", type=float, default=None,
+                     help="GPUs per encoder actor, fractions allowed (default 1 when the "
+                          "cluster has GPUs, else 0: CPU actors)")
+    ray.add_argument("--ray-encoder-cpus", type=float, default=1.0,
+                     help="CPUs (and torch threads) of each CPU encoder actor (default 1)")
 
 
 def parse_shard(text: str | None) -> tuple[int, int] | None:
@@ -43,6 +65,28 @@ def parse_shard(text: str | None) -> tuple[int, int] | None:
     return i, n
 
 
+def shard_from_env(env: Mapping[str, str]) -> Optional[tuple[int, int]]:
+    """(index, count) of a SLURM array task, or None outside one."""
+    if "SLURM_ARRAY_TASK_ID" not in env or "SLURM_ARRAY_TASK_COUNT" not in env:
+        return None
+    try:
+        task, count = int(env["SLURM_ARRAY_TASK_ID"]), int(env["SLURM_ARRAY_TASK_COUNT"])
+        first = int(env.get("SLURM_ARRAY_TASK_MIN", "0"))
+    except ValueError:
+        raise VcmrError("SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT are not numbers; "
+                        "give --shard I/N") from None
+    if count < 1 or not 0 <= task - first < count:
+        raise VcmrError(f"SLURM array task {task} (first {first}, count {count}) does not give a "
+                        f"shard; use --array=0-{max(count, 1) - 1} or give --shard I/N")
+    return task - first, count
+
+
+def _ray_options(args: argparse.Namespace):
+    from vcmr.prepare.ray_engine import RayOptions
+    return RayOptions(address=args.ray_address, num_cpus=args.ray_num_cpus, actors=args.ray_actors,
+                      gpus_per_actor=args.ray_gpus_per_actor, encoder_cpus=args.ray_encoder_cpus)
+
+
 def run(args: argparse.Namespace) -> int:
     if args.inputs[0] == "merge":
         return _merge(args)
@@ -54,8 +98,14 @@ def run(args: argparse.Namespace) -> int:
     if args.workers is not None:
         overrides += ["--workers", str(args.workers)]
     cfg = load_config("prepare", args.config, overrides)
-    summary = prepare_videos(args.inputs, args.out, cfg, shard=parse_shard(args.shard),
-                             progress=not args.no_progress, redo=args.redo)
+    shard = parse_shard(args.shard)
+    if shard is None:
+        shard = shard_from_env(os.environ)
+        if shard is not None:
+            print(f"vcmr prepare: SLURM array task: --shard {shard[0]}/{shard[1]}", file=sys.stderr)
+    ray_options = _ray_options(args) if args.engine == "ray" else None
+    summary = prepare_videos(args.inputs, args.out, cfg, shard=shard, progress=not args.no_progress,
+                             redo=args.redo, engine=args.engine, ray_options=ray_options)
     print(format_summary(summary))
     return 0
 

@@ -50,7 +50,7 @@ from vcmr.prepare.download import (DownloadError, VideoItem, collect_inputs, dow
                                    shard_items)
 from vcmr.prepare.scenes import SceneScanner
 
-__all__ = ["prepare_videos", "read_manifest", "merge_outputs", "MANIFEST", "window_plan"]
+__all__ = ["prepare_videos", "read_manifest", "merge_outputs", "MANIFEST", "window_plan", "Recorder"]
 
 MANIFEST = "manifest.jsonl"
 DONE_STATUSES = ("kept", "dropped")  # failed videos are retried by the next run
@@ -315,17 +315,28 @@ def _progress(total: int, enabled: bool):
     return tqdm(total=total, unit="video", file=sys.stderr, dynamic_ncols=True)
 
 
+ENGINES = ("local", "ray")
+
+
 def prepare_videos(inputs: list[str | Path], out_dir: str | Path, cfg, shard: tuple[int, int] | None = None,
-                   progress: bool = True, encoder=None, redo: bool = False) -> dict[str, Any]:
+                   progress: bool = True, encoder=None, redo: bool = False, engine: str = "local",
+                   ray_options=None) -> dict[str, Any]:
     """Prepare every input video into ``out_dir`` (see the module docstring).
 
     Finished videos (kept or dropped, files present) are skipped unless ``redo``. Returns a
     summary: counts by status and reason, videos skipped as already done (and how many of them
     were made with other settings), time. Raises VcmrError before any work for a bad
     ``out_dir`` or input, and OutputWriteError (with what was kept and how to resume) when an
-    output cannot be written, e.g. on a full disk.
+    output cannot be written, e.g. on a full disk. ``engine="ray"`` runs the same per-video
+    work on a Ray cluster (``vcmr.prepare.ray_engine``, options in ``ray_options``); both
+    engines read and write the same folder, so either one resumes the other's run.
     """
     check_config(cfg)
+    if engine not in ENGINES:
+        raise VcmrError(f"--engine {engine!r}: choose one of {', '.join(ENGINES)}")
+    if engine == "ray":
+        from vcmr.prepare.ray_engine import import_ray
+        import_ray()  # a missing Ray is reported before any work
     t_start = time.perf_counter()
     data_dir = Path(out_dir)
     check_output_dir(data_dir, f"--out {str(data_dir)!r}")
@@ -339,13 +350,15 @@ def prepare_videos(inputs: list[str | Path], out_dir: str | Path, cfg, shard: tu
                                "counts": Counter(), "reasons": Counter(),
                                "changed_settings": _changed_settings(items, todo, done, cfg)}
     if todo:
-        if encoder is None:
-            from vcmr.prepare.frame_encoders import build_frame_encoder
-            encoder = build_frame_encoder(cfg.frame_encoder, cfg.frame_encoder_path, cfg.device,
-                                          cfg.encoder_batch_size)
         _clean_tmp(data_dir)
+        recorder = Recorder(data_dir, done, summary, _progress(len(todo), progress))
         try:
-            _run_all(todo, data_dir, cfg, encoder, done, summary, progress)
+            with recorder:
+                if engine == "ray":
+                    from vcmr.prepare.ray_engine import run_on_ray
+                    run_on_ray(todo, data_dir, cfg, recorder, ray_options)
+                else:
+                    _run_local(todo, data_dir, cfg, encoder, recorder)
         except OutputWriteError as e:
             _remove_unfinished(data_dir, done)
             kept = sum(r.get("status") in DONE_STATUSES for r in done.values())
@@ -359,29 +372,45 @@ def prepare_videos(inputs: list[str | Path], out_dir: str | Path, cfg, shard: tu
     return summary
 
 
-def _run_all(todo, data_dir: Path, cfg, encoder, done: dict, summary: dict, progress: bool) -> None:
+class Recorder:
+    """The one manifest writer of a run (both engines): appends a finished video's row (its
+    files are already complete), counts it and moves the progress bar."""
+
+    def __init__(self, data_dir: Path, done: dict, summary: dict, bar=None):
+        self.data_dir, self.done, self.summary, self.bar = data_dir, done, summary, bar
+
+    def record(self, row: dict) -> None:
+        try:
+            _append_row(self.data_dir, row)
+        except OSError as e:
+            raise _write_error(e) from None
+        self.done[row["id"]] = row
+        c = self.summary["counts"]
+        c[row["status"]] += 1
+        if row["reason"]:
+            self.summary["reasons"][f"{row['status']}:{row['reason']}"] += 1
+        if self.bar is not None:
+            self.bar.set_postfix(kept=c["kept"], dropped=c["dropped"], failed=c["failed"], refresh=False)
+            self.bar.update(1)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _run_local(todo, data_dir: Path, cfg, encoder, recorder: Recorder) -> None:
+    if encoder is None:
+        from vcmr.prepare.frame_encoders import build_frame_encoder
+        encoder = build_frame_encoder(cfg.frame_encoder, cfg.frame_encoder_path, cfg.device,
+                                      cfg.encoder_batch_size)
     workers = resolve_workers(cfg.workers, encoder.device)
-    cfg_dict = dataclasses.asdict(cfg)
-    tasks = [(it, str(data_dir), cfg_dict, encoder.crop_size, cfg.frame_encoder) for it in todo]
-    bar = _progress(len(todo), progress)
-    try:
-        for row, frames in _run_tasks(tasks, workers):
-            row = _finish(row, frames, encoder, data_dir, cfg)
-            try:
-                _append_row(data_dir, row)
-            except OSError as e:
-                raise _write_error(e) from None
-            done[row["id"]] = row
-            summary["counts"][row["status"]] += 1
-            if row["reason"]:
-                summary["reasons"][f"{row['status']}:{row['reason']}"] += 1
-            if bar is not None:
-                c = summary["counts"]
-                bar.set_postfix(kept=c["kept"], dropped=c["dropped"], failed=c["failed"], refresh=False)
-                bar.update(1)
-    finally:
-        if bar is not None:
-            bar.close()
+    tasks = [(it, str(data_dir), dataclasses.asdict(cfg), encoder.crop_size, cfg.frame_encoder)
+             for it in todo]
+    for row, frames in _run_tasks(tasks, workers):
+        recorder.record(_finish(row, frames, encoder, data_dir, cfg))
 
 
 def _changed_settings(items, todo, done: dict, cfg) -> dict[str, Any]:

@@ -1,0 +1,206 @@
+"""``vcmr prepare --engine ray``: same outputs and guarantees as the local engine.
+
+One local Ray instance (num_cpus=2) is shared by the tests of this module (starting Ray takes
+about 10 s on a loaded 2-core machine); a subprocess driver joins it with --ray-address.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vcmr.commands.prepare import shard_from_env
+from vcmr.config import load_config
+from vcmr.errors import VcmrError
+from vcmr.prepare.pipeline import prepare_videos, read_manifest
+from vcmr.prepare.ray_engine import CRASH_HOOK, RayOptions
+
+CLI = "import sys; from vcmr.cli import main; sys.exit(main(sys.argv[1:]))"
+
+
+@pytest.fixture(scope="module")
+def ray_address():
+    ray = pytest.importorskip("ray")
+    import logging
+    ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.WARNING,
+             log_to_driver=False)
+    yield ray.get_runtime_context().gcs_address
+    ray.shutdown()
+
+
+def _cfg(small, clip_dir):
+    return load_config("prepare", None, small + ["--frame_encoder_path", str(clip_dir)])
+
+
+def _copies(corpus, dst: Path, n: int) -> Path:
+    """``n`` copies of good.mp4 (v0..) and the long-scene video: kept and dropped rows."""
+    dst.mkdir()
+    for i in range(n):
+        shutil.copyfile(corpus["dir"] / "good.mp4", dst / f"v{i}.mp4")
+    shutil.copyfile(corpus["dir"] / f"{corpus['roles']['long']}.mp4", dst / "long.mp4")
+    return dst
+
+
+def _assert_same_dataset(a: Path, b: Path) -> None:
+    """Manifests equal apart from timings, WAVs byte-identical, features within 1e-6."""
+    rows_a, rows_b = read_manifest(a), read_manifest(b)
+    assert rows_a.keys() == rows_b.keys()
+    for vid in rows_a:
+        ra, rb = dict(rows_a[vid]), dict(rows_b[vid])
+        ra.pop("seconds_taken"), rb.pop("seconds_taken")
+        assert ra == rb, vid
+        for f in ra.get("audio_files", []):
+            assert (a / f).read_bytes() == (b / f).read_bytes(), f
+        if ra.get("video_file"):
+            fa, fb = np.load(a / ra["video_file"]), np.load(b / ra["video_file"])
+            assert fa.dtype == fb.dtype == np.float32 and fa.shape == fb.shape
+            assert np.abs(fa - fb).max() <= 1e-6, vid
+    files = lambda d: sorted(p.relative_to(d).as_posix() for p in d.rglob("*") if p.is_file())
+    assert files(a) == files(b)  # no leftovers, no extra files
+
+
+@pytest.mark.slow
+def test_ray_engine_equals_local_engine(ray_address, prepared, corpus, tmp_path):
+    """The whole corpus (kept, long scene, too short, no audio, truncated, empty)."""
+    summary = prepare_videos([corpus["dir"]], tmp_path / "ray", prepared["cfg"], progress=False,
+                             engine="ray")
+    assert summary["counts"] == {"kept": 3, "dropped": 2, "failed": 3}
+    assert (tmp_path / "ray" / "manifest.jsonl").read_text().count("\n") == 8
+    local = tmp_path / "local"  # the session's local run, before other tests rerun into it
+    shutil.copytree(prepared["out"], local)
+    _assert_same_dataset(tmp_path / "ray", local)
+
+
+@pytest.mark.slow
+def test_rerun_with_either_engine_skips_finished_retries_failed(ray_address, prepared, corpus,
+                                                                tmp_path):
+    out = tmp_path / "out"
+    shutil.copytree(prepared["out"], out)  # made by the local engine
+    before = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file() and p.suffix != ".jsonl"}
+    s = prepare_videos([corpus["dir"]], out, prepared["cfg"], progress=False, engine="ray")
+    assert s["skipped_done"] == 5 and s["counts"] == {"failed": 3}
+    after = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file() and p.suffix != ".jsonl"}
+    assert after == before
+    s = prepare_videos([corpus["dir"]], out, prepared["cfg"], progress=False)  # and back
+    assert s["skipped_done"] == 5 and s["counts"] == {"failed": 3}
+
+
+@pytest.mark.slow
+def test_killed_worker_gives_failed_row_and_rest_completes(ray_address, corpus, tiny_clip_dir,
+                                                          small, tmp_path, monkeypatch):
+    videos = _copies(corpus, tmp_path / "in", 3)
+    cfg = _cfg(small, tiny_clip_dir)
+    monkeypatch.setenv(CRASH_HOOK, "v1")  # the decode task of v1 calls os._exit
+    s = prepare_videos([videos], tmp_path / "out", cfg, progress=False, engine="ray")
+    rows = read_manifest(tmp_path / "out")
+    assert (rows["v1"]["status"], rows["v1"]["reason"]) == ("failed", "worker_crashed")
+    assert "died" in rows["v1"]["error"]
+    assert s["counts"] == {"kept": 2, "failed": 1, "dropped": 1}
+    assert not (tmp_path / "out" / "video" / "v1.npy").exists()
+    monkeypatch.delenv(CRASH_HOOK)
+    s = prepare_videos([videos], tmp_path / "out", cfg, progress=False, engine="ray")
+    assert s["skipped_done"] == 3 and s["counts"] == {"kept": 1}  # the failed one is retried
+    prepare_videos([videos], tmp_path / "clean", cfg, progress=False)
+    _assert_same_dataset(tmp_path / "out", tmp_path / "clean")
+
+
+@pytest.mark.slow
+def test_killed_driver_resumes_to_same_outputs(ray_address, corpus, tiny_clip_dir, small, tmp_path):
+    videos = _copies(corpus, tmp_path / "in", 4)
+    out = tmp_path / "killed"
+    args = ["prepare", str(videos), "--out", str(out), "--no-progress", *small,
+            "--frame_encoder_path", str(tiny_clip_dir), "--engine", "ray",
+            "--ray-address", ray_address]
+    proc = subprocess.Popen([sys.executable, "-c", CLI, *args], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    manifest, deadline = out / "manifest.jsonl", time.time() + 180
+    while time.time() < deadline and proc.poll() is None:
+        if manifest.is_file() and manifest.read_text().count("\n") >= 1:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    n_done = len(read_manifest(out))
+    assert 1 <= n_done < 5, "the run was not interrupted midway"
+    cfg = _cfg(small, tiny_clip_dir)
+    resumed = prepare_videos([videos], out, cfg, progress=False, engine="ray")
+    assert resumed["skipped_done"] == n_done
+    prepare_videos([videos], tmp_path / "clean", cfg, progress=False)
+    _assert_same_dataset(out, tmp_path / "clean")
+
+
+@pytest.mark.slow
+def test_bad_encoder_and_pool_are_clear_errors(ray_address, corpus, small, tmp_path):
+    cfg = load_config("prepare", None, small + ["--frame_encoder_path", str(tmp_path / "nope")])
+    with pytest.raises(VcmrError, match="nope"):
+        prepare_videos([corpus["dir"] / "good.mp4"], tmp_path / "o", cfg, progress=False, engine="ray")
+    with pytest.raises(VcmrError, match="--ray-actors"):
+        prepare_videos([corpus["dir"] / "good.mp4"], tmp_path / "o", cfg, progress=False,
+                       engine="ray", ray_options=RayOptions(actors=2))
+    assert not read_manifest(tmp_path / "o")
+
+
+def test_engine_ray_without_ray_names_the_extra(corpus, small, tmp_path):
+    """Ray blocked from import (a meta-path finder), as on an install without the extra."""
+    code = textwrap.dedent(f"""
+        import sys
+        class NoRay:
+            def find_spec(self, name, path=None, target=None):
+                if name == "ray" or name.startswith("ray."):
+                    raise ImportError("No module named 'ray' (blocked)")
+        sys.meta_path.insert(0, NoRay())
+        from vcmr.cli import main
+        code = main(sys.argv[1:])
+        assert "ray" not in sys.modules
+        sys.exit(code)
+    """)
+    args = ["prepare", str(corpus["dir"] / "good.mp4"), "--out", str(tmp_path / "o"),
+            "--engine", "ray", *small]
+    res = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
+                         timeout=120)
+    assert res.returncode == 1, res.stderr[-2000:]
+    assert 'pip install "vcmr[ray]"' in res.stderr and "Traceback" not in res.stderr
+    assert not (tmp_path / "o" / "manifest.jsonl").exists()
+
+
+def test_shard_from_slurm_array_environment():
+    assert shard_from_env({}) is None
+    assert shard_from_env({"SLURM_ARRAY_TASK_ID": "2", "SLURM_ARRAY_TASK_COUNT": "4"}) == (2, 4)
+    assert shard_from_env({"SLURM_ARRAY_TASK_ID": "3", "SLURM_ARRAY_TASK_COUNT": "3",
+                           "SLURM_ARRAY_TASK_MIN": "1"}) == (2, 3)
+    for bad in ({"SLURM_ARRAY_TASK_ID": "4", "SLURM_ARRAY_TASK_COUNT": "4"},
+                {"SLURM_ARRAY_TASK_ID": "x", "SLURM_ARRAY_TASK_COUNT": "4"}):
+        with pytest.raises(VcmrError, match="--shard"):
+            shard_from_env(bad)
+
+
+def test_cli_takes_shard_from_slurm(corpus, tiny_clip_dir, small, tmp_path, monkeypatch, capsys):
+    """Two array tasks into two folders = the two --shard runs; --shard given wins."""
+    from vcmr.cli import main
+    videos = _copies(corpus, tmp_path / "in", 2)
+    ids = []
+    for task in ("1", "2"):
+        monkeypatch.setenv("SLURM_ARRAY_TASK_ID", task)
+        monkeypatch.setenv("SLURM_ARRAY_TASK_COUNT", "2")
+        monkeypatch.setenv("SLURM_ARRAY_TASK_MIN", "1")
+        out = tmp_path / f"task{task}"
+        assert main(["prepare", str(videos), "--out", str(out), "--no-progress", *small,
+                     "--frame_encoder_path", str(tiny_clip_dir)]) == 0
+        assert f"--shard {int(task) - 1}/2" in capsys.readouterr().err
+        ids.append(set(read_manifest(out)))
+    assert not ids[0] & ids[1] and ids[0] | ids[1] == {"v0", "v1", "long"}
+    from vcmr.prepare.download import collect_inputs, shard_items
+    items = collect_inputs([videos])
+    assert ids == [{it.id for it in shard_items(items, i, 2)} for i in range(2)]
+    monkeypatch.setenv("SLURM_ARRAY_TASK_ID", "1")
+    assert main(["prepare", str(videos), "--out", str(tmp_path / "given"), "--no-progress",
+                 *small, "--frame_encoder_path", str(tiny_clip_dir), "--shard", "0/1"]) == 0
+    assert len(read_manifest(tmp_path / "given")) == 3

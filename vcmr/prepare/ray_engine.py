@@ -1,0 +1,285 @@
+"""``vcmr prepare --engine ray``: the same per-video work as the local engine, on a Ray cluster.
+
+    vcmr prepare videos/ --out /shared/data/av --engine ray                       # local Ray
+    vcmr prepare list.txt --out /shared/data/av --engine ray --ray-address HEAD:6379  # cluster
+
+Work split (one code path with the local engine, ``vcmr.prepare.pipeline``):
+
+- download tasks (``download``, yt-dlp) for listed ids/URLs, at most ``downloads`` at once;
+- decode tasks (``process_video``: one PyAV pass, scene detection, WAV writing), one CPU each;
+- a pool of encoder actors that hold the frame encoder once (GPU actors when the cluster has
+  GPUs, ``gpus_per_actor`` may be a fraction; CPU actors otherwise) and finish a video with
+  ``pipeline._finish`` (encode the frames in batches of ``encoder_batch_size``, write the
+  features). Frames go from a decode task to an actor through Ray's object store, never
+  through the driver.
+
+The driver schedules: at most ``max_in_flight`` videos are submitted and not yet recorded, so
+memory stays flat whatever the corpus size, and each actor gets the next decoded video when it
+has fewer than two queued. It is the only manifest writer (``pipeline.Recorder``): a row is
+appended after the video's WAVs and features are written (atomically, by the workers), so a
+killed driver loses nothing finished and the next run (either engine) resumes. A task whose
+worker process dies (a decoder segfault, the OOM killer) becomes a ``failed`` row with reason
+``worker_crashed`` / ``out_of_memory`` and the run goes on; a failed row is retried by the
+next run. ``--out`` must be a path every node sees (a shared file system).
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+from vcmr.errors import VcmrError
+from vcmr.prepare.download import DownloadError, VideoItem, download
+from vcmr.prepare.pipeline import (OutputWriteError, Recorder, _base_row, _finish,
+                                   process_video)
+
+__all__ = ["RayOptions", "import_ray", "run_on_ray"]
+
+CRASH_HOOK = "VCMR_TEST_CRASH_ON"  # tests: the decode task of this id kills its worker process
+
+
+@dataclass
+class RayOptions:
+    """How to use Ray (none of these change the outputs)."""
+    address: Optional[str] = None  # None: start a local instance; "auto" or HOST:PORT: join
+    num_cpus: Optional[int] = None  # local instance only; default os.cpu_count()
+    actors: Optional[int] = None  # encoder actors; default one per GPU share, else 1
+    gpus_per_actor: Optional[float] = None  # default 1 when the cluster has GPUs, else 0
+    encoder_cpus: float = 1.0  # CPUs each CPU actor reserves (and torch threads it uses)
+    decode_cpus: float = 1.0  # CPUs each decode task reserves
+    downloads: int = 4  # download tasks at once
+    max_in_flight: Optional[int] = None  # default: decode slots + 2 per actor
+
+
+def import_ray():
+    """The ``ray`` module, or a VcmrError that says how to install it."""
+    try:
+        import ray
+    except ImportError:
+        raise VcmrError('--engine ray needs Ray, which is not installed: pip install "vcmr[ray]" '
+                        '(or pip install ray), or use the default --engine local') from None
+    return ray
+
+
+# ------------------------------------------------------------------------------ workers
+def _decode(item: VideoItem, data_dir: str, cfg_dict: dict, crop_size: int, enc_name: str,
+            crash_on: Optional[str]):
+    """Decode task: ``process_video`` (returns row, frames as two objects)."""
+    if crash_on is not None and item.id == crash_on:
+        os._exit(3)  # test hook: a worker that dies in the middle of a video
+    return process_video(item, data_dir, cfg_dict, crop_size, enc_name)
+
+
+def _download(item: VideoItem, raw_dir: str) -> tuple[Optional[str], Optional[str]]:
+    """Download task: (local path, None) or (None, error message)."""
+    try:
+        return str(download(item, Path(raw_dir))), None
+    except DownloadError as e:
+        return None, str(e)
+
+
+class _Encoder:
+    """Encoder actor: builds the frame encoder once, then finishes videos (encode + write)."""
+
+    def __init__(self, cfg_dict: dict, threads: int):
+        from vcmr.config import PrepareConfig
+        self.cfg = PrepareConfig(**cfg_dict)
+        self.error = None
+        try:
+            import torch
+            if threads > 0:
+                torch.set_num_threads(threads)
+            from vcmr.prepare.frame_encoders import build_frame_encoder
+            self.encoder = build_frame_encoder(self.cfg.frame_encoder, self.cfg.frame_encoder_path,
+                                               self.cfg.device, self.cfg.encoder_batch_size)
+        except VcmrError as e:  # reported by the driver as a clear error
+            self.error = str(e)
+
+    def info(self) -> dict:
+        if self.error:
+            return {"error": self.error}
+        return {"crop_size": self.encoder.crop_size, "device": str(self.encoder.device)}
+
+    def finish(self, row: dict, frames, data_dir: str) -> dict:
+        import numpy as np
+        frames = np.array(frames)  # the object store's copy is read-only; torch wants writable
+        return _finish(row, frames, self.encoder, Path(data_dir), self.cfg)
+
+
+# ------------------------------------------------------------------------------ driver
+def _connect(ray, opts: RayOptions) -> bool:
+    """Join ``opts.address`` or start a local instance; True when this call started Ray."""
+    if ray.is_initialized():
+        return False
+    import logging
+    common = dict(include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False)
+    if opts.address:
+        try:
+            ray.init(address=opts.address, **common)
+        except Exception as e:  # ConnectionError, timeouts...: say which address
+            raise VcmrError(f"--ray-address {opts.address!r}: cannot join the Ray cluster "
+                            f"({type(e).__name__}: {e}); start it with `ray start --head` or "
+                            f"leave --ray-address out for a local instance") from None
+    else:
+        ray.init(num_cpus=opts.num_cpus or os.cpu_count() or 1, **common)
+    return True
+
+
+def _pool_size(ray, opts: RayOptions) -> tuple[int, float, float]:
+    """(actors, GPUs per actor, CPUs per actor) for this cluster."""
+    gpus = float(ray.cluster_resources().get("GPU", 0))
+    per_gpu = opts.gpus_per_actor if opts.gpus_per_actor is not None else (1.0 if gpus else 0.0)
+    if per_gpu > 0 and per_gpu > gpus:
+        raise VcmrError(f"--ray-gpus-per-actor {per_gpu}: the cluster has {gpus:g} GPUs")
+    if opts.actors is not None:
+        n = opts.actors
+    else:
+        n = max(1, int(gpus / per_gpu + 1e-9)) if per_gpu > 0 else 1
+    return n, per_gpu, (1.0 if per_gpu > 0 else opts.encoder_cpus)
+
+
+def _start_pool(ray, cfg, opts: RayOptions) -> tuple[list, dict]:
+    n, gpus, cpus = _pool_size(ray, opts)
+    cpu_total = float(ray.cluster_resources().get("CPU", 1))
+    if n * cpus + opts.decode_cpus > cpu_total + 1e-9:
+        raise VcmrError(f"Ray: {n} encoder actors x {cpus:g} CPUs leave no CPU for decoding "
+                        f"on a cluster with {cpu_total:g} CPUs; use fewer --ray-actors")
+    cls = ray.remote(num_cpus=cpus, num_gpus=gpus, max_restarts=4, max_task_retries=0)(_Encoder)
+    threads = 0 if gpus > 0 else max(1, int(cpus))
+    actors = [cls.remote(dataclasses.asdict(cfg), threads) for _ in range(n)]
+    infos = ray.get([a.info.remote() for a in actors])
+    for info in infos:
+        if "error" in info:
+            raise VcmrError(info["error"])
+    return actors, infos[0]
+
+
+def _crash_reason(ray, e: Exception) -> tuple[str, str]:
+    """(reason, message) for a task or actor that died instead of returning."""
+    if isinstance(e, ray.exceptions.OutOfMemoryError):
+        return "out_of_memory", f"the worker ran out of memory: {str(e).splitlines()[0]}"
+    if isinstance(e, (ray.exceptions.WorkerCrashedError, ray.exceptions.RayActorError)):
+        return "worker_crashed", f"the worker process died: {str(e).splitlines()[0]}"
+    cause = getattr(e, "cause", None)
+    if isinstance(cause, OutputWriteError):
+        raise OutputWriteError(str(cause)) from None
+    what = cause if cause is not None else e
+    return "worker_error", f"{type(what).__name__}: {str(what).splitlines()[0] if str(what) else ''}"
+
+
+class _Scheduler:
+    """The driver's loop: downloads -> decodes -> actors, bounded, rows to the Recorder."""
+
+    def __init__(self, ray, todo, data_dir: Path, cfg, recorder: Recorder, opts: RayOptions,
+                 actors: list, crop_size: int):
+        self.ray, self.data_dir, self.cfg, self.recorder = ray, data_dir, cfg, recorder
+        self.pending = deque(todo)
+        self.actors, self.load = actors, {i: 0 for i in range(len(actors))}
+        self.decode_fn = ray.remote(num_cpus=opts.decode_cpus, num_returns=2, max_retries=0)(_decode)
+        self.download_fn = ray.remote(num_cpus=0, max_retries=0)(_download)
+        self.downloads_max = max(1, opts.downloads)
+        self.args = (str(data_dir), dataclasses.asdict(cfg), crop_size, cfg.frame_encoder,
+                     os.environ.get(CRASH_HOOK))
+        cpu_total = float(ray.cluster_resources().get("CPU", 1))
+        slots = max(1, int(cpu_total // max(opts.decode_cpus, 1e-3)) - len(actors))
+        self.max_in_flight = opts.max_in_flight or slots + 2 * len(actors)
+        self.running: dict = {}  # ObjectRef -> (kind, item, extra, t0)
+        self.decoded: deque = deque()  # (item, row, frames_ref, t0) waiting for an actor
+        self.in_flight = 0
+
+    def run(self) -> None:
+        try:
+            while self.pending or self.in_flight:
+                self._submit()
+                ready, _ = self.ray.wait(list(self.running), num_returns=1, timeout=1.0)
+                for ref in ready:
+                    self._handle(ref, *self.running.pop(ref))
+        finally:
+            for ref, (kind, *_) in self.running.items():  # a stop (full disk, Ctrl-C)
+                if kind != "encode":  # actors are killed by run_on_ray
+                    self.ray.cancel(ref, force=True)
+
+    def _submit(self) -> None:
+        n_dl = sum(1 for k, *_ in self.running.values() if k == "download")
+        while self.pending and self.in_flight < self.max_in_flight:
+            item = self.pending[0]
+            if item.path is None and n_dl >= self.downloads_max:
+                break
+            self.pending.popleft()
+            self.in_flight += 1
+            if item.path is None:
+                ref = self.download_fn.remote(item, str(self.data_dir / "raw"))
+                self.running[ref] = ("download", item, None, time.perf_counter())
+                n_dl += 1
+            else:
+                self._decode(item, time.perf_counter())
+        self._feed_actors()
+
+    def _decode(self, item: VideoItem, t0: float) -> None:
+        row_ref, frames_ref = self.decode_fn.remote(item, *self.args)
+        self.running[row_ref] = ("decode", item, frames_ref, t0)
+
+    def _feed_actors(self) -> None:
+        while self.decoded:
+            i = min(self.load, key=self.load.get)
+            if self.load[i] >= 2:
+                return
+            item, row, frames_ref, t0 = self.decoded.popleft()
+            ref = self.actors[i].finish.remote(row, frames_ref, str(self.data_dir))
+            self.load[i] += 1
+            self.running[ref] = ("encode", item, i, t0)
+
+    def _handle(self, ref, kind: str, item: VideoItem, extra, t0: float) -> None:
+        if kind == "encode":
+            self.load[extra] -= 1
+        try:
+            result = self.ray.get(ref)
+        except self.ray.exceptions.RayError as e:
+            reason, msg = _crash_reason(self.ray, e)
+            return self._failed(item, reason, msg, t0)
+        if kind == "download":
+            path, error = result
+            if error is not None:
+                return self._failed(item, "download_error", error, t0)
+            return self._decode(dataclasses.replace(item, path=path), t0)
+        if kind == "decode" and result["status"] == "kept":
+            self.decoded.append((item, result, extra, t0))
+            return self._feed_actors()
+        self._record(result)
+
+    def _failed(self, item: VideoItem, reason: str, msg: str, t0: float) -> None:
+        row = _base_row(item, self.cfg, self.cfg.frame_encoder)
+        row.update(reason=reason, error=msg,
+                   seconds_taken=round(time.perf_counter() - t0, 3))
+        self._record(row)
+
+    def _record(self, row: dict) -> None:
+        self.in_flight -= 1
+        self.recorder.record(row)
+
+
+def run_on_ray(todo: list[VideoItem], data_dir: Path, cfg, recorder: Recorder,
+               opts: Optional[RayOptions] = None) -> dict[str, Any]:
+    """Prepare ``todo`` on Ray, recording each finished video through ``recorder``.
+
+    Uses the Ray instance of this process when there is one, else joins ``opts.address`` or
+    starts (and stops) a local one. Returns what it used: actors, encoder device, in-flight bound.
+    """
+    ray = import_ray()
+    opts = opts or RayOptions()
+    started = _connect(ray, opts)
+    actors: list = []
+    try:
+        actors, info = _start_pool(ray, cfg, opts)
+        sched = _Scheduler(ray, todo, data_dir, cfg, recorder, opts, actors, info["crop_size"])
+        sched.run()
+        return {"actors": len(actors), "device": info["device"], "max_in_flight": sched.max_in_flight}
+    finally:
+        for a in actors:
+            ray.kill(a)
+        if started:
+            ray.shutdown()
