@@ -8,6 +8,10 @@ Measures, in one run on the same files:
   * the encoder alone on the sampled frames (5 fps x 120 s per video), at its best batch size;
     practical limit = bare decode + encoder;
   * the pipeline (`prepare_videos`) with 0 (inline), 1 and 2 decoding workers;
+  * the Ray engine (`--engine ray`, a local Ray instance started and stopped by the run, as a
+    user gets it) with one CPU encoder actor of 1 thread (default) and of 2 threads (the
+    instance declared with one CPU more than the machine has, so a decode task runs beside
+    it), plus Ray's start-up alone (``ray.init`` + ``ray.shutdown``); ``--no-ray`` skips them;
   * a straightforward reference: `scenedetect.detect(path, ContentDetector())` (OpenCV
     backend) on the whole file, a separate audio extraction pass, a separate frame-sampling
     pass, one encoder call per frame.
@@ -129,6 +133,35 @@ def reference(paths, enc, cfg) -> float:
     return time.perf_counter() - t0
 
 
+RAY_VARIANTS = (("a1", "1 CPU encoder actor, 1 thread (default)"),
+                ("a2", "1 CPU encoder actor, 2 threads (--ray-num-cpus 3 --ray-encoder-cpus 2)"))
+
+
+def ray_rows(res: dict, paths, work: Path, frame_encoder: str, batch: int) -> None:
+    """Time the Ray engine on the same videos (see the module docstring)."""
+    import logging
+    import torch
+    import ray
+    from vcmr.config import load_config
+    from vcmr.prepare.pipeline import prepare_videos
+    from vcmr.prepare.ray_engine import RayOptions
+    t = time.perf_counter()
+    ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False)
+    ray.shutdown()
+    res["ray_start_s"] = time.perf_counter() - t
+    c = load_config("prepare", None, ["--frame_encoder", frame_encoder, "--encoder_batch_size", str(batch)])
+    variants = {"a1": RayOptions(), "a2": RayOptions(num_cpus=3, encoder_cpus=2)}
+    for key, _ in RAY_VARIANTS:
+        out = work / f"out_ray_{key}"
+        shutil.rmtree(out, ignore_errors=True)
+        t = time.perf_counter()
+        s = prepare_videos(paths, out, c, progress=False, engine="ray", ray_options=variants[key])
+        res[f"ray_{key}_s"] = time.perf_counter() - t
+        res[f"ray_{key}_counts"] = dict(s["counts"])
+        print(json.dumps(res), flush=True)
+        torch.set_num_threads(res["torch_threads"])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n-videos", type=int, default=2)
@@ -136,6 +169,7 @@ def main() -> None:
     ap.add_argument("--workdir", default="/tmp/bench_prepare")
     ap.add_argument("--frame-encoder", default="efficientnet-lite0")
     ap.add_argument("--skip-reference", action="store_true")
+    ap.add_argument("--no-ray", action="store_true", help="skip the Ray engine rows")
     args = ap.parse_args()
     import torch
     from vcmr.config import load_config
@@ -183,6 +217,8 @@ def main() -> None:
         res[f"pipeline_w{workers}_counts"] = dict(s["counts"])
         print(json.dumps(res), flush=True)
         torch.set_num_threads(res["torch_threads"])
+    if not args.no_ray:
+        ray_rows(res, paths, work, args.frame_encoder, enc.batch_size)
     if not args.skip_reference:
         res["reference_s"] = reference(paths, build_frame_encoder(args.frame_encoder, None, "cpu", 1), cfg)
     (work / "results.json").write_text(json.dumps(res, indent=1))
@@ -194,6 +230,11 @@ def main() -> None:
     for w in (0, 1, 2):
         auto = " (default: workers auto)" if w == res["auto_workers"] else ""
         rows.append((f"pipeline, {w} decoding workers{auto}", res[f"pipeline_w{w}_s"]))
+    for key, name in RAY_VARIANTS:
+        if f"ray_{key}_s" in res:
+            rows.append((f"Ray engine, {name} (Ray start included)", res[f"ray_{key}_s"]))
+    if "ray_start_s" in res:
+        rows.append(("Ray start-up alone (ray.init + shutdown, local instance)", res["ray_start_s"]))
     if "reference_s" in res:
         rows.append(("reference (scenedetect.detect + audio pass + frame pass, 1 frame/call)", res["reference_s"]))
     print(f"\n{len(paths)} videos x {args.duration:.0f} s, 1280x720 25 fps H.264; window {cfg.window_seconds:.0f} s;"
@@ -202,6 +243,10 @@ def main() -> None:
     for name, s in rows:
         print(f"| {name} | {s:.1f} | {window_total / s:.2f} |")
     print(f"\ndefault pipeline / practical limit = {best / res['limit_s']:.2f} (target <= 1.3)")
+    for key, name in RAY_VARIANTS:
+        if f"ray_{key}_s" in res:
+            print(f"Ray engine ({name}) overhead vs the default local pipeline = "
+                  f"{100 * (res[f'ray_{key}_s'] / best - 1):.0f} % (target <= 15 %)")
     if "reference_s" in res:
         print(f"reference / default pipeline = {res['reference_s'] / best:.2f} (target >= 2)")
 

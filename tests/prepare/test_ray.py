@@ -204,3 +204,20 @@ def test_cli_takes_shard_from_slurm(corpus, tiny_clip_dir, small, tmp_path, monk
     assert main(["prepare", str(videos), "--out", str(tmp_path / "given"), "--no-progress",
                  *small, "--frame_encoder_path", str(tiny_clip_dir), "--shard", "0/1"]) == 0
     assert len(read_manifest(tmp_path / "given")) == 3
+
+
+@pytest.mark.slow
+def test_killed_encoder_actor_restarts(ray_address, corpus, tiny_clip_dir, small, tmp_path,
+                                       monkeypatch):
+    """The actor dies while finishing v1 (twice: the retry too): v1 is failed, the actor is
+    restarted and the videos queued behind it complete."""
+    videos = _copies(corpus, tmp_path / "in", 4)
+    monkeypatch.setenv(CRASH_HOOK, "encode:v1")
+    s = prepare_videos([videos], tmp_path / "out", _cfg(small, tiny_clip_dir), progress=False,
+                       engine="ray")
+    rows = read_manifest(tmp_path / "out")
+    assert (rows["v1"]["status"], rows["v1"]["reason"]) == ("failed", "worker_crashed")
+    assert s["counts"] == {"kept": 3, "failed": 1, "dropped": 1}
+    assert not (tmp_path / "out" / "video" / "v1.npy").exists()
+    assert not (tmp_path / "out" / "audio" / "v1").exists()  # its WAVs were written: removed
+    assert (tmp_path / "out" / "video" / "v3.npy").is_file()

@@ -104,6 +104,12 @@ def run(args: argparse.Namespace) -> int:
         if shard is not None:
             print(f"vcmr prepare: SLURM array task: --shard {shard[0]}/{shard[1]}", file=sys.stderr)
     ray_options = _ray_options(args) if args.engine == "ray" else None
+    if args.engine != "ray":
+        given = [f"--{k.replace('_', '-')}" for k in ("ray_address", "ray_num_cpus", "ray_actors",
+                                                        "ray_gpus_per_actor")
+                 if getattr(args, k) is not None]
+        if given:
+            raise VcmrError(f"{', '.join(given)} only apply with --engine ray; add --engine ray")
     summary = prepare_videos(args.inputs, args.out, cfg, shard=shard, progress=not args.no_progress,
                              redo=args.redo, engine=args.engine, ray_options=ray_options)
     print(format_summary(summary))

@@ -25,6 +25,10 @@ turned read-only) stops the run with a message: finished videos stay, the unfini
 files are removed, and the same command resumes. ``--out`` is checked before any work. Each row
 stores the settings that made its outputs (``OUTPUT_KEYS``); a rerun with other values skips
 finished videos and says so (``redo=True`` / ``--redo`` prepares them again).
+
+Engines: ``local`` (above) and ``ray`` (``vcmr.prepare.ray_engine``: the same
+``process_video`` as Ray tasks, ``_finish`` in encoder actors). Both record rows through one
+``Recorder`` in the driver and read and write the same layout, so either resumes the other.
 """
 from __future__ import annotations
 

@@ -24,6 +24,7 @@ next run. ``--out`` must be a path every node sees (a shared file system).
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import time
@@ -39,7 +40,7 @@ from vcmr.prepare.pipeline import (OutputWriteError, Recorder, _base_row, _finis
 
 __all__ = ["RayOptions", "import_ray", "run_on_ray"]
 
-CRASH_HOOK = "VCMR_TEST_CRASH_ON"  # tests: the decode task of this id kills its worker process
+CRASH_HOOK = "VCMR_TEST_CRASH_ON"  # tests: ID kills the decode task's worker, encode:ID the actor
 
 
 @dataclass
@@ -69,7 +70,7 @@ def import_ray():
 def _decode(item: VideoItem, data_dir: str, cfg_dict: dict, crop_size: int, enc_name: str,
             crash_on: Optional[str]):
     """Decode task: ``process_video`` (returns row, frames as two objects)."""
-    if crash_on is not None and item.id == crash_on:
+    if crash_on == item.id:
         os._exit(3)  # test hook: a worker that dies in the middle of a video
     return process_video(item, data_dir, cfg_dict, crop_size, enc_name)
 
@@ -98,14 +99,18 @@ class _Encoder:
                                                self.cfg.device, self.cfg.encoder_batch_size)
         except VcmrError as e:  # reported by the driver as a clear error
             self.error = str(e)
+        except Exception as e:  # (not a crash: a restarted actor would fail the same way)
+            self.error = f"frame encoder {self.cfg.frame_encoder!r} failed to load: {type(e).__name__}: {e}"
 
     def info(self) -> dict:
         if self.error:
             return {"error": self.error}
         return {"crop_size": self.encoder.crop_size, "device": str(self.encoder.device)}
 
-    def finish(self, row: dict, frames, data_dir: str) -> dict:
+    def finish(self, row: dict, frames, data_dir: str, crash_on: Optional[str] = None) -> dict:
         import numpy as np
+        if crash_on == f"encode:{row['id']}":
+            os._exit(3)  # test hook: an actor that dies in the middle of a video
         frames = np.array(frames)  # the object store's copy is read-only; torch wants writable
         return _finish(row, frames, self.encoder, Path(data_dir), self.cfg)
 
@@ -148,7 +153,9 @@ def _start_pool(ray, cfg, opts: RayOptions) -> tuple[list, dict]:
     if n * cpus + opts.decode_cpus > cpu_total + 1e-9:
         raise VcmrError(f"Ray: {n} encoder actors x {cpus:g} CPUs leave no CPU for decoding "
                         f"on a cluster with {cpu_total:g} CPUs; use fewer --ray-actors")
-    cls = ray.remote(num_cpus=cpus, num_gpus=gpus, max_restarts=4, max_task_retries=0)(_Encoder)
+    # a dead actor restarts; its queued videos are retried once, so only a video that kills
+    # it twice (a decoder segfault, not bad luck) is recorded as failed
+    cls = ray.remote(num_cpus=cpus, num_gpus=gpus, max_restarts=-1, max_task_retries=1)(_Encoder)
     threads = 0 if gpus > 0 else max(1, int(cpus))
     actors = [cls.remote(dataclasses.asdict(cfg), threads) for _ in range(n)]
     infos = ray.get([a.info.remote() for a in actors])
@@ -169,6 +176,19 @@ def _crash_reason(ray, e: Exception) -> tuple[str, str]:
         raise OutputWriteError(str(cause)) from None
     what = cause if cause is not None else e
     return "worker_error", f"{type(what).__name__}: {str(what).splitlines()[0] if str(what) else ''}"
+
+
+def _remove_outputs(data_dir: Path, vid: str) -> None:
+    """Delete the files a video that is now recorded as failed may have left (no row lists
+    them); its id is not finished (else it would not have run), so nothing recorded is lost."""
+    audio = data_dir / "audio" / vid
+    if audio.is_dir():
+        for f in audio.glob(f"{vid}_*.wav*"):
+            f.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            audio.rmdir()
+    for f in (data_dir / "video" / f"{vid}.npy", data_dir / "video" / f"{vid}.npy.tmp"):
+        f.unlink(missing_ok=True)
 
 
 class _Scheduler:
@@ -229,7 +249,7 @@ class _Scheduler:
             if self.load[i] >= 2:
                 return
             item, row, frames_ref, t0 = self.decoded.popleft()
-            ref = self.actors[i].finish.remote(row, frames_ref, str(self.data_dir))
+            ref = self.actors[i].finish.remote(row, frames_ref, str(self.data_dir), self.args[-1])
             self.load[i] += 1
             self.running[ref] = ("encode", item, i, t0)
 
@@ -252,6 +272,7 @@ class _Scheduler:
         self._record(result)
 
     def _failed(self, item: VideoItem, reason: str, msg: str, t0: float) -> None:
+        _remove_outputs(self.data_dir, item.id)  # e.g. WAVs written before the actor died
         row = _base_row(item, self.cfg, self.cfg.frame_encoder)
         row.update(reason=reason, error=msg,
                    seconds_taken=round(time.perf_counter() - t0, 3))
