@@ -1,10 +1,18 @@
-"""Embedding throughput of the paper's SampleCNN on CPU: seconds of audio embedded per second.
+"""Embedding throughput of the paper's SampleCNN on CPU, per batch size, for the two ways
+vcmr embeds audio.
 
-    python benchmarks/bench_embed.py --seconds 60 --repeats 3 --batch-sizes 1,4,16
+    python benchmarks/bench_embed.py --seconds 60 --hear-sounds 4 --hear-seconds 10 \
+        --repeats 3 --batch-sizes 1,4,16,32
 
-Random weights (speed does not depend on them), eval mode, torch threads as configured. The
-same 16 kHz excerpt goes through ``EmbeddingModel.embed`` (segmentation + forward passes) with
-each batch size, in turn, ``repeats`` times after one warm-up; the median is reported.
+* ``single``: one file of ``--seconds`` through ``EmbeddingModel.embed`` (non-overlapping
+  segments, what ``vcmr embed`` does per file).
+* ``hear``: a HEAR-style batch of ``--hear-sounds`` x ``--hear-seconds`` through
+  ``vcmr.hear.get_timestamp_embeddings`` at its default 50 ms hop (one full window per
+  timestamp; windows of all sounds batched together).
+
+Random weights (speed does not depend on them), eval mode, torch threads as configured. Each
+batch size runs in turn, ``repeats`` rounds after one warm-up (interleaved, so a burst of load
+from another process hits every size alike); the median is reported.
 """
 from __future__ import annotations
 
@@ -12,10 +20,12 @@ import argparse
 import platform
 import statistics
 import time
+from datetime import date
 
 import numpy as np
 import torch
 
+from vcmr import hear
 from vcmr.api import EmbeddingModel
 from vcmr.checkpoint import build_encoder
 from vcmr.config import EncoderConfig, config_to_dict
@@ -33,35 +43,63 @@ def _head(cfg):
     return {f"head.{k}": v for k, v in tagging_head(cfg.output_size, 1).state_dict().items()}
 
 
+def workloads(model: EmbeddingModel, args) -> dict:
+    """name -> (callable returning the number of windows embedded, audio seconds)."""
+    rng = np.random.default_rng(0)
+    sr = model.sample_rate
+    x = rng.normal(0, 0.1, int(args.seconds * sr)).astype(np.float32)
+    hm = hear.HearModel(model)
+    batch = torch.from_numpy(rng.normal(0, 0.1, (args.hear_sounds, int(args.hear_seconds * hm.sample_rate)))
+                             .astype(np.float32))
+    return {
+        "single": (lambda: len(model.embed(x, sr).starts), args.seconds),
+        "hear": (lambda: int(np.prod(hear.get_timestamp_embeddings(batch, hm)[1].shape)),
+                 args.hear_sounds * args.hear_seconds),
+    }
+
+
+def measure(model: EmbeddingModel, work, sizes: list[int], repeats: int) -> dict[int, tuple[float, int]]:
+    """batch size -> (median seconds per run, windows per run)."""
+    fn, _ = work
+    model.batch_size = sizes[0]
+    fn()  # warm-up
+    times, n = {b: [] for b in sizes}, 0
+    for _ in range(repeats):
+        for b in sizes:
+            model.batch_size = b
+            t0 = time.perf_counter()
+            n = fn()
+            times[b].append(time.perf_counter() - t0)
+    return {b: (statistics.median(t), n) for b, t in times.items()}
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--seconds", type=float, default=60.0)
+    p.add_argument("--seconds", type=float, default=60.0, help="single: length of the file")
+    p.add_argument("--hear-sounds", type=int, default=4)
+    p.add_argument("--hear-seconds", type=float, default=10.0)
     p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--batch-sizes", default="1,4,16")
+    p.add_argument("--batch-sizes", default="1,4,16,32")
+    p.add_argument("--only", choices=["single", "hear"], default=None)
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch default)")
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     model = paper_model()
-    sr = model.sample_rate
-    x = np.random.default_rng(0).normal(0, 0.1, int(args.seconds * sr)).astype(np.float32)
     sizes = [int(b) for b in args.batch_sizes.split(",")]
-    n_seg = len(model.embed(x[: model.segment_samples], sr).starts)  # warm-up
-    times = {b: [] for b in sizes}
-    for _ in range(args.repeats):
-        for b in sizes:  # interleaved, so machine noise hits every batch size alike
-            model.batch_size = b
-            t0 = time.perf_counter()
-            n_seg = len(model.embed(x, sr).starts)
-            times[b].append(time.perf_counter() - t0)
-    print(f"# {platform.processor() or platform.machine()}, torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads, {args.seconds:.0f} s of audio = {n_seg} segments "
-          f"of {model.segment_samples} samples, median of {args.repeats}")
-    print("| batch size | seconds per run | audio seconds / s | segments / s |")
-    print("|---:|---:|---:|---:|")
-    for b in sizes:
-        med = statistics.median(times[b])
-        print(f"| {b} | {med:.2f} | {args.seconds / med:.1f} | {n_seg / med:.1f} |")
+    print(f"# {date.today()}, {platform.processor() or platform.machine()}, torch {torch.__version__}, "
+          f"{torch.get_num_threads()} threads, paper SampleCNN ({model.segment_samples} samples at "
+          f"{model.sample_rate} Hz), median of {args.repeats}")
+    for name, work in workloads(model, args).items():
+        if args.only and name != args.only:
+            continue
+        res = measure(model, work, sizes, args.repeats)
+        best = min(t for t, _ in res.values())
+        print(f"\n{name}: {work[1]:g} s of audio per run, {next(iter(res.values()))[1]} windows")
+        print("| batch size | seconds per run | audio seconds / s | windows / s | vs best |")
+        print("|---:|---:|---:|---:|---:|")
+        for b, (t, n) in res.items():
+            print(f"| {b} | {t:.2f} | {work[1] / t:.1f} | {n / t:.1f} | {t / best:.2f}x |")
 
 
 if __name__ == "__main__":

@@ -318,17 +318,24 @@ def _is_safetensors(path: Path) -> bool:
 
 def load_model(name_or_path: str | Path, device: str | torch.device | None = None) -> EmbeddingModel:
     """An EmbeddingModel from a vcmr checkpoint (.ckpt, any stage), an exported .safetensors
-    file, or the name of a registered pretrained model (see ``vcmr.available_models()``)."""
+    file, a folder written by ``vcmr export --hub-dir`` (its model.safetensors), a Hugging Face
+    Hub model ``hf://ORG/NAME[@REVISION]``, or the name of a registered pretrained model (see
+    ``vcmr.available_models()``)."""
+    from vcmr import pretrained
+    if pretrained.is_hub(name_or_path):
+        return pretrained.load_hub(name_or_path).to(_default_device(device))
     path = Path(name_or_path)
+    if path.is_dir() and (path / pretrained.HUB_FILE).is_file():
+        path = path / pretrained.HUB_FILE
     if not path.exists():
-        from vcmr import pretrained
         if pretrained.looks_like_name(str(name_or_path)):
             return pretrained.load_pretrained(str(name_or_path), device)
         raise CheckpointError(f"model {str(name_or_path)!r} not found: give a .ckpt written by vcmr "
-                              f"training, a .safetensors file from `vcmr export`, or a pretrained "
-                              f"model name ({pretrained.describe_available()})")
+                              f"training, a .safetensors file from `vcmr export`, hf://ORG/NAME, or a "
+                              f"pretrained model name ({pretrained.describe_available()})")
     if path.is_dir():
-        raise CheckpointError(f"{str(path)!r} is a folder: give a .ckpt or .safetensors file")
+        raise CheckpointError(f"{str(path)!r} is a folder without {pretrained.HUB_FILE}: give a "
+                              f".ckpt or .safetensors file, or a folder from `vcmr export --hub-dir`")
     if _is_safetensors(path):
         from vcmr.export import load_model_file
         model = load_model_file(path)

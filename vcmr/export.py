@@ -9,11 +9,18 @@ The file holds every weight of the model (same key names as the training checkpo
 ``format`` ("vcmr"), ``format_version``, ``vcmr_version``, ``stage``, ``config`` (the stage
 config as JSON, as stored in the checkpoint), ``sample_rate``, ``audio_length`` and, for
 stage 3, ``tags`` (JSON list). Loading uses safetensors only: nothing is unpickled.
+
+    vcmr export runs/.../last.ckpt --hub-dir my-vcmr-model   # then: hf upload ORG/my-vcmr-model my-vcmr-model
+
+``--hub-dir`` writes a Hugging Face Hub repository folder: ``model.safetensors``, ``config.json``
+and a model card ``README.md`` (training data, the metrics the checkpoint carries, licence,
+citation); ``vcmr.load_model("hf://ORG/NAME")`` or ``vcmr.load_model(DIR)`` reads it back.
 """
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from vcmr.checkpoint import CheckpointError
 from vcmr.paths import atomic_output, check_output_file
@@ -94,3 +101,99 @@ def load_model_file(path: str | Path):
             raise ModelFileError(f"{str(path)!r}: metadata {key}={meta[key]} disagrees with its "
                                  f"config ({value}); the file was edited or damaged")
     return model
+
+
+# ------------------------------------------------------------------------------ Hub folder
+HUB_LICENSE = "mit"
+CITATION = """@inproceedings{avramidis2023vcmr,
+  title     = {On the Role of Visual Context in Enriching Music Representations},
+  author    = {Avramidis, Kleanthis and Stewart, Shanti and Narayanan, Shrikanth},
+  booktitle = {IEEE International Conference on Acoustics, Speech and Signal Processing (ICASSP)},
+  year      = {2023},
+  note      = {arXiv:2210.15828}
+}"""
+
+
+def checkpoint_metrics(ckpt: str | Path) -> dict[str, Any]:
+    """What a Lightning checkpoint records about its training: epoch, global step and each
+    ModelCheckpoint's monitored metric with its best score (weights-only read; {} if none)."""
+    from vcmr.compat import load_weights_only
+    raw = load_weights_only(ckpt)
+    if not isinstance(raw, dict):
+        return {}
+    out: dict[str, Any] = {k: int(raw[k]) for k in ("epoch", "global_step") if isinstance(raw.get(k), int)}
+    for state in (raw.get("callbacks") or {}).values():
+        if isinstance(state, dict) and state.get("monitor") and state.get("best_model_score") is not None:
+            out[f"best {state['monitor']}"] = float(state["best_model_score"])
+    return out
+
+
+def _training_data(model) -> list[str]:
+    """The data the stored config names (folder names only: full paths may be private)."""
+    cfg = model.config
+    name = lambda key: Path(str(cfg.get(key) or "")).name or "(not recorded)"  # noqa: E731
+    if model.stage == "mus":
+        return [f"Stage 1 (SimCLR music pre-training) on the audio folder `{name('dataset_dir')}`."]
+    if model.stage == "vid":
+        return [f"Stage 2 (video-conditioned pre-training) on the prepared music videos in "
+                f"`{name('dataset_dir')}`, starting from the stage-1 encoder `{name('audio_encoder_ckpt_path')}`."]
+    return [f"Stage 3 (tagging head) on {cfg.get('dataset', 'an unrecorded dataset')} (split "
+            f"`{cfg.get('split', '?')}`, folder `{name('dataset_dir')}`), encoder from "
+            f"`{name('pretrained_ckpt_path')}`; {len(model.tags or [])} tags."]
+
+
+def model_card(model, name: str, metrics: dict[str, Any], license: str = HUB_LICENSE) -> str:
+    """A Hugging Face model card (README.md with YAML front matter) for an exported model."""
+    from vcmr.checkpoint import STAGE_NAMES
+    params = sum(p.numel() for p in model.parameters())
+    rows = [("stage", STAGE_NAMES[model.stage]), ("input", f"mono audio at {model.sample_rate} Hz, "
+            f"windows of {model.segment_samples} samples ({model.segment_seconds:.2f} s)"),
+            ("embedding", f"{model.embedding_size}-D (encoder)" + (f", {model.joint_size}-D joint audio-video space" if model.joint_size else "")),
+            ("parameters", f"{params:,}")] + ([("tags", ", ".join(model.tags))] if model.tags else [])
+    metric_lines = ([f"| {k} | {v:.4g} |" if isinstance(v, float) else f"| {k} | {v} |" for k, v in metrics.items()]
+                    if metrics else [])
+    return "\n".join([
+        "---", "library_name: vcmr", f"license: {license}", "pipeline_tag: feature-extraction",
+        "tags: [audio, music, music-tagging, contrastive-learning, vcmr]", "---", "",
+        f"# {name}", "",
+        "A vcmr SampleCNN music encoder (Video-Conditioned Music Representations, the model of the "
+        "paper cited below). Load it with the vcmr package in one call:", "",
+        "```python", "import vcmr", f'model = vcmr.load_model("hf://ORG/{name}")  # or a local copy of this folder',
+        "emb = model.embed(audio, sample_rate=44100)   # per-segment embeddings", "```", "",
+        "| | |", "|---|---|", *[f"| {k} | {v} |" for k, v in rows], "",
+        "## Training data", "", *_training_data(model), "",
+        "The names above are what the checkpoint recorded; describe where the data came from and "
+        "its licence before uploading.", "",
+        "## Metrics", "",
+        *(["What the training checkpoint carries (validation metrics are on the validation split "
+           "of the training data):", "", "| metric | value |", "|---|---:|", *metric_lines]
+          if metrics else ["The checkpoint carries no metrics; evaluate with `vcmr evaluate`."]), "",
+        "## Licence", "",
+        f"{license}. Check that the training data allow releasing these weights under it.", "",
+        "## Citation", "", "```bibtex", CITATION, "```", ""])
+
+
+def export_hub_dir(ckpt: str | Path, out_dir: str | Path, license: str = HUB_LICENSE):
+    """Checkpoint -> a folder ready for ``hf upload ORG/NAME DIR``: model.safetensors,
+    config.json (the file's metadata, readable without safetensors) and README.md (model card)."""
+    from vcmr.api import _from_checkpoint
+    from vcmr.paths import check_output_dir
+    out_dir = Path(out_dir)
+    check_output_dir(out_dir, f"--hub-dir {str(out_dir)!r}")
+    check_output_file(out_dir / "model.safetensors", f"--hub-dir {str(out_dir)!r}", [ckpt])
+    model = _from_checkpoint(Path(ckpt))
+    metrics = checkpoint_metrics(ckpt)
+    save_model_file(model, out_dir / "model.safetensors")
+    _, meta = read_model_file(out_dir / "model.safetensors")
+    config = {**{k: v for k, v in meta.items() if k not in ("config", "tags")},
+              "config": json.loads(meta["config"]), "tags": model.tags, "metrics": metrics,
+              "embedding_size": model.embedding_size, "joint_size": model.joint_size}
+    _write_text(out_dir / "config.json", json.dumps(config, indent=1, sort_keys=True) + "\n")
+    name = out_dir.resolve().name
+    _write_text(out_dir / "README.md", model_card(model, name, metrics, license))
+    return model
+
+
+def _write_text(path: Path, text: str) -> None:
+    with atomic_output(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")

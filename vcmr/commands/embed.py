@@ -10,7 +10,8 @@ def add_arguments(parser):
     parser.add_argument("inputs", nargs="+", metavar="INPUT",
                         help="audio/video files or folders (searched recursively)")
     parser.add_argument("--ckpt", required=True,
-                        help="model: a .ckpt of any stage, a .safetensors from `vcmr export`, or a pretrained name")
+                        help="model: a .ckpt of any stage, a .safetensors from `vcmr export` (or its --hub-dir folder), "
+                             "a Hugging Face Hub model hf://ORG/NAME[@REVISION], or a pretrained name")
     parser.add_argument("--out", required=True, help="output file (.npy, .npz, .parquet or .csv)")
     parser.add_argument("--format", choices=["npy", "npz", "parquet", "csv"], default=None,
                         help="output format (default: from the --out suffix)")

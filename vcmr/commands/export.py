@@ -1,19 +1,31 @@
-"""``vcmr export``: a checkpoint of any stage -> a portable .safetensors model file.
+"""``vcmr export``: a checkpoint of any stage -> a portable .safetensors model file, or a folder
+ready for the Hugging Face Hub.
 
     vcmr export runs/mus_pretrain/version_0/checkpoints/last.ckpt --out model.safetensors
+    vcmr export runs/.../best.ckpt --hub-dir my-vcmr-model && hf upload ORG/my-vcmr-model my-vcmr-model
 """
 
 
 def add_arguments(parser):
     parser.add_argument("ckpt", help="a .ckpt written by vcmr training (stage 1, 2 or 3)")
-    parser.add_argument("--out", required=True, help="output file, e.g. model.safetensors")
+    parser.add_argument("--out", default=None, help="output file, e.g. model.safetensors")
+    parser.add_argument("--hub-dir", default=None,
+                        help="output folder for the Hugging Face Hub: model.safetensors, config.json "
+                             "and a model card README.md (load back with vcmr.load_model(DIR) or hf://ORG/NAME)")
+    parser.add_argument("--license", default="mit", help="licence written in the model card (default mit)")
 
 
 def run(args) -> int:
-    from vcmr.export import export_checkpoint
-    model = export_checkpoint(args.ckpt, args.out)
-    extra = f", {len(model.tags)} tags" if model.tags else ""
-    extra += f", joint space {model.joint_size}-D" if model.joint_size else ""
-    print(f"exported stage {model.stage!r} model ({model.embedding_size}-D embeddings, "
-          f"{model.segment_samples} samples at {model.sample_rate} Hz{extra}) to {args.out}")
+    from vcmr.errors import VcmrError
+    from vcmr.export import export_checkpoint, export_hub_dir
+    if not args.out and not args.hub_dir:
+        raise VcmrError("vcmr export needs --out FILE.safetensors or --hub-dir FOLDER (or both)")
+    for target in filter(None, (args.out, args.hub_dir)):
+        hub = target == args.hub_dir
+        model = export_hub_dir(args.ckpt, target, args.license) if hub else export_checkpoint(args.ckpt, target)
+        extra = f", {len(model.tags)} tags" if model.tags else ""
+        extra += f", joint space {model.joint_size}-D" if model.joint_size else ""
+        what = "model.safetensors, config.json and README.md in " if hub else ""
+        print(f"exported stage {model.stage!r} model ({model.embedding_size}-D embeddings, "
+              f"{model.segment_samples} samples at {model.sample_rate} Hz{extra}) to {what}{target}")
     return 0

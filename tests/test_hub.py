@@ -1,0 +1,156 @@
+"""Hugging Face Hub: `vcmr export --hub-dir`, hf://ORG/NAME[@REVISION] through huggingface_hub's
+cache, offline. Nothing here contacts a server: the cache is filled by the test in the layout
+huggingface_hub documents (https://huggingface.co/docs/huggingface_hub/guides/manage-cache:
+blobs/<sha256>, snapshots/<commit>/<file> -> blob, refs/<revision> holding the commit), the
+subprocesses run with HF_HUB_OFFLINE=1 and HF_ENDPOINT on a closed local port."""
+import hashlib
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import vcmr
+from vcmr import pretrained
+from vcmr.audio.io import read_audio, write_wav
+from vcmr.checkpoint import CheckpointError
+from vcmr.cli import main
+from vcmr.export import checkpoint_metrics
+
+from embed_helpers import music, stage1_checkpoint, stage3_checkpoint
+
+pytest.importorskip("huggingface_hub")
+COMMIT = "0123456789abcdef0123456789abcdef01234567"
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory):
+    return tmp_path_factory.mktemp("hub")
+
+
+@pytest.fixture(scope="module")
+def hub_dir(root):
+    d = root / "vcmr-tiny-tagger"
+    assert main(["export", str(stage3_checkpoint(root)), "--hub-dir", str(d)]) == 0
+    return d
+
+
+def fill_cache(cache, repo: str, folder, commit: str = COMMIT, refs=("main",)) -> None:
+    """Put every file of ``folder`` into a Hugging Face cache as revision ``commit``."""
+    from huggingface_hub.file_download import repo_folder_name
+    base = cache / repo_folder_name(repo_id=repo, repo_type="model")
+    for f in folder.iterdir():
+        data = f.read_bytes()
+        blob = base / "blobs" / hashlib.sha256(data).hexdigest()
+        blob.parent.mkdir(parents=True, exist_ok=True)
+        blob.write_bytes(data)
+        link = base / "snapshots" / commit / f.name
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(os.path.relpath(blob, link.parent))
+    for ref in refs:
+        (base / "refs").mkdir(exist_ok=True)
+        (base / "refs" / ref).write_text(commit)
+
+
+def offline_env(cache) -> dict:
+    return {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(cache),
+            "HF_ENDPOINT": "http://127.0.0.1:9", "HF_HUB_DISABLE_TELEMETRY": "1"}
+
+
+def test_hub_dir_has_the_files_the_hub_expects(hub_dir, root):
+    assert sorted(p.name for p in hub_dir.iterdir()) == ["README.md", "config.json", "model.safetensors"]
+    card = (hub_dir / "README.md").read_text()
+    front = card.split("---")[1]
+    assert "library_name: vcmr" in front and "license: mit" in front
+    for part in ("## Training data", "magnatagatune", "## Metrics", "## Licence", "## Citation",
+                 "On the Role of Visual Context in Enriching Music Representations", 'hf://ORG/vcmr-tiny-tagger'):
+        assert part in card, part
+    cfg = json.loads((hub_dir / "config.json").read_text())
+    model = vcmr.load_model(stage3_checkpoint(root), "cpu")
+    assert (cfg["stage"], cfg["sample_rate"], cfg["tags"]) == ("sup", str(model.sample_rate), model.tags)
+    assert cfg["config"]["output_size"] == model.embedding_size
+
+
+def test_hub_dir_loads_back_with_one_call(hub_dir, root):
+    a, b = vcmr.load_model(stage3_checkpoint(root), "cpu"), vcmr.load_model(hub_dir, "cpu")
+    x = music(0.5, 22050, seed=4)
+    np.testing.assert_array_equal(a.embed(x, 22050).embeddings, b.embed(x, 22050).embeddings)
+    assert a.predict_tags(x, 22050) == b.predict_tags(x, 22050)
+
+
+def test_metrics_from_a_trained_checkpoint_reach_the_card(root):
+    ckpt = stage1_checkpoint(root)
+    metrics = checkpoint_metrics(ckpt)
+    assert metrics["global_step"] == 1 and "epoch" in metrics
+    d = root / "stage1-hub"
+    assert main(["export", str(ckpt), "--hub-dir", str(d), "--license", "cc-by-4.0"]) == 0
+    card = (d / "README.md").read_text()
+    assert "license: cc-by-4.0" in card and "| global_step | 1 |" in card
+    assert json.loads((d / "config.json").read_text())["metrics"] == metrics
+
+
+@pytest.mark.slow  # two fresh Python processes (about 30 s on a loaded 2-core machine)
+def test_hf_uri_loads_offline_from_the_cache_in_a_fresh_process(hub_dir, root, tmp_path):
+    """vcmr.load_model('hf://...') and `vcmr embed --ckpt hf://...@REV`, HF_HUB_OFFLINE=1."""
+    cache = tmp_path / "hf"
+    fill_cache(cache, "vcmr-test/tiny-tagger", hub_dir, refs=("main", "v1"))
+    wav = tmp_path / "a.wav"
+    write_wav(wav, music(0.5, 16000, seed=5), 16000)
+    code = ("import sys, vcmr, numpy as np; x = np.load(sys.argv[1]); "
+            "xs = [vcmr.load_model(s, 'cpu').embed_song(x, 16000) for s in sys.argv[2:]]; "
+            "assert all(np.array_equal(xs[0], e) for e in xs); print(vcmr.load_model(sys.argv[2]).source)")
+    np.save(tmp_path / "x.npy", music(0.5, 16000, seed=5))
+    env = offline_env(cache)
+    r = subprocess.run([sys.executable, "-c", code, str(tmp_path / "x.npy"), "hf://vcmr-test/tiny-tagger",
+                        "hf://vcmr-test/tiny-tagger@v1", f"hf://vcmr-test/tiny-tagger@{COMMIT}"],
+                       capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "hf://vcmr-test/tiny-tagger" in r.stdout
+    out = tmp_path / "emb.npz"
+    r = subprocess.run([sys.executable, "-m", "vcmr.cli", "embed", str(wav), "--ckpt",
+                        "hf://vcmr-test/tiny-tagger@v1", "--out", str(out), "--quiet", "--song-level"],
+                       capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    expected = vcmr.load_model(hub_dir, "cpu").embed_song(*read_audio(wav))
+    np.testing.assert_allclose(np.load(out)["embedding"][0], expected, rtol=1e-6)
+
+
+@pytest.fixture
+def offline_cache(tmp_path, monkeypatch):
+    """In-process offline mode: huggingface_hub reads these at import, so set its constants."""
+    from huggingface_hub import constants
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hf"))
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
+    return tmp_path / "hf"
+
+
+def test_offline_errors_say_what_to_do(offline_cache, hub_dir):
+    with pytest.raises(pretrained.PretrainedError, match="not in the Hugging Face cache.*offline"):
+        vcmr.load_model("hf://vcmr-test/never-downloaded")
+    fill_cache(offline_cache, "vcmr-test/tiny-tagger", hub_dir)
+    with pytest.raises(pretrained.PretrainedError, match="not in the Hugging Face cache"):
+        vcmr.load_model("hf://vcmr-test/tiny-tagger@v2")  # a revision never fetched
+    assert vcmr.load_model("hf://vcmr-test/tiny-tagger", "cpu").tags is not None
+    for bad in ("hf://", "hf://just-a-name", "hf://org/name@", "hf://org/na me"):
+        with pytest.raises(pretrained.PretrainedError, match="hf://ORG/NAME"):
+            vcmr.load_model(bad)
+
+
+def test_registry_entries_on_the_hub_download_through_huggingface_hub(offline_cache, hub_dir, monkeypatch):
+    fill_cache(offline_cache, "vcmr-test/tiny-tagger", hub_dir)
+    sha = hashlib.sha256((hub_dir / "model.safetensors").read_bytes()).hexdigest()
+    monkeypatch.setattr(pretrained, "_MODELS", {})
+    pretrained.register(pretrained.PretrainedModel("tiny-tagger", "hf://vcmr-test/tiny-tagger", sha,
+                                                   {"output_size": 64}, stage="sup"))
+    assert vcmr.load_model("tiny-tagger", "cpu").stage == "sup"
+    pretrained.register(pretrained.PretrainedModel("wrong-sum", "hf://vcmr-test/tiny-tagger", "0" * 64))
+    with pytest.raises(pretrained.PretrainedError, match="checksum mismatch"):
+        vcmr.load_model("wrong-sum")
+
+
+def test_a_folder_without_model_file_is_refused(tmp_path):
+    with pytest.raises(CheckpointError, match="folder without model.safetensors"):
+        vcmr.load_model(tmp_path)
