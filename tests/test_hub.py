@@ -154,3 +154,59 @@ def test_registry_entries_on_the_hub_download_through_huggingface_hub(offline_ca
 def test_a_folder_without_model_file_is_refused(tmp_path):
     with pytest.raises(CheckpointError, match="folder without model.safetensors"):
         vcmr.load_model(tmp_path)
+
+
+# ------------------------------------------------------------------------------ CLIP weights
+def test_clip_choice_path_wins_offline_uses_the_cache_online_downloads_the_pinned_revision():
+    from vcmr.prepare.frame_encoders import CLIP_DEFAULT_SOURCE as SRC, CLIP_REVISION as REV, clip_attempts
+    assert clip_attempts("/models/clip", offline=False) == [("/models/clip", None, True)]
+    assert clip_attempts(None, offline=True) == [(SRC, REV, True), (SRC, None, True)]
+    assert clip_attempts(None, offline=False) == [(SRC, REV, True), (SRC, None, True), (SRC, REV, False)]
+    assert len(REV) == 40 and int(REV, 16) >= 0
+
+
+@pytest.mark.parametrize("var", ["HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"])
+def test_offline_is_read_from_the_environment_when_needed(monkeypatch, var):
+    from huggingface_hub import constants
+    from vcmr.prepare.frame_encoders import hub_offline
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
+    assert not hub_offline()
+    monkeypatch.setenv(var, "1")
+    assert hub_offline()
+
+
+def _tiny_clip(folder):
+    pytest.importorskip("transformers")
+    from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModelWithProjection
+    cfg = CLIPVisionConfig(hidden_size=32, intermediate_size=37, num_hidden_layers=2, num_attention_heads=4,
+                           image_size=32, patch_size=8, projection_dim=512)
+    CLIPVisionModelWithProjection(cfg).save_pretrained(folder)
+    CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}).save_pretrained(folder)
+    return folder
+
+
+def test_clip_offline_from_the_cache_or_a_clear_message(offline_cache, tmp_path, monkeypatch):
+    from vcmr.prepare.frame_encoders import (CLIP_DEFAULT_SOURCE, CLIP_REVISION, FrameEncoderError,
+                                             build_frame_encoder)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(FrameEncoderError, match="offline .* not in the Hugging Face cache.*frame_encoder_path"):
+        build_frame_encoder("clip", None, "cpu", batch_size=1)
+    tiny = _tiny_clip(tmp_path / "tiny_clip")
+    fill_cache(offline_cache, CLIP_DEFAULT_SOURCE, tiny, commit=CLIP_REVISION, refs=())
+    enc = build_frame_encoder("clip", None, "cpu", batch_size=1)  # the pinned revision, no ref needed
+    assert (enc.dim, enc.crop_size, enc.info["revision"]) == (512, 32, CLIP_REVISION)
+    frames = np.zeros((2, 32, 32, 3), np.uint8)
+    np.testing.assert_allclose(enc.encode(frames), build_frame_encoder("clip", str(tiny), "cpu", 1).encode(frames),
+                               rtol=1e-6)
+    with pytest.raises(FrameEncoderError, match="holds no CLIP model"):
+        build_frame_encoder("clip", str(tmp_path), "cpu", batch_size=1)  # --frame_encoder_path wins
+
+
+def test_clip_cache_filled_by_hand_before_pinning_still_works(offline_cache, tmp_path, monkeypatch):
+    from vcmr.prepare.frame_encoders import CLIP_DEFAULT_SOURCE, build_frame_encoder
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    fill_cache(offline_cache, CLIP_DEFAULT_SOURCE, _tiny_clip(tmp_path / "c"), commit="f" * 40, refs=("main",))
+    enc = build_frame_encoder("clip", None, "cpu", batch_size=1)
+    assert enc.info["revision"] is None and enc.dim == 512

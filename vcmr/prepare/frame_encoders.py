@@ -1,7 +1,8 @@
 """Frame encoders for ``vcmr prepare``: a small registry of name -> builder.
 
     enc = build_frame_encoder("efficientnet-lite0")          # offline, 1280-D
-    enc = build_frame_encoder("clip")                         # CLIP ViT-B/32, 512-D (HF cache)
+    enc = build_frame_encoder("clip")                         # CLIP ViT-B/32, 512-D (HF cache;
+                                                              # downloaded once when online)
     enc = build_frame_encoder("clip", path="/models/clip")    # a save_pretrained directory
     feats = enc.encode(frames)   # frames: (N, S, S, 3) uint8 RGB, S = enc.crop_size -> (N, D)
 
@@ -9,6 +10,14 @@ Every encoder takes frames already resized (short side) and centre-cropped to ``
 by the decoder (so worker processes ship small arrays); the encoder only normalises and runs
 the network. ``batch_size`` 0 means: measure the fastest batch size on this device once
 (``measure_best_batch``), because on CPUs small batches are often faster than large ones.
+
+CLIP weights, the way transformers users expect (``clip_attempts``): ``frame_encoder_path``
+wins when given (a save_pretrained directory, never a download). Otherwise the Hugging Face
+cache is used when it holds ``openai/clip-vit-base-patch32`` (the pinned revision
+``CLIP_REVISION``, or any revision a user cached by hand); else, unless offline
+(``HF_HUB_OFFLINE=1`` / ``TRANSFORMERS_OFFLINE=1``), the pinned revision is downloaded once into
+the cache by huggingface_hub, with its progress bars (about 600 MB). Offline or without a
+network, the error says the three ways to provide the weights.
 """
 from __future__ import annotations
 
@@ -23,9 +32,13 @@ import numpy as np
 from vcmr.errors import VcmrError
 
 __all__ = ["FrameEncoder", "FrameEncoderError", "FRAME_ENCODERS", "available_frame_encoders",
-           "build_frame_encoder", "measure_best_batch", "CLIP_DEFAULT_SOURCE"]
+           "build_frame_encoder", "measure_best_batch", "CLIP_DEFAULT_SOURCE", "CLIP_REVISION",
+           "clip_attempts"]
 
 CLIP_DEFAULT_SOURCE = "openai/clip-vit-base-patch32"
+# The Hub commit of CLIP_DEFAULT_SOURCE that downloads are pinned to (the one other projects pin;
+# transformers reads its safetensors weights).
+CLIP_REVISION = "3d74acf9a28c67741b2f4f2ea7635f0aaf6f0268"
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 BATCH_CANDIDATES = (1, 4, 8, 16)
@@ -86,9 +99,36 @@ def _device(device: str) -> str:
 
 
 # ------------------------------------------------------------------------------------ CLIP
-def _clip_missing(source: str, err: Exception) -> FrameEncoderError:
+def hub_offline() -> bool:
+    """Offline as huggingface_hub and transformers understand it (read now, not at import)."""
+    import os
+    if any(os.environ.get(v, "").strip().lower() in ("1", "on", "yes", "true")
+           for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")):
+        return True
+    try:
+        from huggingface_hub import constants
+    except ImportError:
+        return True
+    return bool(constants.HF_HUB_OFFLINE)
+
+
+def clip_attempts(path: Optional[str], offline: bool) -> list[tuple[str, Optional[str], bool]]:
+    """``(source, revision, local_files_only)`` tried in turn to load CLIP: ``path`` alone when
+    given; else the pinned revision in the cache, any cached revision (a cache filled by hand
+    before pinning), then, when online, a download of the pinned revision."""
+    if path:
+        return [(str(path), None, True)]
+    cached = [(CLIP_DEFAULT_SOURCE, CLIP_REVISION, True), (CLIP_DEFAULT_SOURCE, None, True)]
+    return cached if offline else cached + [(CLIP_DEFAULT_SOURCE, CLIP_REVISION, False)]
+
+
+def _clip_missing(source: str, err: Exception, offline: bool = True, path: bool = False) -> FrameEncoderError:
+    where = ("the folder holds no CLIP model saved with save_pretrained" if path else
+             "offline (HF_HUB_OFFLINE or TRANSFORMERS_OFFLINE is set) and not in the Hugging Face cache"
+             if offline else "not in the Hugging Face cache and could not be downloaded")
     return FrameEncoderError(
-        f"CLIP weights not found offline at {source!r} ({type(err).__name__}). Provide them in "
+        f"CLIP weights {source!r} not found: {where} ({type(err).__name__}: "
+        f"{str(err).splitlines()[0][:160] if str(err) else ''}). Provide them in "
         f"one of these ways: (1) on a machine with internet, run once `python -c \"from "
         f"transformers import CLIPVisionModelWithProjection, CLIPImageProcessor as P; "
         f"CLIPVisionModelWithProjection.from_pretrained('{CLIP_DEFAULT_SOURCE}'); "
@@ -102,29 +142,45 @@ def _clip_forward(model, x):
     return model(pixel_values=x).image_embeds
 
 
-def build_clip(path: Optional[str], device: str) -> FrameEncoder:
-    """CLIP image tower + projection (transformers), from ``path`` or the HF cache, offline."""
-    from transformers import CLIPImageProcessor, CLIPVisionModelWithProjection
-    source = str(path) if path else CLIP_DEFAULT_SOURCE
-    if path and not Path(path).exists():
-        raise FrameEncoderError(f"frame_encoder_path {path!r} does not exist: give a directory "
-                                f"written by CLIPVisionModelWithProjection.save_pretrained")
+def _load_clip_model(source: str, revision: Optional[str], local_only: bool):
+    from transformers import CLIPVisionModelWithProjection
+    if not local_only:
+        import sys
+        print(f"vcmr: downloading CLIP {source} (revision {revision[:12]}, about 600 MB) into the "
+              f"Hugging Face cache, once", file=sys.stderr)
     try:
         # weights_only: a pytorch_model.bin is read with torch.load(weights_only=True) passed
         # explicitly (transformers' default, kept whatever the environment says)
-        model = CLIPVisionModelWithProjection.from_pretrained(source, local_files_only=True,
-                                                              weights_only=True)
+        return CLIPVisionModelWithProjection.from_pretrained(
+            source, local_files_only=local_only, weights_only=True, **({"revision": revision} if revision else {}))
     except pickle.UnpicklingError as e:  # weights_only refused Python objects in a .bin
         raise FrameEncoderError(
             f"CLIP weights in {source!r} refused: the file holds Python objects, not only "
             f"tensors ({_unpickle_reason(e)}). "
             f"Nothing was unpickled, whatever TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD says; save the "
             f"model with save_pretrained (safetensors) and try again") from None
-    except (OSError, ValueError) as e:
-        raise _clip_missing(source, e) from e
+
+
+def build_clip(path: Optional[str], device: str) -> FrameEncoder:
+    """CLIP image tower + projection (transformers), from ``path``, the HF cache, or a download
+    of the pinned revision when online (see the module docstring)."""
+    from transformers import CLIPImageProcessor
+    if path and not Path(path).exists():
+        raise FrameEncoderError(f"frame_encoder_path {path!r} does not exist: give a directory "
+                                f"written by CLIPVisionModelWithProjection.save_pretrained")
+    offline, model, err = hub_offline(), None, None
+    for source, revision, local_only in clip_attempts(path, offline):
+        try:
+            model = _load_clip_model(source, revision, local_only)
+            break
+        except (OSError, ValueError) as e:
+            err = e
+    if model is None:
+        raise _clip_missing(str(path) if path else CLIP_DEFAULT_SOURCE, err, offline, bool(path)) from err
     cfg = model.config
     try:
-        proc = CLIPImageProcessor.from_pretrained(source, local_files_only=True)
+        proc = CLIPImageProcessor.from_pretrained(source, local_files_only=True,
+                                                  **({"revision": revision} if revision else {}))
         crop = int(proc.crop_size["height"])
         mean, std = tuple(proc.image_mean), tuple(proc.image_std)
     except (OSError, ValueError):  # no preprocessor_config.json: CLIP's published constants
@@ -135,7 +191,7 @@ def build_clip(path: Optional[str], device: str) -> FrameEncoder:
     model = model.eval().to(dev)
     return FrameEncoder(name="clip", dim=int(cfg.projection_dim), crop_size=crop, model=model,
                         forward=_clip_forward, mean=mean, std=std, device=dev,
-                        info={"source": source})
+                        info={"source": source, "revision": revision})
 
 
 # ------------------------------------------------------------------------ EfficientNet-Lite0
