@@ -99,7 +99,7 @@ def main() -> None:
         print("| batch size | seconds per run | audio seconds / s | windows / s | vs best |")
         print("|---:|---:|---:|---:|---:|")
         for b, (t, n) in res.items():
-            print(f"| {b} | {t:.2f} | {work[1] / t:.1f} | {n / t:.1f} | {t / best:.2f}x |")
+            print(f"| {b} | {t:.2f} | {work[1] / t:.2f} | {n / t:.1f} | {t / best:.2f}x |")
 
 
 if __name__ == "__main__":

@@ -128,7 +128,7 @@ class EmbeddingModel(nn.Module):
         self.sample_rate = enc_cfg.sample_rate
         self.segment_samples = enc_cfg.audio_length
         self.embedding_size = enc_cfg.output_size
-        self.batch_size: int | None = None  # None: 1 on CPU, 32 on GPU (benchmarks/README.md)
+        self.batch_size: int | None = None  # None: 32 (benchmarks/README.md, "Embedding")
         self.projector = self.video_encoder = self.video_projector = self.head = None
         bias = bool(with_legacy(config).get("projector_bias"))  # old files: projectors with bias
         if stage in ("mus", "vid"):
@@ -159,11 +159,13 @@ class EmbeddingModel(nn.Module):
 
     # --------------------------------------------------------------- audio
     def _batch(self) -> int:
-        """Segments per forward pass: ``batch_size`` if set, else the measured best default
-        (one at a time on CPU, where larger batches were slower; 32 on accelerators)."""
+        """Segments per forward pass: ``batch_size`` if set, else 32 on every device. Rule: the
+        CPU default is the size closest to the best in BOTH measured workloads (one long file,
+        and HEAR batches of centred windows); 32 was the best in both (benchmarks/README.md),
+        at about 1 GB of extra peak memory for the paper model. Results do not depend on it."""
         if self.batch_size:
             return max(1, int(self.batch_size))
-        return 1 if self.device.type == "cpu" else 32
+        return 32
 
     @torch.no_grad()
     def embed_segments(self, segments: torch.Tensor | np.ndarray, space: str = "encoder") -> torch.Tensor:

@@ -22,7 +22,7 @@ def add_arguments(parser):
     parser.add_argument("--space", choices=["encoder", "joint"], default="encoder",
                         help="encoder output (default) or, for stage-2 models, the audio-video joint space")
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
-    parser.add_argument("--batch-size", type=int, default=0, help="segments per forward pass (default: 1 on CPU, 32 on GPU)")
+    parser.add_argument("--batch-size", type=int, default=0, help="segments per forward pass (default: 32, measured in benchmarks/README.md)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
