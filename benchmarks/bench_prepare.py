@@ -162,6 +162,36 @@ def ray_rows(res: dict, paths, work: Path, frame_encoder: str, batch: int) -> No
         torch.set_num_threads(res["torch_threads"])
 
 
+def engines_only(paths, work: Path, frame_encoder: str, repeats: int, window_total: float) -> None:
+    """Local (workers auto) and Ray engine runs alternated ``repeats`` times, after a warm-up
+    of each; medians, so both see the same load on a shared machine."""
+    import torch
+    from vcmr.config import load_config
+    from vcmr.prepare.pipeline import prepare_videos
+    from vcmr.prepare.ray_engine import RayOptions
+    import ray  # noqa: F401  (imported once here, as a local run of the CLI would not)
+    threads = torch.get_num_threads()
+    cfg = load_config("prepare", None, ["--frame_encoder", frame_encoder, "--encoder_batch_size", "4"])
+    variants = {"local": ("local", None), "ray_a1": ("ray", RayOptions()),
+                "ray_a2": ("ray", RayOptions(num_cpus=3, encoder_cpus=2))}
+    times: dict = {k: [] for k in variants}
+    for rep in range(repeats + 1):
+        for key, (engine, opts) in variants.items():
+            out = work / f"out_{key}"
+            shutil.rmtree(out, ignore_errors=True)
+            t = time.perf_counter()
+            prepare_videos(paths, out, cfg, progress=False, engine=engine, ray_options=opts)
+            if rep:  # rep 0 is the warm-up
+                times[key].append(time.perf_counter() - t)
+            torch.set_num_threads(threads)
+            print(key, rep, round(time.perf_counter() - t, 1), flush=True)
+    med = {k: float(np.median(v)) for k, v in times.items()}
+    print(json.dumps({"times": times, "median": med}))
+    print("\n| engine (median of %d, batch 4) | wall s | video s / wall s | vs local |\n|---|---:|---:|---:|" % repeats)
+    for key, _ in variants.items():
+        print(f"| {key} | {med[key]:.1f} | {window_total / med[key]:.2f} | {med[key] / med['local']:.2f} |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n-videos", type=int, default=2)
@@ -170,6 +200,9 @@ def main() -> None:
     ap.add_argument("--frame-encoder", default="efficientnet-lite0")
     ap.add_argument("--skip-reference", action="store_true")
     ap.add_argument("--no-ray", action="store_true", help="skip the Ray engine rows")
+    ap.add_argument("--engines-only", type=int, default=0, metavar="REPEATS",
+                    help="only the local engine (default settings) against the Ray engine, "
+                         "interleaved REPEATS times; prints the medians")
     args = ap.parse_args()
     import torch
     from vcmr.config import load_config
@@ -183,6 +216,8 @@ def main() -> None:
     cfg = load_config("prepare", None, ["--frame_encoder", args.frame_encoder])
     res: dict = {"n_videos": len(paths), "duration_s": args.duration, "torch_threads": torch.get_num_threads()}
     window_total = cfg.window_seconds * len(paths)
+    if args.engines_only:
+        return engines_only(paths, work, args.frame_encoder, args.engines_only, window_total)
 
     enc = build_frame_encoder(args.frame_encoder, None, "cpu", batch_size=1)
     res["encoder_frames_per_s"] = encoder_table(enc)
