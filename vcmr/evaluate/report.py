@@ -40,25 +40,74 @@ def read_scalars(log_dir: str | Path) -> dict[str, list[tuple[int, float]]]:
     return {t: [(e.step, e.value) for e in ea.Scalars(t)] for t in ea.Tags()["scalars"]}
 
 
-def plot_curves(series: dict[str, list[tuple[int, float]]], panels: list[tuple[str, list[str]]],
-                title: str, path: Path) -> Path:
-    """One PNG with a panel per (label, [tags]) (missing tags are skipped)."""
+Panel = tuple[str, list[tuple[str, str]]]  # (metric name, [(TensorBoard tag, legend label)])
+
+
+def _legend_below(ax, n: int) -> None:
+    """A legend under the axes (outside the data area, so it never covers a curve or a bar)."""
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=min(n, 3), fontsize=8, frameon=False)
+
+
+def plot_curves(series: dict[str, list[tuple[int, float]]], panels: list[Panel], title: str,
+                path: Path) -> Path:
+    """One PNG with a panel per metric (see ``curves_figure``)."""
+    import matplotlib.pyplot as plt
+    fig = curves_figure(series, panels, title)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def curves_figure(series: dict[str, list[tuple[int, float]]], panels: list[Panel], title: str):
+    """A figure with a panel per metric; each line labelled (train, validation, ...) in a
+    legend below the panel; missing tags are skipped."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.4), squeeze=False)
-    for ax, (label, tags) in zip(axes[0], panels):
-        for tag in tags:
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.6), squeeze=False, layout="constrained")
+    for ax, (metric, lines) in zip(axes[0], panels):
+        drawn = 0
+        for tag, label in lines:
             if series.get(tag):
                 steps, values = zip(*series[tag])
-                ax.plot(steps, values, marker="o" if len(steps) < 30 else None, ms=3, label=tag.split("/", 1)[-1])
-        ax.set_title(label)
-        ax.set_xlabel("step")
+                ax.plot(steps, values, marker="o" if len(steps) < 30 else None, ms=3, label=label)
+                drawn += 1
+        ax.set_title(metric)
+        ax.set_xlabel("training step")
+        ax.set_ylabel(metric)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+        if drawn:
+            _legend_below(ax, drawn)
     fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    return fig
+
+
+def plot_tagging(tagging: dict[str, dict], labels: dict[str, str], path: Path) -> Path:
+    """ROC-AUC and PR-AUC per category (and all tags) for each encoder, at the first overlap;
+    the legend sits under the panels, never over the bars."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+    first = next(iter(tagging.values()))
+    ov = next(iter(first["overlaps"]))
+    groups = ["all tags"] + [c for c in CATEGORIES if c in first["overlaps"][ov].get("per_category", {})]
+    width = 0.8 / len(tagging)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), layout="constrained")
+    for ax, (metric, name) in zip(axes, (("roc_auc", "ROC-AUC"), ("pr_auc", "PR-AUC"))):
+        for i, (enc, res) in enumerate(tagging.items()):
+            m = res["overlaps"][ov]
+            vals = [m.get(metric)] + [m["per_category"].get(g, {}).get(metric) for g in groups[1:]]
+            ax.bar(np.arange(len(groups)) + i * width, [v if v is not None else np.nan for v in vals],
+                   width, label=labels.get(enc, enc))
+        ax.set_xticks(np.arange(len(groups)) + width * (len(tagging) - 1) / 2, groups, rotation=20)
+        ax.set_ylim(0, 1)
+        ax.set_ylabel(name)
+        ax.set_title(f"{name}, test split (overlap {ov})")
+        ax.grid(axis="y", alpha=0.3)
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncol=len(tagging),
+               fontsize=8, frameon=False)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
     return path
 
@@ -89,16 +138,35 @@ def tagging_rows(tagging: dict[str, dict], labels: dict[str, str], overlap: str)
     return header, rows
 
 
+def prepare_rows(prep: dict[str, Any]) -> list[list[str]]:
+    """One row per (outcome, reason): kept first, then each outcome's reasons, most frequent first."""
+    reasons: dict[str, dict[str, int]] = {}
+    for key, n in prep["reasons"].items():
+        outcome, _, reason = key.partition(":")
+        reasons.setdefault(outcome, {})[reason] = n
+    order = sorted(prep["counts"], key=lambda o: (o != "kept", o))
+    rows = []
+    for outcome in order:
+        explained = reasons.get(outcome, {})
+        for reason, n in sorted(explained.items(), key=lambda kv: (-kv[1], kv[0])):
+            rows.append([outcome, reason.replace("_", " "), str(n)])
+        rest = prep["counts"][outcome] - sum(explained.values())
+        if rest:
+            rows.append([outcome, "—", str(rest)])
+    return rows
+
+
 def retrieval_rows(ret: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
-    header = ["level", "candidates", "direction", "R@1", "R@5", "R@10", "median rank",
-              "chance R@1", "chance R@5", "chance R@10", "chance median rank"]
+    """Per level: both directions, then the chance level on its own row (the same columns)."""
+    header = ["level", "candidates", "direction", "R@1", "R@5", "R@10", "median rank"]
     rows = []
     for level in ("segments", "videos"):
         m = ret[level]
         for d, name in (("a2v", "audio → video"), ("v2a", "video → audio")):
             rows.append([level, str(int(m["n"])), name, _f(m[f"{d}_R@1"]), _f(m[f"{d}_R@5"]), _f(m[f"{d}_R@10"]),
-                         _f(m[f"{d}_median_rank"], 1), _f(m["chance_R@1"]), _f(m["chance_R@5"]),
-                         _f(m["chance_R@10"]), _f(m["chance_median_rank"], 1)])
+                         _f(m[f"{d}_median_rank"], 1)])
+        rows.append([level, str(int(m["n"])), "chance", _f(m["chance_R@1"]), _f(m["chance_R@5"]),
+                     _f(m["chance_R@10"]), _f(m["chance_median_rank"], 1)])
     return header, rows
 
 
@@ -131,8 +199,7 @@ def _sections(facts: dict[str, Any], images: dict[str, Path], labels: dict[str, 
                    f"{sc['video_size'][0]}x{sc['video_size'][1]}, {sc['video_fps']} fps, H.264 + AAC), "
                    f"with faults planted on purpose. Frame features: {facts['frame_encoder']} "
                    f"({p['feature_dim']}-D)."))
-    rows = [[k, str(v)] for k, v in sorted(p["counts"].items())] + [[k, str(v)] for k, v in sorted(p["reasons"].items())]
-    s.append(("table", (["prepare outcome", "videos"], rows)))
+    s.append(("table", (["outcome", "reason", "videos"], prepare_rows(p))))
     s.append(("p", "Planted by the generator (expected outcome): " +
                    ", ".join(f"{k}: {v}" for k, v in sorted(c["expected"].items())) + "."))
     s.append(("p", f"Tagging dataset: {c['tagging_clips']} clips of {sc['clip_seconds']:g} s in the "
@@ -160,7 +227,7 @@ def _sections(facts: dict[str, Any], images: dict[str, Path], labels: dict[str, 
     r = facts["retrieval"]
     s.append(("p", f"{r['held_out_videos']} validation videos never seen in training. Segment level: each "
                    f"audio segment against the video of every segment; video level: each video's mean "
-                   f"audio embedding against every video. Chance levels alongside."))
+                   f"audio embedding against every video. The chance rows give what random embeddings would score."))
     s.append(("table", retrieval_rows(r)))
     s.append(("h2", "Reference results on real data (not from this run)"))
     s.append(("p", "Published by the authors on the real datasets (20k YouTube music videos, "
@@ -213,7 +280,8 @@ def _render_html(sections) -> str:
             body.append(f'<img alt="{html.escape(c.stem)}" src="data:image/png;base64,{data}">')
     style = ("body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}"
              "table{border-collapse:collapse;margin:1em 0;font-size:0.9em}td,th{border:1px solid #ccc;"
-             "padding:4px 8px;text-align:left}th{background:#f3f3f3}img{max-width:100%}"
+             "padding:4px 8px;text-align:left}th{background:#f3f3f3}img{max-width:100%;height:auto}"
+             "table{max-width:100%}td,th{overflow-wrap:anywhere}"
              "code{background:#f3f3f3;padding:1px 3px}")
     return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>VCMR demo report</title>"
             f"<style>{style}</style></head><body>{''.join(body)}</body></html>\n")
@@ -225,18 +293,19 @@ def write_report(out: str | Path, facts: dict[str, Any], cfgs: dict[str, Any] | 
     out = Path(out)
     figs = out / "figures"
     figs.mkdir(parents=True, exist_ok=True)
+    loss = [("Train/loss", "train"), ("Valid/loss", "validation")]
     images = {
         "stage1": plot_curves(read_scalars(facts["runs"]["stage1"]["log_dir"]),
-                              [("loss", ["Train/loss", "Valid/loss"])], "Stage 1", figs / "stage1_curves.png"),
+                              [("NT-Xent loss", loss)], "Stage 1: music pre-training", figs / "stage1_curves.png"),
         "stage2": plot_curves(read_scalars(facts["runs"]["stage2"]["log_dir"]),
-                              [("loss", ["Train/loss", "Valid/loss"]),
-                               ("recall@1 (validation)", ["Valid/a2v_R@1", "Valid/v2a_R@1", "Valid/chance_R@1"])],
-                              "Stage 2", figs / "stage2_curves.png"),
+                              [("audio-video NT-Xent loss", loss),
+                               ("recall@1", [("Valid/a2v_R@1", "validation, audio → video"),
+                                             ("Valid/v2a_R@1", "validation, video → audio"),
+                                             ("Valid/chance_R@1", "chance")])],
+                              "Stage 2: video-conditioned pre-training", figs / "stage2_curves.png"),
     }
-    chart = next((Path(v["files"]["comparison_png"]) for v in facts["tagging"].values()
-                  if "comparison_png" in v.get("files", {})), None)
-    if chart is not None and chart.is_file():
-        images["tagging"] = chart
+    if facts.get("tagging"):
+        images["tagging"] = plot_tagging(facts["tagging"], ENCODER_LABELS, figs / "tagging_comparison.png")
     sections = _sections(facts, images, ENCODER_LABELS)
     md, page = out / "report.md", out / "report.html"
     md.write_text(_render_md(sections, out))
