@@ -40,6 +40,35 @@ for _pattern in (".*does not have many workers.*", ".*GPU available but not used
     warnings.filterwarnings("ignore", message=_pattern)
 
 
+class _DropTips(logging.Filter):
+    """Lightning's "💡 Tip" advertisements (litlogger, litmodels), printed at every fit."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).lstrip().startswith("💡")
+
+
+logging.getLogger("pytorch_lightning.utilities.rank_zero").addFilter(_DropTips())
+
+
+def verbose() -> bool:
+    """Lightning's own console details (model summary, GPU/TPU lines, info messages) are shown
+    only with ``VCMR_VERBOSE=1`` (``vcmr demo --verbose``); commands print their own progress.
+    An environment variable, so that DDP worker processes inherit it."""
+    import os
+    return os.environ.get("VCMR_VERBOSE", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def set_verbose(on: bool) -> None:
+    import os
+    os.environ["VCMR_VERBOSE"] = "1" if on else "0"
+
+
+def _lightning_console() -> None:
+    level = logging.INFO if verbose() else logging.WARNING
+    for name in ("pytorch_lightning", "lightning.pytorch", "lightning_fabric", "lightning.fabric"):
+        logging.getLogger(name).setLevel(level)
+
+
 def parse_devices(devices: str) -> Any:
     """"auto" | "2" | "0,1" -> what Lightning expects."""
     devices = str(devices).strip()
@@ -76,6 +105,7 @@ def resolve_sync_batchnorm(sync: bool, cuda: bool) -> bool:
 def build_trainer(cfg: Any, monitor: str, mode: str = "min",
                   callbacks: Iterable[Callback] = (), enable_checkpointing: bool = True) -> pl.Trainer:
     """A Trainer configured from the stage config (every key here is used)."""
+    _lightning_console()
     logger = TensorBoardLogger(save_dir=cfg.log_dir, name=cfg.experiment_name,
                                version=cfg.experiment_version, default_hp_metric=False)
     cbs = list(callbacks)
@@ -102,7 +132,8 @@ def build_trainer(cfg: Any, monitor: str, mode: str = "min",
         gradient_clip_val=cfg.gradient_clip_val or None,
         limit_train_batches=cfg.limit_train_batches, limit_val_batches=cfg.limit_val_batches,
         enable_progress_bar=cfg.progress_bar, deterministic=cfg.deterministic,
-        enable_checkpointing=enable_checkpointing, num_sanity_val_steps=0)
+        enable_checkpointing=enable_checkpointing, num_sanity_val_steps=0,
+        enable_model_summary=verbose())
 
 
 class FiniteGuard(Callback):
