@@ -52,3 +52,32 @@ def test_every_scale_resolves_to_valid_configs(tmp_path, scale):
     assert model.audio_length <= seg * cfgs["mus"].sample_rate
     assert set(cfgs["sup"]) == set(ENCODERS)
     assert cfgs["prepare"].n_segments * cfgs["prepare"].segment_seconds == cfgs["prepare"].window_seconds
+
+
+@pytest.mark.parametrize("verbose", [False, True])
+def test_training_console_is_quiet_unless_verbose(synth_audio_dir, tmp_path, monkeypatch, capfd, caplog, verbose):
+    """No model-summary table, device lines or Lightning 'Tip' advertisement by default;
+    VCMR_VERBOSE=1 (vcmr demo --verbose) brings Lightning's details back."""
+    from conftest import TINY_OVERRIDES
+    from vcmr.config import load_config
+    from vcmr.train.music import pretrain_music
+    monkeypatch.setenv("VCMR_VERBOSE", "1" if verbose else "0")
+    cfg = load_config("mus", overrides=TINY_OVERRIDES + [
+        "--dataset_dir", str(synth_audio_dir), "--log_dir", str(tmp_path), "--batch_size", "8",
+        "--workers", "0", "--progress_bar", "false", "--max_steps", "1", "--m_epochs", "1",
+        "--accelerator", "cpu", "--devices", "1"])
+    pretrain_music(cfg)
+    out = "".join(capfd.readouterr()) + caplog.text  # Lightning's lines are log records
+    assert "💡" not in out  # never: advertisements
+    assert ("Params" in out) == verbose  # the model-summary table
+    assert ("GPU available" in out) == verbose
+
+
+def test_stage_lines_carry_the_key_numbers():
+    from vcmr.demo import StageTimer, _say_prepare
+    lines = []
+    timer = StageTimer(2, lines.append)
+    timer.run("prepare", lambda: {"counts": {"kept": 5, "dropped": 1}, "reasons": {"dropped:too_short": 1}},
+              _say_prepare)
+    assert lines[0] == "[1/2] prepare ..."
+    assert lines[1].startswith("[1/2] done in ") and lines[1].endswith(": kept 5; dropped 1 (too short 1)")

@@ -74,19 +74,53 @@ SCALES: dict[str, Scale] = {
 
 
 class StageTimer:
-    """Prints ``[i/n] name ...`` and records the wall time of each stage."""
+    """Prints ``[i/n] name ...``, then ``[i/n] done in T s: <summary>`` (one line with the
+    stage's key numbers), and records the wall time of each stage."""
 
     def __init__(self, n: int, echo: Callable[[str], None] = print):
         self.n, self.i, self.echo, self.times = n, 0, echo, {}
 
-    def run(self, name: str, fn: Callable[[], Any]) -> Any:
+    def run(self, name: str, fn: Callable[[], Any], summary: Callable[[Any], str] | None = None) -> Any:
         self.i += 1
         self.echo(f"[{self.i}/{self.n}] {name} ...")
         t0 = time.perf_counter()
         out = fn()
         self.times[name] = time.perf_counter() - t0
-        self.echo(f"[{self.i}/{self.n}] {name}: done in {self.times[name]:.1f} s")
+        said = f": {summary(out)}" if summary else ""
+        self.echo(f"[{self.i}/{self.n}] done in {self.times[name]:.1f} s{said}")
         return out
+
+
+def _rel(path: str | None, out: Path) -> str:
+    try:
+        return str(Path(path).relative_to(out))
+    except (TypeError, ValueError):
+        return str(path)
+
+
+def _say_data(data: dict) -> str:
+    faulty = sum(1 for v in data["videos"] if v["expected"] != "kept")
+    return f"{len(data['videos'])} music videos ({faulty} with planted faults), {len(data['clips'])} tagging clips"
+
+
+def _say_prepare(prep: dict) -> str:
+    from vcmr.evaluate.report import prepare_rows
+    by: dict[str, list[tuple[str, int]]] = {}
+    for outcome, reason, n in prepare_rows(prep):
+        by.setdefault(outcome, []).append((reason, int(n)))
+    parts = []
+    for outcome, rows in by.items():
+        named = [f"{r} {n}" for r, n in rows if r != "—"]
+        parts.append(f"{outcome} {sum(n for _, n in rows)}" + (f" ({', '.join(named)})" if named else ""))
+    return "; ".join(parts)
+
+
+def _say_tagging(tagging: dict, retrieval: dict) -> str:
+    auc = ", ".join(f"{ENCODER_LABELS[e].split(' (')[0]} {r['overlaps'][next(iter(r['overlaps']))]['roc_auc']:.3f}"
+                    for e, r in tagging.items())
+    seg = retrieval["segments"]
+    return (f"test ROC-AUC {auc}; segment retrieval R@1 audio→video {seg['a2v_R@1']:.3f} "
+            f"(chance {seg['chance_R@1']:.3f})")
 
 
 def _common_train(out: Path, seed: int, epochs: int, name: str) -> list[str]:
@@ -179,21 +213,24 @@ def run_demo(out: str | Path = "demo_out", scale: str = "small", frame_encoder: 
     t0 = time.perf_counter()
 
     data = timer.run("generate synthetic music videos and a MagnaTagATune-format dataset",
-                     lambda: generate_data(out, sc, seed))
+                     lambda: generate_data(out, sc, seed), _say_data)
     facts["corpus"] = _corpus_summary(data)
 
     from vcmr.prepare.pipeline import prepare_videos
     summary = timer.run("prepare the videos (scene filter, audio segments, frame features)",
                         lambda: prepare_videos([out / "data" / "videos" / "videos"], cfgs["vid"].dataset_dir,
-                                               cfgs["prepare"], progress=False))
+                                               cfgs["prepare"], progress=False),
+                        lambda sm: _say_prepare(_prepare_summary(sm, Path(cfgs["vid"].dataset_dir))))
     facts["prepare"] = _prepare_summary(summary, Path(cfgs["vid"].dataset_dir))
 
     from vcmr.train.music import pretrain_music
-    s1 = timer.run("stage 1: music pre-training (SimCLR)", lambda: pretrain_music(cfgs["mus"]))
+    s1 = timer.run("stage 1: music pre-training (SimCLR)", lambda: pretrain_music(cfgs["mus"]),
+                   lambda r: f"best checkpoint {_rel(r.get('best') or r.get('last'), out)}")
     cfgs["vid"].audio_encoder_ckpt_path = s1["best"]
 
     from vcmr.train.video import pretrain_video
-    s2 = timer.run("stage 2: video-conditioned pre-training", lambda: pretrain_video(cfgs["vid"]))
+    s2 = timer.run("stage 2: video-conditioned pre-training", lambda: pretrain_video(cfgs["vid"]),
+                   lambda r: f"best checkpoint {_rel(r.get('best') or r.get('last'), out)}")
     facts["runs"] = {"stage1": s1, "stage2": s2}
 
     from vcmr.train.tagging import finetune
@@ -205,7 +242,8 @@ def run_demo(out: str | Path = "demo_out", scale: str = "small", frame_encoder: 
             cfgs["sup"][enc].pretrained_ckpt_path = pretrained[enc]
             res[enc] = finetune(cfgs["sup"][enc])
         return res
-    s3 = timer.run("stage 3: tagging heads on frozen encoders (random, stage 1, stage 2)", stage3)
+    s3 = timer.run("stage 3: tagging heads on frozen encoders (random, stage 1, stage 2)", stage3,
+                   lambda r: f"{len(r)} heads trained ({', '.join(ENCODER_LABELS[e] for e in r)})")
     facts["runs"]["stage3"] = s3
     save_configs(out, cfgs)  # now with the checkpoint paths filled in
 
@@ -214,7 +252,8 @@ def run_demo(out: str | Path = "demo_out", scale: str = "small", frame_encoder: 
     def stage4():
         tagging = evaluate_checkpoints(cfgs["eval"], [s3[e]["best"] for e in ENCODERS], list(ENCODERS))
         return tagging, retrieval_on_held_out(s2["best"], cfgs["vid"])
-    tagging, retrieval = timer.run("stage 4: evaluation (tagging, retrieval)", stage4)
+    tagging, retrieval = timer.run("stage 4: evaluation (tagging, retrieval)", stage4,
+                                   lambda r: _say_tagging(*r))
     facts["tagging"] = {k: _strip(v) for k, v in tagging.items()}
     facts["retrieval"] = retrieval
     facts["stage_seconds"] = timer.times
