@@ -23,7 +23,7 @@ from vcmr.errors import VcmrError
 
 from embed_helpers import SR, music, stage1_checkpoint
 
-ACCEPTABLE = [16000, 22050, 44100, 48000]  # hearvalidator's ACCEPTABLE_SAMPLE_RATE
+ACCEPTABLE = [16000, 22050, 32000, 44100, 48000]  # hearvalidator 2021.0.6's ACCEPTABLE_SAMPLE_RATE
 
 
 def tiny_model(sample_rate: int, seed: int = 0) -> EmbeddingModel:
@@ -84,7 +84,7 @@ def test_old_default_hop_would_warn():
 
 
 @pytest.mark.parametrize("rate, expected", [(8000, 16000), (16000, 16000), (16001, 22050), (22050, 22050),
-                                            (24000, 44100), (44100, 44100), (48000, 48000), (96000, 48000)])
+                                            (24000, 32000), (32000, 32000), (32001, 44100), (44100, 44100), (48000, 48000), (96000, 48000)])
 def test_declared_rate(rate, expected):
     assert hear.hear_rate(rate) == expected
 

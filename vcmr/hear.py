@@ -8,11 +8,10 @@
   (any stage), an exported .safetensors file, a Hub model (``hf://ORG/NAME[@REVISION]``) or a
   registry name. The returned module has ``sample_rate``, ``scene_embedding_size`` and
   ``timestamp_embedding_size`` (both the encoder's ``embedding_size``, 512 in the paper).
-* ``sample_rate`` is a rate HEAR publishes its data at: the smallest of 16000, 22050, 44100,
-  48000 Hz that is >= the model's own rate (48000 above that). Audio arrives at that rate and
-  is resampled inside (soxr HQ) to the model's rate, so a model trained at 8 kHz (the demo's)
-  declares 16000 and a CLMR-style 22.05 kHz model declares 22050. 32000 Hz, which heareval also
-  produces, is not offered: hearvalidator 2021.0.x accepts only the four rates above.
+* ``sample_rate`` is a rate HEAR publishes its data at: the smallest of 16000, 22050, 32000,
+  44100, 48000 Hz that is >= the model's own rate (48000 above that). Audio arrives at that
+  rate and is resampled inside (soxr HQ) to the model's rate, so a model trained at 8 kHz (the
+  demo's) declares 16000 and a CLMR-style 22.05 kHz model declares 22050.
 * ``get_scene_embeddings(audio, model)``: audio (n_sounds, n_samples) -> (n_sounds, embedding_size):
   the mean over non-overlapping segments (the ``embed_song`` rule; the last partial segment
   zero-padded).
@@ -44,7 +43,7 @@ from torch import nn
 from vcmr.errors import VcmrError
 
 DEFAULT_HOP_MS = 50.0
-HEAR_RATES = (16000, 22050, 44100, 48000)  # the rates hearvalidator accepts
+HEAR_RATES = (16000, 22050, 32000, 44100, 48000)  # the rates hearvalidator 2021.0.6 accepts
 
 
 def hear_rate(model_rate: int) -> int:
