@@ -55,7 +55,8 @@ def demo_facts(root: Path) -> dict:
         "scale_settings": asdict(SCALES["tiny"]), "total_seconds": 185.0,
         "machine": {"platform": "Linux-x86_64", "cpus": 2, "gpu": False, "python": "3.11", "torch": "2.13"},
         "stage_seconds": {"generate": 20.0, "prepare": 30.0, "stage 1": 40.0},
-        "corpus": {"videos": 14, "expected": {"kept": 11, "long_scene": 1, "too_short": 1, "corrupt": 1},
+        "corpus": {"videos": 14, "expected": {"kept": 11, "dropped:long_scene": 1, "dropped:too_short": 1,
+                                              "failed:decode_error": 1},
                    "tagging_clips": 48, "tagging_splits": {"train": 30, "valid": 8, "test": 10}},
         "prepare": {"counts": {"kept": 11, "dropped": 2, "failed": 1},
                     "reasons": {"dropped:long_scene": 1, "dropped:too_short": 1, "failed:decode_error": 1},
@@ -87,6 +88,7 @@ def test_markdown_report_names_the_curves_and_the_prepare_reasons(report):
     md = Path(paths["md"]).read_text()
     assert "| outcome | reason | videos |" in md and "| dropped | long scene | 1 |" in md
     assert "dropped:long_scene" not in md
+    assert "expected outcome → reason): kept: 11, dropped → long scene: 1" in md
     for png in ("stage1_curves.png", "stage2_curves.png", "tagging_comparison.png"):
         assert f"figures/{png}" in md and (root / "out" / "figures" / png).stat().st_size > 5000
 

@@ -138,6 +138,12 @@ def tagging_rows(tagging: dict[str, dict], labels: dict[str, str], overlap: str)
     return header, rows
 
 
+def _expected(key: str, n: int) -> str:
+    """``dropped:long_scene`` -> ``dropped → long scene: 1``."""
+    outcome, _, reason = key.partition(":")
+    return f"{outcome} → {reason.replace('_', ' ')}: {n}" if reason else f"{outcome}: {n}"
+
+
 def prepare_rows(prep: dict[str, Any]) -> list[list[str]]:
     """One row per (outcome, reason): kept first, then each outcome's reasons, most frequent first."""
     reasons: dict[str, dict[str, int]] = {}
@@ -200,8 +206,8 @@ def _sections(facts: dict[str, Any], images: dict[str, Path], labels: dict[str, 
                    f"with faults planted on purpose. Frame features: {facts['frame_encoder']} "
                    f"({p['feature_dim']}-D)."))
     s.append(("table", (["outcome", "reason", "videos"], prepare_rows(p))))
-    s.append(("p", "Planted by the generator (expected outcome): " +
-                   ", ".join(f"{k}: {v}" for k, v in sorted(c["expected"].items())) + "."))
+    s.append(("p", "Planted by the generator (expected outcome → reason): " +
+                   ", ".join(_expected(k, v) for k, v in sorted(c["expected"].items(), key=lambda kv: (kv[0] != "kept", kv[0]))) + "."))
     s.append(("p", f"Tagging dataset: {c['tagging_clips']} clips of {sc['clip_seconds']:g} s in the "
                    f"MagnaTagATune layout (pons2017 split: " +
                    ", ".join(f"{k} {v}" for k, v in sorted(c["tagging_splits"].items())) + ")."))
