@@ -163,8 +163,8 @@ def ray_rows(res: dict, paths, work: Path, frame_encoder: str, batch: int) -> No
 
 
 def engines_only(paths, work: Path, frame_encoder: str, repeats: int, window_total: float) -> None:
-    """Local (workers auto) and Ray engine runs alternated ``repeats`` times, after a warm-up
-    of each; medians, so both see the same load on a shared machine."""
+    """Local (workers auto) and Ray engine runs alternated ``repeats`` times (each Ray run
+    starts its own local instance, as a user's does); medians, so both see the same load."""
     import torch
     from vcmr.config import load_config
     from vcmr.prepare.pipeline import prepare_videos
@@ -175,14 +175,13 @@ def engines_only(paths, work: Path, frame_encoder: str, repeats: int, window_tot
     variants = {"local": ("local", None), "ray_a1": ("ray", RayOptions()),
                 "ray_a2": ("ray", RayOptions(num_cpus=3, encoder_cpus=2))}
     times: dict = {k: [] for k in variants}
-    for rep in range(repeats + 1):
+    for rep in range(repeats):
         for key, (engine, opts) in variants.items():
             out = work / f"out_{key}"
             shutil.rmtree(out, ignore_errors=True)
             t = time.perf_counter()
             prepare_videos(paths, out, cfg, progress=False, engine=engine, ray_options=opts)
-            if rep:  # rep 0 is the warm-up
-                times[key].append(time.perf_counter() - t)
+            times[key].append(time.perf_counter() - t)
             torch.set_num_threads(threads)
             print(key, rep, round(time.perf_counter() - t, 1), flush=True)
     med = {k: float(np.median(v)) for k, v in times.items()}
