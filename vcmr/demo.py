@@ -29,6 +29,7 @@ import yaml
 
 from vcmr.config import config_to_dict, load_config
 from vcmr.errors import VcmrError
+from vcmr.evaluate.report import ENCODER_LABELS  # light: plotting is imported on use
 
 
 @dataclass
@@ -156,8 +157,6 @@ def build_configs(out: Path, scale: Scale, seed: int, frame_encoder: str) -> dic
 
 
 ENCODERS = ("random", "audio_only", "video_conditioned")
-ENCODER_LABELS = {"random": "random init", "audio_only": "audio-only (stage 1)",
-                  "video_conditioned": "video-conditioned (stage 2)"}
 
 
 def save_configs(out: Path, cfgs: dict[str, Any]) -> None:

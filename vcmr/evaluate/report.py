@@ -30,6 +30,9 @@ REFERENCE_CAVEAT = (
     "vcmr evaluates every checkpoint with its own encoder. The VCMR numbers are at overlap 0.5 "
     "with averaged segment scores.")
 CATEGORIES = ("genre", "mood", "instrument", "vocals", "other")
+# How the report (and the demo's console) names the three encoders whose tagging it compares.
+ENCODER_LABELS = {"random": "random init", "audio_only": "audio-only (stage 1)",
+                  "video_conditioned": "video-conditioned (stage 2)"}
 
 
 def read_scalars(log_dir: str | Path) -> dict[str, list[tuple[int, float]]]:
@@ -295,7 +298,6 @@ def _render_html(sections) -> str:
 
 def write_report(out: str | Path, facts: dict[str, Any], cfgs: dict[str, Any] | None = None) -> dict[str, str]:
     """Write report.md, report.html and the PNGs they show into ``out``."""
-    from vcmr.demo import ENCODER_LABELS
     out = Path(out)
     figs = out / "figures"
     figs.mkdir(parents=True, exist_ok=True)
