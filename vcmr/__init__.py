@@ -8,7 +8,7 @@
 Importing vcmr is cheap (torch is loaded on first use) and never imports Lightning, PyAV,
 PySceneDetect or transformers: the core install is enough to embed audio.
 """
-__version__ = "0.1.0"
+from vcmr._version import __version__
 
 __all__ = ["load_model", "embed_file", "available_models", "__version__"]
 

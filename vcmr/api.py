@@ -19,303 +19,20 @@ No Lightning, PyAV or transformers are imported here; checkpoints are read with
 """
 from __future__ import annotations
 
-import math
 from pathlib import Path
-from typing import Any, NamedTuple
 
 import numpy as np
 import torch
-from torch import nn
 
-from vcmr.audio.io import read_audio, resample
-from vcmr.checkpoint import CheckpointError, build_encoder, load_encoder_weights, sub_state_dict
-from vcmr.config import ConfigError, encoder_config, with_legacy
-from vcmr.errors import VcmrError
-from vcmr.models.heads import projector, tagging_head
-from vcmr.models.video import VideoEncoder
+import vcmr.pretrained as pretrained
+from vcmr.audio.io import read_audio
+from vcmr.checkpoint import CheckpointError
+from vcmr.export import load_local_file
+from vcmr.model import (MAX_CHANNELS, SPACES, EmbeddingModel, Embeddings,  # noqa: F401 (re-exported)
+                        default_device, segment_audio, to_mono_waveform)
 
 __all__ = ["Embeddings", "EmbeddingModel", "load_model", "embed_file", "segment_audio",
            "to_mono_waveform"]
-
-SPACES = ("encoder", "joint")
-MAX_CHANNELS = 8  # a 2-D input with a side this small is read as channels
-
-
-class Embeddings(NamedTuple):
-    """Per-segment embeddings: ``embeddings`` (n, D) float32, ``starts``/``ends`` (n,) seconds."""
-    embeddings: np.ndarray
-    starts: np.ndarray
-    ends: np.ndarray
-
-
-# ------------------------------------------------------------------------------ audio input
-def to_mono_waveform(audio: Any) -> np.ndarray:
-    """Mono float32 (samples,) from (samples,), (samples, channels) or (channels, samples).
-
-    A 2-D input is read as channels-first when its first side has at most 8 entries and is the
-    shorter side, else as channels-last (soundfile's layout); channels are averaged.
-    """
-    if isinstance(audio, torch.Tensor):
-        audio = audio.detach().cpu().numpy()
-    x = np.asarray(audio, dtype=np.float32)
-    if x.ndim == 1:
-        return x
-    if x.ndim == 2:
-        if x.shape[0] <= MAX_CHANNELS and x.shape[0] < x.shape[1]:
-            return x.mean(axis=0)
-        if x.shape[1] <= MAX_CHANNELS:
-            return x.mean(axis=1)
-    raise VcmrError(f"audio of shape {x.shape} is not a waveform: give mono (samples,) or "
-                    f"multi-channel (samples, channels) / (channels, samples) audio with at most "
-                    f"{MAX_CHANNELS} channels (embed one sound at a time, or use vcmr.hear for batches)")
-
-
-def segment_audio(x: np.ndarray, segment: int, overlap: float = 0.0,
-                  pad_last: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """Cut mono ``x`` into (n, segment) windows by the module's rule; returns (windows, starts)."""
-    if not 0.0 <= overlap < 1.0:
-        raise VcmrError(f"overlap must be in [0, 1) (a fraction of the segment), got {overlap}")
-    hop = max(1, round(segment * (1.0 - overlap)))
-    n = len(x)
-    if n <= segment:
-        count = 1
-    elif pad_last:
-        count = 1 + math.ceil((n - segment) / hop)
-    else:
-        count = 1 + (n - segment) // hop
-    starts = np.arange(count, dtype=np.int64) * hop
-    padded = np.zeros(int(starts[-1]) + segment, dtype=np.float32)
-    padded[: min(n, len(padded))] = x[: len(padded)]
-    windows = np.lib.stride_tricks.sliding_window_view(padded, segment)[starts]
-    return np.ascontiguousarray(windows), starts
-
-
-def _as_float_tensor(x: Any) -> torch.Tensor:
-    if isinstance(x, torch.Tensor):
-        return x.detach().to(torch.float32)
-    return torch.from_numpy(np.asarray(x, dtype=np.float32))
-
-
-def _default_device(device: str | torch.device | None) -> torch.device:
-    if device is None or device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
-
-
-# ------------------------------------------------------------------------------ the model
-class EmbeddingModel(nn.Module):
-    """A trained SampleCNN with the heads its stage produced, in eval mode.
-
-    Attributes: ``sample_rate``, ``segment_samples`` (input length), ``embedding_size``
-    (encoder output), ``joint_size`` (stage 2: size of the audio/video joint space, else None),
-    ``stage`` ("mus", "vid", "sup"), ``config`` (the stored stage config), ``tags`` (stage 3),
-    ``batch_size`` (segments per forward pass; change it freely, results do not depend on it).
-    """
-
-    def __init__(self, stage: str, config: dict, state_dict: dict[str, torch.Tensor],
-                 tags: list[str] | None = None, source: str = "model"):
-        super().__init__()
-        if stage not in ("mus", "vid", "sup"):
-            raise CheckpointError(f"{source}: unknown stage {stage!r} (expected mus, vid or sup)")
-        try:
-            enc_cfg = encoder_config(config)
-            self.encoder = build_encoder(enc_cfg)
-        except ConfigError as e:
-            raise CheckpointError(f"{source}: its stored architecture config is invalid: {e}") from None
-        load_encoder_weights(self.encoder, state_dict, source)
-        self.stage, self.config, self.source = stage, dict(config), source
-        self.tags = list(tags) if tags else None
-        self.sample_rate = enc_cfg.sample_rate
-        self.segment_samples = enc_cfg.audio_length
-        self.embedding_size = enc_cfg.output_size
-        self.batch_size: int | None = None  # None: 32 (benchmarks/README.md, "Embedding")
-        self.projector = self.video_encoder = self.video_projector = self.head = None
-        bias = bool(with_legacy(config).get("projector_bias"))  # old files: projectors with bias
-        if stage in ("mus", "vid"):
-            self.projector = _load_projector(state_dict, "projector.", bias, source)
-        if stage == "vid":
-            self.video_encoder = _load_video_encoder(state_dict, source)
-            self.video_projector = _load_projector(state_dict, "video_projector.", bias, source)
-        if stage == "sup":
-            self.head = _load_head(state_dict, self.tags, source)
-        self.joint_size = self.projector[-1].out_features if stage == "vid" else None
-        self.eval()
-
-    # --------------------------------------------------------------- properties and export
-    @property
-    def device(self) -> torch.device:
-        return next(self.encoder.parameters()).device
-
-    @property
-    def segment_seconds(self) -> float:
-        return self.segment_samples / self.sample_rate
-
-    def train(self, mode: bool = True):
-        return super().train(False)  # inference only: BatchNorm always uses running statistics
-
-    def export_state_dict(self) -> dict[str, torch.Tensor]:
-        """The weights an exported file holds (same key names as the training checkpoint)."""
-        return {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
-
-    # --------------------------------------------------------------- audio
-    def _batch(self) -> int:
-        """Segments per forward pass: ``batch_size`` if set, else 32 on every device. Rule: the
-        CPU default is the size closest to the best in BOTH measured workloads (one long file,
-        and HEAR batches of centred windows); 32 was the best in both (benchmarks/README.md),
-        at about 1 GB of extra peak memory for the paper model. Results do not depend on it."""
-        if self.batch_size:
-            return max(1, int(self.batch_size))
-        return 32
-
-    @torch.no_grad()
-    def embed_segments(self, segments: torch.Tensor | np.ndarray, space: str = "encoder") -> torch.Tensor:
-        """(n, segment_samples) waveforms at ``sample_rate`` -> (n, D) on the model's device."""
-        head = self._space_head(space)
-        x = _as_float_tensor(segments)
-        if x.dim() != 2 or x.shape[1] != self.segment_samples:
-            raise VcmrError(f"embed_segments expects (n, {self.segment_samples}) waveforms, got "
-                            f"{tuple(x.shape)}; use embed() for audio of any length")
-        out = [head(self.encoder(chunk.to(self.device))) for chunk in x.split(self._batch())]
-        return torch.cat(out) if out else torch.zeros(0, self.space_size(space), device=self.device)
-
-    def embed(self, audio: Any, sample_rate: int, overlap: float = 0.0, space: str = "encoder",
-              pad_last: bool = True) -> Embeddings:
-        """Per-segment embeddings of one sound (see the module docstring for the rule).
-
-        ``audio``: NumPy array or tensor, mono or multi-channel, at ``sample_rate`` Hz.
-        ``space``: "encoder" (SampleCNN output, ``embedding_size``) or, for stage-2 models,
-        "joint" (audio projector output, comparable with ``embed_video_features``).
-        """
-        x = self._prepare(audio, sample_rate)
-        windows, starts = segment_audio(x, self.segment_samples, overlap, pad_last)
-        emb = self.embed_segments(windows, space).cpu().numpy()
-        starts_s = starts / self.sample_rate
-        ends_s = np.minimum(starts + self.segment_samples, len(x)) / self.sample_rate
-        return Embeddings(emb, starts_s.astype(np.float64), ends_s.astype(np.float64))
-
-    def embed_song(self, audio: Any, sample_rate: int, overlap: float = 0.0,
-                   space: str = "encoder") -> np.ndarray:
-        """Song-level embedding: the mean of the per-segment embeddings, shape (D,)."""
-        return self.embed(audio, sample_rate, overlap, space).embeddings.mean(axis=0)
-
-    def _prepare(self, audio: Any, sample_rate: int) -> np.ndarray:
-        if not isinstance(sample_rate, (int, np.integer)) or sample_rate <= 0:
-            raise VcmrError(f"sample_rate must be a positive integer (Hz), got {sample_rate!r}")
-        x = to_mono_waveform(audio)
-        if x.size == 0:
-            raise VcmrError("the audio holds no samples")
-        if not np.isfinite(x).all():
-            raise VcmrError("the audio contains NaN or infinite samples")
-        return resample(x, int(sample_rate), self.sample_rate)
-
-    def _space_head(self, space: str):
-        if space not in SPACES:
-            raise VcmrError(f"unknown embedding space {space!r}; choose one of {', '.join(SPACES)}")
-        if space == "joint":
-            if self.stage != "vid":
-                raise VcmrError(f"space='joint' needs a stage-2 (video-conditioned) model; "
-                                f"{self.source} is stage {self.stage!r}: use space='encoder'")
-            return self.projector
-        return nn.Identity()
-
-    def space_size(self, space: str = "encoder") -> int:
-        """Embedding size in ``space``; raises VcmrError when this model has no such space."""
-        self._space_head(space)
-        return self.joint_size if space == "joint" else self.embedding_size
-
-    # --------------------------------------------------------------- video and tags
-    @torch.no_grad()
-    def embed_video_features(self, features: Any) -> np.ndarray:
-        """Stage 2: per-second frame features -> joint-space video embedding.
-
-        ``features``: (seconds, feature_dim) for one clip -> (joint_size,), or
-        (batch, seconds, feature_dim) -> (batch, joint_size). ``seconds`` must equal
-        ``video_seconds`` (the audio segment length rounded to whole seconds).
-        """
-        if self.stage != "vid":
-            raise VcmrError(f"embed_video_features needs a stage-2 (video-conditioned) model; "
-                            f"{self.source} is stage {self.stage!r}")
-        f = _as_float_tensor(features)
-        single = f.dim() == 2
-        f = f.unsqueeze(0) if single else f
-        ve = self.video_encoder
-        if f.dim() != 3 or tuple(f.shape[1:]) != (ve.n_seconds, ve.feature_dim):
-            raise VcmrError(f"video features of shape {tuple(f.shape) if not single else tuple(f.shape[1:])} "
-                            f"do not fit this model: give ({ve.n_seconds}, {ve.feature_dim}) per clip "
-                            f"(seconds, frame-feature size from `vcmr prepare` with the same frame encoder)")
-        out = torch.cat([self.video_projector(ve(c.to(self.device)))
-                         for c in f.split(self._batch())]).cpu().numpy()
-        return out[0] if single else out
-
-    @property
-    def video_seconds(self) -> int | None:
-        return self.video_encoder.n_seconds if self.video_encoder is not None else None
-
-    @torch.no_grad()
-    def predict_tags(self, audio: Any, sample_rate: int, overlap: float = 0.0) -> dict[str, float]:
-        """Stage 3: song-level tag probabilities (mean over segments of the sigmoid outputs)."""
-        if self.head is None:
-            raise VcmrError(f"predict_tags needs a stage-3 (tagging) model; {self.source} is "
-                            f"stage {self.stage!r}")
-        emb = torch.as_tensor(self.embed(audio, sample_rate, overlap).embeddings, device=self.device)
-        probs = torch.sigmoid(self.head(emb)).mean(0).cpu().numpy()
-        return dict(zip(self.tags, probs.astype(float).tolist()))
-
-
-def _require(state_dict: dict, key: str, source: str) -> torch.Tensor:
-    if key not in state_dict:
-        raise CheckpointError(f"{source} lacks the weight {key!r} its stage needs; the file is "
-                              f"incomplete or was not written by vcmr")
-    return state_dict[key]
-
-
-def _load_into(module: nn.Module, weights: dict, what: str, source: str) -> nn.Module:
-    try:
-        module.load_state_dict(weights)
-    except RuntimeError as e:
-        raise CheckpointError(f"the {what} in {source} does not match its architecture: "
-                              f"{str(e).splitlines()[0]}") from None
-    return module
-
-
-def _load_projector(state_dict: dict, prefix: str, bias: bool, source: str) -> nn.Sequential:
-    """Sizes from the weights; ``bias`` from the stored config (``projector_bias``)."""
-    w0, w2 = _require(state_dict, prefix + "0.weight", source), _require(state_dict, prefix + "2.weight", source)
-    proj = projector(w0.shape[1], w0.shape[0], w2.shape[0], bias=bias)
-    return _load_into(proj, sub_state_dict(state_dict, prefix), prefix.rstrip("."), source)
-
-
-def _load_video_encoder(state_dict: dict, source: str) -> VideoEncoder:
-    """Sizes come from the weights (feature_dim may be 0 = 'from the data' in the config)."""
-    sd = sub_state_dict(state_dict, "video_encoder.")
-    w_ih = _require(state_dict, "video_encoder.lstm.weight_ih_l0", source)
-    w_hh = _require(state_dict, "video_encoder.lstm.weight_hh_l0", source)
-    fc = _require(state_dict, "video_encoder.fc.0.weight", source)
-    feature_dim, hidden = w_ih.shape[1], w_hh.shape[1]
-    layers = sum(1 for k in sd if k.startswith("lstm.weight_ih_l"))
-    if fc.shape[1] % hidden:
-        raise CheckpointError(f"{source}: video encoder sizes are inconsistent (fc input {fc.shape[1]} "
-                              f"is not a multiple of the LSTM hidden size {hidden})")
-    ve = VideoEncoder(feature_dim, fc.shape[1] // hidden, layers=layers, output_size=fc.shape[0],
-                      hidden=hidden)
-    return _load_into(ve, sd, "video encoder", source)
-
-
-def _load_head(state_dict: dict, tags: list[str] | None, source: str) -> nn.Sequential:
-    w1, w3 = _require(state_dict, "head.1.weight", source), _require(state_dict, "head.3.weight", source)
-    if tags is not None and len(tags) != w3.shape[0]:
-        raise CheckpointError(f"{source}: {len(tags)} tag names stored but the head predicts "
-                              f"{w3.shape[0]} tags")
-    head = tagging_head(w1.shape[1], w3.shape[0], hidden=w1.shape[0])
-    return _load_into(head, sub_state_dict(state_dict, "head."), "tagging head", source)
-
-
-# ------------------------------------------------------------------------------ loading
-def _is_safetensors(path: Path) -> bool:
-    """Safetensors files start with an 8-byte header length then a JSON header ('{')."""
-    with open(path, "rb") as f:
-        head = f.read(9)
-    return len(head) == 9 and head[8:9] == b"{"
 
 
 def load_model(name_or_path: str | Path, device: str | torch.device | None = None) -> EmbeddingModel:
@@ -323,9 +40,8 @@ def load_model(name_or_path: str | Path, device: str | torch.device | None = Non
     file, a folder written by ``vcmr export --hub-dir`` (its model.safetensors), a Hugging Face
     Hub model ``hf://ORG/NAME[@REVISION]``, or the name of a registered pretrained model (see
     ``vcmr.available_models()``)."""
-    from vcmr import pretrained
     if pretrained.is_hub(name_or_path):
-        return pretrained.load_hub(name_or_path).to(_default_device(device))
+        return pretrained.load_hub(name_or_path).to(default_device(device))
     path = Path(name_or_path)
     if path.is_dir() and (path / pretrained.HUB_FILE).is_file():
         path = path / pretrained.HUB_FILE
@@ -338,22 +54,7 @@ def load_model(name_or_path: str | Path, device: str | torch.device | None = Non
     if path.is_dir():
         raise CheckpointError(f"{str(path)!r} is a folder without {pretrained.HUB_FILE}: give a "
                               f".ckpt or .safetensors file, or a folder from `vcmr export --hub-dir`")
-    if _is_safetensors(path):
-        from vcmr.export import load_model_file
-        model = load_model_file(path)
-    else:
-        model = _from_checkpoint(path)
-    return model.to(_default_device(device))
-
-
-def _from_checkpoint(path: Path) -> EmbeddingModel:
-    from vcmr.checkpoint import read_checkpoint
-    ckpt = read_checkpoint(path)
-    tags = ckpt.get("tags") if ckpt["stage"] == "sup" else None
-    if ckpt["stage"] == "sup" and tags is None:  # the original VCMR code stored no tag names
-        n = _require(ckpt["state_dict"], "head.3.weight", str(path)).shape[0]
-        tags = [f"output_{i}" for i in range(n)]
-    return EmbeddingModel(ckpt["stage"], ckpt["config"], ckpt["state_dict"], tags, str(path))
+    return load_local_file(path).to(default_device(device))
 
 
 def embed_file(path: str | Path, model: EmbeddingModel, overlap: float = 0.0,

@@ -36,7 +36,7 @@ class ModelFileError(CheckpointError):
 def save_model_file(model, out: str | Path) -> Path:
     """Write an EmbeddingModel to ``out`` (.safetensors), atomically (temp name, then rename)."""
     from safetensors.torch import save_file
-    from vcmr import __version__
+    from vcmr._version import __version__
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "vcmr_version": __version__,
@@ -55,9 +55,9 @@ def export_checkpoint(ckpt: str | Path, out: str | Path):
     ``out`` is checked first: never the checkpoint itself (also via a symlink or hard link),
     never a folder, and in a writable folder.
     """
-    from vcmr.api import _from_checkpoint
+    from vcmr.model import from_checkpoint
     check_output_file(out, f"--out {str(out)!r}", [ckpt])
-    model = _from_checkpoint(Path(ckpt))
+    model = from_checkpoint(Path(ckpt))
     save_model_file(model, out)
     return model
 
@@ -87,7 +87,7 @@ def read_model_file(path: str | Path) -> tuple[dict, dict[str, str]]:
 
 def load_model_file(path: str | Path):
     """An EmbeddingModel (on CPU) from an exported .safetensors file."""
-    from vcmr.api import EmbeddingModel
+    from vcmr.model import EmbeddingModel
     state_dict, meta = read_model_file(path)
     try:
         config = json.loads(meta["config"])
@@ -101,6 +101,22 @@ def load_model_file(path: str | Path):
             raise ModelFileError(f"{str(path)!r}: metadata {key}={meta[key]} disagrees with its "
                                  f"config ({value}); the file was edited or damaged")
     return model
+
+
+def is_safetensors(path: Path) -> bool:
+    """Safetensors files start with an 8-byte header length then a JSON header ('{')."""
+    with open(path, "rb") as f:
+        head = f.read(9)
+    return len(head) == 9 and head[8:9] == b"{"
+
+
+def load_local_file(path: Path):
+    """An EmbeddingModel (on CPU) from a local file: an exported .safetensors file or a
+    checkpoint of any stage (told apart by the file's first bytes, not its name)."""
+    if is_safetensors(path):
+        return load_model_file(path)
+    from vcmr.model import from_checkpoint
+    return from_checkpoint(path)
 
 
 # ------------------------------------------------------------------------------ Hub folder
@@ -176,12 +192,12 @@ def model_card(model, name: str, metrics: dict[str, Any], license: str = HUB_LIC
 def export_hub_dir(ckpt: str | Path, out_dir: str | Path, license: str = HUB_LICENSE):
     """Checkpoint -> a folder ready for ``hf upload ORG/NAME DIR``: model.safetensors,
     config.json (the file's metadata, readable without safetensors) and README.md (model card)."""
-    from vcmr.api import _from_checkpoint
+    from vcmr.model import from_checkpoint
     from vcmr.paths import check_output_dir
     out_dir = Path(out_dir)
     check_output_dir(out_dir, f"--hub-dir {str(out_dir)!r}")
     check_output_file(out_dir / "model.safetensors", f"--hub-dir {str(out_dir)!r}", [ckpt])
-    model = _from_checkpoint(Path(ckpt))
+    model = from_checkpoint(Path(ckpt))
     metrics = checkpoint_metrics(ckpt)
     save_model_file(model, out_dir / "model.safetensors")
     _, meta = read_model_file(out_dir / "model.safetensors")

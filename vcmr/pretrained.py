@@ -133,9 +133,10 @@ def download(entry: PretrainedModel, root: str | Path | None = None) -> Path:
 
 def load_pretrained(name: str, device=None, root: str | Path | None = None):
     """Download (once), verify and load a registered model; check its architecture."""
-    from vcmr.api import load_model
+    from vcmr.export import load_local_file
+    from vcmr.model import default_device
     entry = get_entry(name)
-    model = load_model(download(entry, root), device)
+    model = load_local_file(download(entry, root)).to(default_device(device))
     enc = with_legacy(model.config)  # a file of an earlier vcmr: missing keys mean the old layout
     diffs = [f"{k}: registry {v!r} vs file {enc.get(k)!r}" for k, v in entry.config.items() if enc.get(k) != v]
     if diffs or model.stage != entry.stage:
@@ -179,7 +180,7 @@ def hub_file(spec: str) -> Path:
         from huggingface_hub import errors, hf_hub_download
     except ImportError:
         raise PretrainedError(f"{spec}: Hub models need huggingface_hub: pip install 'vcmr[hub]'") from None
-    from vcmr import __version__
+    from vcmr._version import __version__
     try:
         return Path(hf_hub_download(repo, HUB_FILE, revision=revision, library_name="vcmr",
                                     library_version=__version__))
