@@ -17,22 +17,18 @@ from typing import Any
 import torch
 
 from vcmr.config import ConfigError, EncoderConfig, encoder_config
-from vcmr.errors import VcmrError
+from vcmr.errors import CheckpointError  # re-exported (vcmr.compat_read raises it too)
 from vcmr.models.sample_cnn import SampleCNN
 
 STAGE_NAMES = {"mus": "stage 1 (music pre-training)", "vid": "stage 2 (video-conditioned)",
                "sup": "stage 3 (tagging)"}
 
 
-class CheckpointError(VcmrError):
-    """A checkpoint is missing, corrupt, or does not fit the expected architecture."""
-
-
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
     """``{"stage", "config", "state_dict", "tags"}`` from a Lightning checkpoint written by
     vcmr, or converted from a checkpoint of the original VCMR code or of CLMR
     (``vcmr.compat``: recognised by its keys, converted in memory, with one notice)."""
-    from vcmr.compat import LAYOUT_NAMES, load_weights_only, notice, read_foreign, _hparams
+    from vcmr.compat import LAYOUT_NAMES, _hparams, load_weights_only, notice, read_foreign
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {str(path)!r} not found: give the path of a .ckpt "

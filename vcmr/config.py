@@ -20,15 +20,13 @@ from typing import Any, Literal, Optional
 
 import yaml
 
+from vcmr.errors import ConfigError  # re-exported: defined below every module that raises it
+
 __all__ = [
     "ConfigError", "EncoderConfig", "MusicConfig", "VideoConfig", "SupervisedConfig",
     "EvalConfig", "PrepareConfig", "STAGES", "load_config", "config_to_dict",
     "config_from_dict", "parse_overrides", "encoder_config", "LEGACY", "with_legacy",
 ]
-
-
-class ConfigError(ValueError):
-    """A configuration value or file is wrong; the message names the key and the fix."""
 
 
 @dataclass
@@ -386,7 +384,7 @@ def load_config(stage: str, path: str | Path | None = None,
     if stage not in STAGES:
         raise ConfigError(f"unknown stage {stage!r}; choose one of {', '.join(STAGES)}")
     values = read_yaml(path) if path else {}
-    from vcmr import compat  # the original VCMR scripts' files are translated key by key
+    from vcmr import compat_config as compat  # the original VCMR scripts' files, key by key
     if compat.is_authors_config(values):
         values = compat.translate_config(stage, values, str(path))
     if overrides:

@@ -3,3 +3,13 @@
 
 class VcmrError(Exception):
     """Bad input or set-up; the message names the thing and how to fix it."""
+
+
+class ConfigError(ValueError):
+    """A configuration value or file is wrong; the message names the key and the fix.
+    (Re-exported by ``vcmr.config``; here so that modules below the config loader can raise it.)"""
+
+
+class CheckpointError(VcmrError):
+    """A checkpoint is missing, corrupt, or does not fit the expected architecture.
+    (Re-exported by ``vcmr.checkpoint``; here so that the safe file reader can raise it.)"""
