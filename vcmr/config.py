@@ -384,13 +384,13 @@ def load_config(stage: str, path: str | Path | None = None,
     if stage not in STAGES:
         raise ConfigError(f"unknown stage {stage!r}; choose one of {', '.join(STAGES)}")
     values = read_yaml(path) if path else {}
-    from vcmr import compat_config as compat  # the original VCMR scripts' files, key by key
-    if compat.is_authors_config(values):
-        values = compat.translate_config(stage, values, str(path))
+    from vcmr.compat_config import is_authors_config, translate_config  # the authors' files
+    if is_authors_config(values):  # are translated key by key
+        values = translate_config(stage, values, str(path))
     if overrides:
         extra = parse_overrides(overrides) if isinstance(overrides, list) else overrides
-        if compat.is_authors_config(extra):  # e.g. --n_cuda 0 given to a seed script
-            extra = compat.translate_config(stage, extra, "command line")
+        if is_authors_config(extra):  # e.g. --n_cuda 0 given to a seed script
+            extra = translate_config(stage, extra, "command line")
         values = _merge(values, extra)
     if isinstance(values.get("optimizer"), str):  # case-insensitive: 'Adam', 'LARS' as in the
         values = {**values, "optimizer": values["optimizer"].lower()}  # authors' files
