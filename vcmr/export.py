@@ -133,7 +133,7 @@ CITATION = """@inproceedings{avramidis2023vcmr,
 def checkpoint_metrics(ckpt: str | Path) -> dict[str, Any]:
     """What a Lightning checkpoint records about its training: epoch, global step and each
     ModelCheckpoint's monitored metric with its best score (weights-only read; {} if none)."""
-    from vcmr.compat import load_weights_only
+    from vcmr.compat_read import load_weights_only
     raw = load_weights_only(ckpt)
     if not isinstance(raw, dict):
         return {}
