@@ -221,3 +221,11 @@ def test_killed_encoder_actor_restarts(ray_address, corpus, tiny_clip_dir, small
     assert not (tmp_path / "out" / "video" / "v1.npy").exists()
     assert not (tmp_path / "out" / "audio" / "v1").exists()  # its WAVs were written: removed
     assert (tmp_path / "out" / "video" / "v3.npy").is_file()
+
+
+def test_ray_options_without_engine_ray_are_refused(corpus, tmp_path, capsys):
+    from vcmr.cli import main
+    assert main(["prepare", str(corpus["dir"] / "good.mp4"), "--out", str(tmp_path / "o"),
+                 "--ray-address", "auto", "--ray-actors", "2"]) == 1
+    assert "--ray-address, --ray-actors work only with --engine ray" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()

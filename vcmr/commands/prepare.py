@@ -109,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
                                                         "ray_gpus_per_actor")
                  if getattr(args, k) is not None]
         if given:
-            raise VcmrError(f"{', '.join(given)} only apply with --engine ray; add --engine ray")
+            raise VcmrError(f"{', '.join(given)} work only with --engine ray; add --engine ray")
     summary = prepare_videos(args.inputs, args.out, cfg, shard=shard, progress=not args.no_progress,
                              redo=args.redo, engine=args.engine, ray_options=ray_options)
     print(format_summary(summary))
