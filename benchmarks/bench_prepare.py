@@ -144,7 +144,7 @@ def ray_rows(res: dict, paths, work: Path, frame_encoder: str, batch: int) -> No
     import ray
     from vcmr.config import load_config
     from vcmr.prepare.pipeline import prepare_videos
-    from vcmr.prepare.ray_engine import RayOptions
+    from vcmr.prepare.ray_engine import RayOptions, ray_runner
     t = time.perf_counter()
     ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False)
     ray.shutdown()
@@ -155,7 +155,7 @@ def ray_rows(res: dict, paths, work: Path, frame_encoder: str, batch: int) -> No
         out = work / f"out_ray_{key}"
         shutil.rmtree(out, ignore_errors=True)
         t = time.perf_counter()
-        s = prepare_videos(paths, out, c, progress=False, engine="ray", ray_options=variants[key])
+        s = prepare_videos(paths, out, c, progress=False, runner=ray_runner(variants[key]))
         res[f"ray_{key}_s"] = time.perf_counter() - t
         res[f"ray_{key}_counts"] = dict(s["counts"])
         print(json.dumps(res), flush=True)
@@ -168,7 +168,7 @@ def engines_only(paths, work: Path, frame_encoder: str, repeats: int, window_tot
     import torch
     from vcmr.config import load_config
     from vcmr.prepare.pipeline import prepare_videos
-    from vcmr.prepare.ray_engine import RayOptions
+    from vcmr.prepare.ray_engine import RayOptions, ray_runner
     import ray  # noqa: F401  (imported once here, as a local run of the CLI would not)
     threads = torch.get_num_threads()
     cfg = load_config("prepare", None, ["--frame_encoder", frame_encoder, "--encoder_batch_size", "4"])
@@ -180,7 +180,7 @@ def engines_only(paths, work: Path, frame_encoder: str, repeats: int, window_tot
             out = work / f"out_{key}"
             shutil.rmtree(out, ignore_errors=True)
             t = time.perf_counter()
-            prepare_videos(paths, out, cfg, progress=False, engine=engine, ray_options=opts)
+            prepare_videos(paths, out, cfg, progress=False, runner=None if engine == "local" else ray_runner(opts))
             times[key].append(time.perf_counter() - t)
             torch.set_num_threads(threads)
             print(key, rep, round(time.perf_counter() - t, 1), flush=True)

@@ -21,7 +21,7 @@ from vcmr.commands.prepare import shard_from_env
 from vcmr.config import load_config
 from vcmr.errors import VcmrError
 from vcmr.prepare.pipeline import prepare_videos, read_manifest
-from vcmr.prepare.ray_engine import CRASH_HOOK, RayOptions
+from vcmr.prepare.ray_engine import CRASH_HOOK, RayOptions, ray_runner
 
 CLI = "import sys; from vcmr.cli import main; sys.exit(main(sys.argv[1:]))"
 
@@ -71,7 +71,7 @@ def _assert_same_dataset(a: Path, b: Path) -> None:
 def test_ray_engine_equals_local_engine(ray_address, prepared, corpus, tmp_path):
     """The whole corpus (kept, long scene, too short, no audio, truncated, empty)."""
     summary = prepare_videos([corpus["dir"]], tmp_path / "ray", prepared["cfg"], progress=False,
-                             engine="ray")
+                             runner=ray_runner())
     assert summary["counts"] == {"kept": 3, "dropped": 2, "failed": 3}
     assert (tmp_path / "ray" / "manifest.jsonl").read_text().count("\n") == 8
     local = tmp_path / "local"  # the session's local run, before other tests rerun into it
@@ -85,7 +85,7 @@ def test_rerun_with_either_engine_skips_finished_retries_failed(ray_address, pre
     out = tmp_path / "out"
     shutil.copytree(prepared["out"], out)  # made by the local engine
     before = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file() and p.suffix != ".jsonl"}
-    s = prepare_videos([corpus["dir"]], out, prepared["cfg"], progress=False, engine="ray")
+    s = prepare_videos([corpus["dir"]], out, prepared["cfg"], progress=False, runner=ray_runner())
     assert s["skipped_done"] == 5 and s["counts"] == {"failed": 3}
     after = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file() and p.suffix != ".jsonl"}
     assert after == before
@@ -99,14 +99,14 @@ def test_killed_worker_gives_failed_row_and_rest_completes(ray_address, corpus, 
     videos = _copies(corpus, tmp_path / "in", 3)
     cfg = _cfg(small, tiny_clip_dir)
     monkeypatch.setenv(CRASH_HOOK, "v1")  # the decode task of v1 calls os._exit
-    s = prepare_videos([videos], tmp_path / "out", cfg, progress=False, engine="ray")
+    s = prepare_videos([videos], tmp_path / "out", cfg, progress=False, runner=ray_runner())
     rows = read_manifest(tmp_path / "out")
     assert (rows["v1"]["status"], rows["v1"]["reason"]) == ("failed", "worker_crashed")
     assert "died" in rows["v1"]["error"]
     assert s["counts"] == {"kept": 2, "failed": 1, "dropped": 1}
     assert not (tmp_path / "out" / "video" / "v1.npy").exists()
     monkeypatch.delenv(CRASH_HOOK)
-    s = prepare_videos([videos], tmp_path / "out", cfg, progress=False, engine="ray")
+    s = prepare_videos([videos], tmp_path / "out", cfg, progress=False, runner=ray_runner())
     assert s["skipped_done"] == 3 and s["counts"] == {"kept": 1}  # the failed one is retried
     prepare_videos([videos], tmp_path / "clean", cfg, progress=False)
     _assert_same_dataset(tmp_path / "out", tmp_path / "clean")
@@ -131,7 +131,7 @@ def test_killed_driver_resumes_to_same_outputs(ray_address, corpus, tiny_clip_di
     n_done = len(read_manifest(out))
     assert 1 <= n_done < 5, "the run was not interrupted midway"
     cfg = _cfg(small, tiny_clip_dir)
-    resumed = prepare_videos([videos], out, cfg, progress=False, engine="ray")
+    resumed = prepare_videos([videos], out, cfg, progress=False, runner=ray_runner())
     assert resumed["skipped_done"] == n_done
     prepare_videos([videos], tmp_path / "clean", cfg, progress=False)
     _assert_same_dataset(out, tmp_path / "clean")
@@ -141,10 +141,10 @@ def test_killed_driver_resumes_to_same_outputs(ray_address, corpus, tiny_clip_di
 def test_bad_encoder_and_pool_are_clear_errors(ray_address, corpus, small, tmp_path):
     cfg = load_config("prepare", None, small + ["--frame_encoder_path", str(tmp_path / "nope")])
     with pytest.raises(VcmrError, match="nope"):
-        prepare_videos([corpus["dir"] / "good.mp4"], tmp_path / "o", cfg, progress=False, engine="ray")
+        prepare_videos([corpus["dir"] / "good.mp4"], tmp_path / "o", cfg, progress=False, runner=ray_runner())
     with pytest.raises(VcmrError, match="--ray-actors"):
         prepare_videos([corpus["dir"] / "good.mp4"], tmp_path / "o", cfg, progress=False,
-                       engine="ray", ray_options=RayOptions(actors=2))
+                       runner=ray_runner(RayOptions(actors=2)))
     assert not read_manifest(tmp_path / "o")
 
 
@@ -214,7 +214,7 @@ def test_killed_encoder_actor_restarts(ray_address, corpus, tiny_clip_dir, small
     videos = _copies(corpus, tmp_path / "in", 4)
     monkeypatch.setenv(CRASH_HOOK, "encode:v1")
     s = prepare_videos([videos], tmp_path / "out", _cfg(small, tiny_clip_dir), progress=False,
-                       engine="ray")
+                       runner=ray_runner())
     rows = read_manifest(tmp_path / "out")
     assert (rows["v1"]["status"], rows["v1"]["reason"]) == ("failed", "worker_crashed")
     assert s["counts"] == {"kept": 3, "failed": 1, "dropped": 1}

@@ -81,10 +81,10 @@ def shard_from_env(env: Mapping[str, str]) -> Optional[tuple[int, int]]:
     return task - first, count
 
 
-def _ray_options(args: argparse.Namespace):
-    from vcmr.prepare.ray_engine import RayOptions
-    return RayOptions(address=args.ray_address, num_cpus=args.ray_num_cpus, actors=args.ray_actors,
-                      gpus_per_actor=args.ray_gpus_per_actor, encoder_cpus=args.ray_encoder_cpus)
+def _ray_runner(args: argparse.Namespace):
+    from vcmr.prepare.ray_engine import RayOptions, ray_runner
+    return ray_runner(RayOptions(address=args.ray_address, num_cpus=args.ray_num_cpus, actors=args.ray_actors,
+                      gpus_per_actor=args.ray_gpus_per_actor, encoder_cpus=args.ray_encoder_cpus))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -103,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
         shard = shard_from_env(os.environ)
         if shard is not None:
             print(f"vcmr prepare: SLURM array task: --shard {shard[0]}/{shard[1]}", file=sys.stderr)
-    ray_options = _ray_options(args) if args.engine == "ray" else None
+    runner = _ray_runner(args) if args.engine == "ray" else None
     if args.engine != "ray":
         given = [f"--{k.replace('_', '-')}" for k in ("ray_address", "ray_num_cpus", "ray_actors",
                                                         "ray_gpus_per_actor")
@@ -111,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
         if given:
             raise VcmrError(f"{', '.join(given)} work only with --engine ray; add --engine ray")
     summary = prepare_videos(args.inputs, args.out, cfg, shard=shard, progress=not args.no_progress,
-                             redo=args.redo, engine=args.engine, ray_options=ray_options)
+                             redo=args.redo, runner=runner)
     print(format_summary(summary))
     return 0
 

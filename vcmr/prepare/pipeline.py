@@ -26,9 +26,9 @@ files are removed, and the same command resumes. ``--out`` is checked before any
 stores the settings that made its outputs (``OUTPUT_KEYS``); a rerun with other values skips
 finished videos and says so (``redo=True`` / ``--redo`` prepares them again).
 
-Engines: ``local`` (above) and ``ray`` (``vcmr.prepare.ray_engine``: the same
-``process_video`` as Ray tasks, ``_finish`` in encoder actors). Both record rows through one
-``Recorder`` in the driver and read and write the same layout, so either resumes the other.
+Engines: local (above) and Ray (``vcmr.prepare.ray_engine``, passed in as ``runner``: the
+same ``process_video`` as Ray tasks, ``_finish`` in encoder actors). Both record rows through
+one ``Recorder`` in the driver and read and write the same layout, so either resumes the other.
 """
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import Any, Callable, Iterator, Optional
 
 import numpy as np
 
@@ -319,28 +319,21 @@ def _progress(total: int, enabled: bool):
     return tqdm(total=total, unit="video", file=sys.stderr, dynamic_ncols=True)
 
 
-ENGINES = ("local", "ray")
-
-
 def prepare_videos(inputs: list[str | Path], out_dir: str | Path, cfg, shard: tuple[int, int] | None = None,
-                   progress: bool = True, encoder=None, redo: bool = False, engine: str = "local",
-                   ray_options=None) -> dict[str, Any]:
+                   progress: bool = True, encoder=None, redo: bool = False,
+                   runner: Optional[Callable] = None) -> dict[str, Any]:
     """Prepare every input video into ``out_dir`` (see the module docstring).
 
     Finished videos (kept or dropped, files present) are skipped unless ``redo``. Returns a
     summary: counts by status and reason, videos skipped as already done (and how many of them
     were made with other settings), time. Raises VcmrError before any work for a bad
     ``out_dir`` or input, and OutputWriteError (with what was kept and how to resume) when an
-    output cannot be written, e.g. on a full disk. ``engine="ray"`` runs the same per-video
-    work on a Ray cluster (``vcmr.prepare.ray_engine``, options in ``ray_options``); both
-    engines read and write the same folder, so either one resumes the other's run.
+    output cannot be written, e.g. on a full disk. ``runner(todo, data_dir, cfg, recorder)``
+    replaces the local engine, e.g. ``vcmr.prepare.ray_engine.ray_runner(...)`` runs the same
+    per-video work on a Ray cluster; both read and write the same folder, so either one
+    resumes the other's run.
     """
     check_config(cfg)
-    if engine not in ENGINES:
-        raise VcmrError(f"--engine {engine!r}: choose one of {', '.join(ENGINES)}")
-    if engine == "ray":
-        from vcmr.prepare.ray_engine import import_ray
-        import_ray()  # a missing Ray is reported before any work
     t_start = time.perf_counter()
     data_dir = Path(out_dir)
     check_output_dir(data_dir, f"--out {str(data_dir)!r}")
@@ -358,9 +351,8 @@ def prepare_videos(inputs: list[str | Path], out_dir: str | Path, cfg, shard: tu
         recorder = Recorder(data_dir, done, summary, _progress(len(todo), progress))
         try:
             with recorder:
-                if engine == "ray":
-                    from vcmr.prepare.ray_engine import run_on_ray
-                    run_on_ray(todo, data_dir, cfg, recorder, ray_options)
+                if runner is not None:
+                    runner(todo, data_dir, cfg, recorder)
                 else:
                     _run_local(todo, data_dir, cfg, encoder, recorder)
         except OutputWriteError as e:

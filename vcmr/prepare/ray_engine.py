@@ -2,6 +2,7 @@
 
     vcmr prepare videos/ --out /shared/data/av --engine ray                       # local Ray
     vcmr prepare list.txt --out /shared/data/av --engine ray --ray-address HEAD:6379  # cluster
+    prepare_videos(inputs, out, cfg, runner=ray_runner(RayOptions(address="auto")))  # Python
 
 Work split (one code path with the local engine, ``vcmr.prepare.pipeline``):
 
@@ -38,7 +39,7 @@ from vcmr.prepare.download import DownloadError, VideoItem, download
 from vcmr.prepare.pipeline import (OutputWriteError, Recorder, _base_row, _finish,
                                    process_video)
 
-__all__ = ["RayOptions", "import_ray", "run_on_ray"]
+__all__ = ["RayOptions", "import_ray", "ray_runner", "run_on_ray"]
 
 CRASH_HOOK = "VCMR_TEST_CRASH_ON"  # tests: ID kills the decode task's worker, encode:ID the actor
 
@@ -281,6 +282,16 @@ class _Scheduler:
     def _record(self, row: dict) -> None:
         self.in_flight -= 1
         self.recorder.record(row)
+
+
+def ray_runner(opts: Optional[RayOptions] = None):
+    """A ``runner`` for ``pipeline.prepare_videos``; checks that Ray is installed first, so a
+    missing Ray is reported before any work::
+
+        prepare_videos(["videos/"], "data/av", cfg, runner=ray_runner(RayOptions(address="auto")))
+    """
+    import_ray()
+    return lambda todo, data_dir, cfg, recorder: run_on_ray(todo, data_dir, cfg, recorder, opts)
 
 
 def run_on_ray(todo: list[VideoItem], data_dir: Path, cfg, recorder: Recorder,
