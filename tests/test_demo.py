@@ -33,6 +33,8 @@ def test_demo_tiny_produces_every_stage_and_the_report(tmp_path):
     for label in ("random init", "audio-only (stage 1)", "video-conditioned (stage 2)"):
         assert md.count(label) >= 2 and label in html
     assert "synthetic" in md and "Reference results on real data" in md and "| chance |" in md
+    assert "one SampleCNN instance" in md  # the caveat on the authors' evaluation
+    assert "demo overrides" in md and "learning_rate" in md  # where the demo departs from the recipe
     assert "data:image/png;base64," in html and "<img" in html
     for png in ("figures/stage1_curves.png", "figures/stage2_curves.png"):
         assert (out / png).stat().st_size > 1000
@@ -81,3 +83,18 @@ def test_stage_lines_carry_the_key_numbers():
               _say_prepare)
     assert lines[0] == "[1/2] prepare ..."
     assert lines[1].startswith("[1/2] done in ") and lines[1].endswith(": kept 5; dropped 1 (too short 1)")
+
+
+def test_recipe_overrides_list_exactly_where_the_demo_departs_from_the_defaults(tmp_path):
+    """The report's override table: recipe keys that differ from the stage defaults, no paths."""
+    from vcmr.demo import SCALES, build_configs, recipe_overrides
+    from vcmr.config import load_config
+    cfgs = build_configs(tmp_path, SCALES["small"], seed=0, frame_encoder="efficientnet-lite0")
+    over = recipe_overrides(cfgs)
+    assert set(over) == {"mus", "vid", "sup"}
+    assert over["mus"]["learning_rate"] == 1e-3 != load_config("mus").learning_rate
+    assert over["sup"]["batch_size"] == 16
+    for stage, keys in over.items():
+        assert not {"dataset_dir", "log_dir", "experiment_name"} & set(keys)
+        assert keys and all(value != getattr(load_config(stage), key) for key, value in keys.items())
+        assert "optimizer" not in keys and "weight_decay" not in keys  # the authors' optimiser is kept
