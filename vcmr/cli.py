@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from pathlib import Path
 
 from vcmr.errors import VcmrError
 
@@ -126,3 +127,14 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def run_seed_script(command: str, stage: str, args: list[str]) -> int:
+    """What the original VCMR scripts did: read ``config/config_<stage>.yaml`` from the working
+    folder when no ``--config`` is given (the authors' own file is accepted as it is, see
+    ``vcmr.compat``), then run ``vcmr <command>``."""
+    default = Path("config") / f"config_{stage}.yaml"
+    given = any(a == "--config" or a.startswith("--config=") for a in args)
+    if not given and default.is_file():
+        args = ["--config", str(default), *args]
+    return main([command, *args])

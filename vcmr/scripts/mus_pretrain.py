@@ -5,17 +5,8 @@ no ``--config`` is given (the authors' file is accepted as it is: see ``vcmr.com
 runs ``vcmr pretrain-music``.
 """
 import sys
-from pathlib import Path
 
-from vcmr.cli import main
-
-CONFIG = Path("config") / "config_mus.yaml"
-
-
-def with_default_config(args: list[str]) -> list[str]:
-    given = any(a == "--config" or a.startswith("--config=") for a in args)
-    return args if given or not CONFIG.is_file() else ["--config", str(CONFIG), *args]
-
+from vcmr.cli import run_seed_script
 
 if __name__ == "__main__":
-    sys.exit(main(["pretrain-music", *with_default_config(sys.argv[1:])]))
+    sys.exit(run_seed_script("pretrain-music", "mus", sys.argv[1:]))
