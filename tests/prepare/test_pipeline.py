@@ -1,7 +1,6 @@
 """End-to-end preparation of a synthetic music-video corpus (small scale, see conftest.py)."""
 from __future__ import annotations
 
-import shutil
 import signal
 import subprocess
 import sys
@@ -14,6 +13,7 @@ import soundfile as sf
 
 from vcmr.config import load_config
 from vcmr.prepare.pipeline import merge_outputs, prepare_videos, read_manifest
+from prepare_helpers import copy_good_videos
 
 REQUIRED = ("id", "source", "status", "reason", "duration_s", "n_scenes", "max_scene_s",
             "n_segments", "feature_dim", "frame_encoder", "seconds_taken")
@@ -122,14 +122,6 @@ def test_rerun_skips_finished_and_retries_failed(prepared, corpus):
     assert len(lines) == 8  # compacted: one row per id
 
 
-def _copy_good(corpus, dst: Path, n: int) -> Path:
-    dst.mkdir()
-    for i in range(n):
-        shutil.copyfile(corpus["dir"] / "good.mp4", dst / f"v{i}.mp4")
-    shutil.copyfile(corpus["dir"] / f"{corpus['roles']['long']}.mp4", dst / "long.mp4")
-    return dst
-
-
 def _outputs(d: Path) -> dict:
     rows = read_manifest(d)
     out = {}
@@ -154,7 +146,7 @@ def _assert_same(a: dict, b: dict):
 
 
 def test_partial_run_resumes_to_same_outputs(corpus, tiny_clip_dir, small, tmp_path):
-    videos = _copy_good(corpus, tmp_path / "in", 2)
+    videos = copy_good_videos(corpus, tmp_path / "in", 2)
     cfg = load_config("prepare", None, small + ["--frame_encoder_path", str(tiny_clip_dir)])
     prepare_videos([videos / "v0.mp4"], tmp_path / "resumed", cfg, progress=False)
     # leftovers of a run killed while writing v1: a WAV, a half-written feature file
@@ -170,7 +162,7 @@ def test_partial_run_resumes_to_same_outputs(corpus, tiny_clip_dir, small, tmp_p
 
 @pytest.mark.slow
 def test_killed_run_resumes_to_same_outputs(corpus, tiny_clip_dir, small, tmp_path):
-    videos = _copy_good(corpus, tmp_path / "in", 3)
+    videos = copy_good_videos(corpus, tmp_path / "in", 3)
     args = ["prepare", str(videos), "--out", str(tmp_path / "killed"), "--no-progress",
             *small, "--frame_encoder_path", str(tiny_clip_dir)]
     code = "import sys; from vcmr.cli import main; sys.exit(main(sys.argv[1:]))"
@@ -198,7 +190,7 @@ def test_killed_run_resumes_to_same_outputs(corpus, tiny_clip_dir, small, tmp_pa
 
 
 def test_shards_and_merge_equal_single_run(corpus, tiny_clip_dir, small, tmp_path):
-    videos = _copy_good(corpus, tmp_path / "in", 2)
+    videos = copy_good_videos(corpus, tmp_path / "in", 2)
     cfg = load_config("prepare", None, small + ["--frame_encoder_path", str(tiny_clip_dir)])
     parts = []
     for i in range(2):
@@ -213,7 +205,7 @@ def test_shards_and_merge_equal_single_run(corpus, tiny_clip_dir, small, tmp_pat
 
 
 def test_workers_give_same_outputs(corpus, tiny_clip_dir, small, tmp_path):
-    videos = _copy_good(corpus, tmp_path / "in", 2)
+    videos = copy_good_videos(corpus, tmp_path / "in", 2)
     cfg0 = load_config("prepare", None, small + ["--frame_encoder_path", str(tiny_clip_dir)])
     cfg2 = load_config("prepare", None, small + ["--frame_encoder_path", str(tiny_clip_dir),
                                                  "--workers", "2"])

@@ -22,6 +22,7 @@ from vcmr.config import load_config
 from vcmr.errors import VcmrError
 from vcmr.prepare.pipeline import prepare_videos, read_manifest
 from vcmr.prepare.ray_engine import CRASH_HOOK, RayOptions, ray_runner
+from prepare_helpers import copy_good_videos
 
 CLI = "import sys; from vcmr.cli import main; sys.exit(main(sys.argv[1:]))"
 
@@ -38,15 +39,6 @@ def ray_address():
 
 def _cfg(small, clip_dir):
     return load_config("prepare", None, small + ["--frame_encoder_path", str(clip_dir)])
-
-
-def _copies(corpus, dst: Path, n: int) -> Path:
-    """``n`` copies of good.mp4 (v0..) and the long-scene video: kept and dropped rows."""
-    dst.mkdir()
-    for i in range(n):
-        shutil.copyfile(corpus["dir"] / "good.mp4", dst / f"v{i}.mp4")
-    shutil.copyfile(corpus["dir"] / f"{corpus['roles']['long']}.mp4", dst / "long.mp4")
-    return dst
 
 
 def _assert_same_dataset(a: Path, b: Path) -> None:
@@ -96,7 +88,7 @@ def test_rerun_with_either_engine_skips_finished_retries_failed(ray_address, pre
 @pytest.mark.slow
 def test_killed_worker_gives_failed_row_and_rest_completes(ray_address, corpus, tiny_clip_dir,
                                                           small, tmp_path, monkeypatch):
-    videos = _copies(corpus, tmp_path / "in", 3)
+    videos = copy_good_videos(corpus, tmp_path / "in", 3)
     cfg = _cfg(small, tiny_clip_dir)
     monkeypatch.setenv(CRASH_HOOK, "v1")  # the decode task of v1 calls os._exit
     s = prepare_videos([videos], tmp_path / "out", cfg, progress=False, runner=ray_runner())
@@ -114,7 +106,7 @@ def test_killed_worker_gives_failed_row_and_rest_completes(ray_address, corpus, 
 
 @pytest.mark.slow
 def test_killed_driver_resumes_to_same_outputs(ray_address, corpus, tiny_clip_dir, small, tmp_path):
-    videos = _copies(corpus, tmp_path / "in", 4)
+    videos = copy_good_videos(corpus, tmp_path / "in", 4)
     out = tmp_path / "killed"
     args = ["prepare", str(videos), "--out", str(out), "--no-progress", *small,
             "--frame_encoder_path", str(tiny_clip_dir), "--engine", "ray",
@@ -185,7 +177,7 @@ def test_shard_from_slurm_array_environment():
 def test_cli_takes_shard_from_slurm(corpus, tiny_clip_dir, small, tmp_path, monkeypatch, capsys):
     """Two array tasks into two folders = the two --shard runs; --shard given wins."""
     from vcmr.cli import main
-    videos = _copies(corpus, tmp_path / "in", 2)
+    videos = copy_good_videos(corpus, tmp_path / "in", 2)
     ids = []
     for task in ("1", "2"):
         monkeypatch.setenv("SLURM_ARRAY_TASK_ID", task)
@@ -211,7 +203,7 @@ def test_killed_encoder_actor_restarts(ray_address, corpus, tiny_clip_dir, small
                                        monkeypatch):
     """The actor dies while finishing v1 (twice: the retry too): v1 is failed, the actor is
     restarted and the videos queued behind it complete."""
-    videos = _copies(corpus, tmp_path / "in", 4)
+    videos = copy_good_videos(corpus, tmp_path / "in", 4)
     monkeypatch.setenv(CRASH_HOOK, "encode:v1")
     s = prepare_videos([videos], tmp_path / "out", _cfg(small, tiny_clip_dir), progress=False,
                        runner=ray_runner())
