@@ -143,7 +143,6 @@ class MusicPretraining(trainer_lib.SkippableSteps, pl.LightningModule):
                                self.cfg.weight_decay)
 
 
-
 def _unpack(batch) -> tuple[torch.Tensor, torch.Tensor | None]:
     """``(x, file indices)`` from the loaders of ``make_loaders``; a bare tensor has no indices."""
     if isinstance(batch, (tuple, list)):
