@@ -140,6 +140,22 @@ def test_bad_encoder_and_pool_are_clear_errors(ray_address, corpus, small, tmp_p
     assert not read_manifest(tmp_path / "o")
 
 
+@pytest.mark.slow
+def test_cpu_encoder_actor_uses_its_nodes_cores_unless_told(ray_address, small, tiny_clip_dir):
+    """Default: the node's cores (decode tasks interleave with them, as inline decoding does
+    in the local engine); --ray-encoder-threads fixes the count."""
+    import ray
+    from vcmr.prepare.ray_engine import _start_pool
+    cfg = _cfg(small, tiny_clip_dir)
+    for opts, threads in ((RayOptions(), os.cpu_count()), (RayOptions(encoder_threads=1), 1)):
+        actors, info = _start_pool(ray, cfg, opts)
+        try:
+            assert (len(actors), info["device"], info["threads"]) == (1, "cpu", threads)
+        finally:
+            for a in actors:
+                ray.kill(a)
+
+
 def test_engine_ray_without_ray_names_the_extra(corpus, small, tmp_path):
     """Ray blocked from import (a meta-path finder), as on an install without the extra."""
     code = textwrap.dedent(f"""
@@ -218,6 +234,7 @@ def test_killed_encoder_actor_restarts(ray_address, corpus, tiny_clip_dir, small
 def test_ray_options_without_engine_ray_are_refused(corpus, tmp_path, capsys):
     from vcmr.cli import main
     assert main(["prepare", str(corpus["dir"] / "good.mp4"), "--out", str(tmp_path / "o"),
-                 "--ray-address", "auto", "--ray-actors", "2"]) == 1
-    assert "--ray-address, --ray-actors work only with --engine ray" in capsys.readouterr().err
+                 "--ray-address", "auto", "--ray-actors", "2", "--ray-encoder-threads", "2"]) == 1
+    assert ("--ray-address, --ray-actors, --ray-encoder-threads work only with --engine ray"
+            in capsys.readouterr().err)
     assert not (tmp_path / "o").exists()

@@ -50,7 +50,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      help="GPUs per encoder actor, fractions allowed (default 1 when the "
                           "cluster has GPUs, else 0: CPU actors)")
     ray.add_argument("--ray-encoder-cpus", type=float, default=1.0,
-                     help="CPUs (and torch threads) of each CPU encoder actor (default 1)")
+                     help="CPUs each CPU encoder actor reserves in Ray's accounting (default 1)")
+    ray.add_argument("--ray-encoder-threads", type=int, default=None,
+                     help="torch threads of each CPU encoder actor (default: the cores of its "
+                          "node shared by the actors there; decode tasks interleave with them)")
 
 
 def parse_shard(text: str | None) -> tuple[int, int] | None:
@@ -84,7 +87,8 @@ def shard_from_env(env: Mapping[str, str]) -> Optional[tuple[int, int]]:
 def _ray_runner(args: argparse.Namespace):
     from vcmr.prepare.ray_engine import RayOptions, ray_runner
     return ray_runner(RayOptions(address=args.ray_address, num_cpus=args.ray_num_cpus, actors=args.ray_actors,
-                      gpus_per_actor=args.ray_gpus_per_actor, encoder_cpus=args.ray_encoder_cpus))
+                      gpus_per_actor=args.ray_gpus_per_actor, encoder_cpus=args.ray_encoder_cpus,
+                      encoder_threads=args.ray_encoder_threads))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -106,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
     runner = _ray_runner(args) if args.engine == "ray" else None
     if args.engine != "ray":
         given = [f"--{k.replace('_', '-')}" for k in ("ray_address", "ray_num_cpus", "ray_actors",
-                                                        "ray_gpus_per_actor")
+                                                        "ray_gpus_per_actor", "ray_encoder_threads")
                  if getattr(args, k) is not None]
         if given:
             raise VcmrError(f"{', '.join(given)} work only with --engine ray; add --engine ray")

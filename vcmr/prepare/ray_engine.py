@@ -51,7 +51,10 @@ class RayOptions:
     num_cpus: Optional[int] = None  # local instance only; default os.cpu_count()
     actors: Optional[int] = None  # encoder actors; default one per GPU share, else 1
     gpus_per_actor: Optional[float] = None  # default 1 when the cluster has GPUs, else 0
-    encoder_cpus: float = 1.0  # CPUs each CPU actor reserves (and torch threads it uses)
+    encoder_cpus: float = 1.0  # CPUs each CPU actor reserves in Ray's accounting
+    encoder_threads: Optional[int] = None  # torch threads of a CPU actor; default: its node's
+    #   cores shared by the actors on it (decode tasks interleave with them, as the local
+    #   engine's inline decoding does)
     decode_cpus: float = 1.0  # CPUs each decode task reserves
     downloads: int = 4  # download tasks at once
     max_in_flight: Optional[int] = None  # default: decode slots + 2 per actor
@@ -87,12 +90,14 @@ def _download(item: VideoItem, raw_dir: str) -> tuple[Optional[str], Optional[st
 class _Encoder:
     """Encoder actor: builds the frame encoder once, then finishes videos (encode + write)."""
 
-    def __init__(self, cfg_dict: dict, threads: int):
+    def __init__(self, cfg_dict: dict, threads: int, per_node: int = 1):
         from vcmr.config import PrepareConfig
         self.cfg = PrepareConfig(**cfg_dict)
         self.error = None
         try:
             import torch
+            if threads < 0:  # CPU actor, default: this node's cores shared by the actors
+                threads = max(1, (os.cpu_count() or 1) // max(1, per_node))
             if threads > 0:
                 torch.set_num_threads(threads)
             from vcmr.prepare.frame_encoders import build_frame_encoder
@@ -106,7 +111,9 @@ class _Encoder:
     def info(self) -> dict:
         if self.error:
             return {"error": self.error}
-        return {"crop_size": self.encoder.crop_size, "device": str(self.encoder.device)}
+        import torch
+        return {"crop_size": self.encoder.crop_size, "device": str(self.encoder.device),
+                "threads": torch.get_num_threads()}
 
     def finish(self, row: dict, frames, data_dir: str, crash_on: Optional[str] = None) -> dict:
         import numpy as np
@@ -157,8 +164,13 @@ def _start_pool(ray, cfg, opts: RayOptions) -> tuple[list, dict]:
     # a dead actor restarts; its queued videos are retried once, so only a video that kills
     # it twice (a decoder segfault, not bad luck) is recorded as failed
     cls = ray.remote(num_cpus=cpus, num_gpus=gpus, max_restarts=-1, max_task_retries=1)(_Encoder)
-    threads = 0 if gpus > 0 else max(1, int(cpus))
-    actors = [cls.remote(dataclasses.asdict(cfg), threads) for _ in range(n)]
+    if gpus > 0:
+        threads = 0  # torch's default; the GPU does the work
+    else:
+        threads = opts.encoder_threads if opts.encoder_threads else -1
+    nodes = max(1, sum(1 for node in ray.nodes() if node.get("Alive")))
+    per_node = -(-n // nodes)  # Ray spreads them; a node may get this many at most
+    actors = [cls.remote(dataclasses.asdict(cfg), threads, per_node) for _ in range(n)]
     infos = ray.get([a.info.remote() for a in actors])
     for info in infos:
         if "error" in info:
@@ -299,7 +311,8 @@ def run_on_ray(todo: list[VideoItem], data_dir: Path, cfg, recorder: Recorder,
     """Prepare ``todo`` on Ray, recording each finished video through ``recorder``.
 
     Uses the Ray instance of this process when there is one, else joins ``opts.address`` or
-    starts (and stops) a local one. Returns what it used: actors, encoder device, in-flight bound.
+    starts (and stops) a local one. Returns what it used: actors, encoder device and torch
+    threads, in-flight bound.
     """
     ray = import_ray()
     opts = opts or RayOptions()
@@ -309,7 +322,8 @@ def run_on_ray(todo: list[VideoItem], data_dir: Path, cfg, recorder: Recorder,
         actors, info = _start_pool(ray, cfg, opts)
         sched = _Scheduler(ray, todo, data_dir, cfg, recorder, opts, actors, info["crop_size"])
         sched.run()
-        return {"actors": len(actors), "device": info["device"], "max_in_flight": sched.max_in_flight}
+        return {"actors": len(actors), "device": info["device"], "threads": info["threads"],
+                "max_in_flight": sched.max_in_flight}
     finally:
         for a in actors:
             ray.kill(a)
