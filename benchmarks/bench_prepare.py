@@ -9,9 +9,10 @@ Measures, in one run on the same files:
     practical limit = bare decode + encoder;
   * the pipeline (`prepare_videos`) with 0 (inline), 1 and 2 decoding workers;
   * the Ray engine (`--engine ray`, a local Ray instance started and stopped by the run, as a
-    user gets it) with one CPU encoder actor of 1 thread (default) and of 2 threads (the
-    instance declared with one CPU more than the machine has, so a decode task runs beside
-    it), plus Ray's start-up alone (``ray.init`` + ``ray.shutdown``); ``--no-ray`` skips them;
+    user gets it) with one CPU encoder actor using the machine's cores (default; decode tasks
+    interleave with it) and with 1 thread (``--ray-encoder-threads 1``, a core left to the
+    decode tasks), plus Ray's start-up alone (``ray.init`` + ``ray.shutdown``); ``--no-ray``
+    skips them;
   * a straightforward reference: `scenedetect.detect(path, ContentDetector())` (OpenCV
     backend) on the whole file, a separate audio extraction pass, a separate frame-sampling
     pass, one encoder call per frame.
@@ -133,24 +134,32 @@ def reference(paths, enc, cfg) -> float:
     return time.perf_counter() - t0
 
 
-RAY_VARIANTS = (("a1", "1 CPU encoder actor, 1 thread (default)"),
-                ("a2", "1 CPU encoder actor, 2 threads (--ray-num-cpus 3 --ray-encoder-cpus 2)"))
+RAY_VARIANTS = (("default", "1 CPU encoder actor, the machine's cores (default)"),
+                ("t1", "1 CPU encoder actor, 1 thread (--ray-encoder-threads 1)"))
+RAY_OPTIONS = {"default": {}, "t1": {"encoder_threads": 1}}
+
+
+def ray_startup_s() -> float:
+    """Seconds for ``ray.init`` + ``ray.shutdown`` of a local instance (the fixed cost)."""
+    import logging
+    import os
+    import ray
+    t = time.perf_counter()
+    ray.init(num_cpus=os.cpu_count(), include_dashboard=False, logging_level=logging.WARNING,
+             log_to_driver=False)
+    ray.shutdown()
+    return time.perf_counter() - t
 
 
 def ray_rows(res: dict, paths, work: Path, frame_encoder: str, batch: int) -> None:
     """Time the Ray engine on the same videos (see the module docstring)."""
-    import logging
     import torch
-    import ray
     from vcmr.config import load_config
     from vcmr.prepare.pipeline import prepare_videos
     from vcmr.prepare.ray_engine import RayOptions, ray_runner
-    t = time.perf_counter()
-    ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False)
-    ray.shutdown()
-    res["ray_start_s"] = time.perf_counter() - t
+    res["ray_start_s"] = ray_startup_s()
     c = load_config("prepare", None, ["--frame_encoder", frame_encoder, "--encoder_batch_size", str(batch)])
-    variants = {"a1": RayOptions(), "a2": RayOptions(num_cpus=3, encoder_cpus=2)}
+    variants = {key: RayOptions(**RAY_OPTIONS[key]) for key, _ in RAY_VARIANTS}
     for key, _ in RAY_VARIANTS:
         out = work / f"out_ray_{key}"
         shutil.rmtree(out, ignore_errors=True)
@@ -172,8 +181,8 @@ def engines_only(paths, work: Path, frame_encoder: str, repeats: int, window_tot
     import ray  # noqa: F401  (imported once here, as a local run of the CLI would not)
     threads = torch.get_num_threads()
     cfg = load_config("prepare", None, ["--frame_encoder", frame_encoder, "--encoder_batch_size", "4"])
-    variants = {"local": ("local", None), "ray_a1": ("ray", RayOptions()),
-                "ray_a2": ("ray", RayOptions(num_cpus=3, encoder_cpus=2))}
+    variants = {"local": ("local", None)}
+    variants.update({f"ray_{key}": ("ray", RayOptions(**RAY_OPTIONS[key])) for key, _ in RAY_VARIANTS})
     times: dict = {k: [] for k in variants}
     for rep in range(repeats):
         for key, (engine, opts) in variants.items():
@@ -185,7 +194,9 @@ def engines_only(paths, work: Path, frame_encoder: str, repeats: int, window_tot
             torch.set_num_threads(threads)
             print(key, rep, round(time.perf_counter() - t, 1), flush=True)
     med = {k: float(np.median(v)) for k, v in times.items()}
-    print(json.dumps({"times": times, "median": med}))
+    start = ray_startup_s()
+    print(json.dumps({"times": times, "median": med, "ray_start_s": start}))
+    print(f"Ray start-up alone (init + shutdown): {start:.1f} s")
     print("\n| engine (median of %d, batch 4) | wall s | video s / wall s | vs local |\n|---|---:|---:|---:|" % repeats)
     for key, _ in variants.items():
         print(f"| {key} | {med[key]:.1f} | {window_total / med[key]:.2f} | {med[key] / med['local']:.2f} |")
