@@ -3,7 +3,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from vcmr.data.audio_folder import AudioFolder, collate_skip_bad, list_split, split_of
+from vcmr.data.audio_folder import AudioFolder, collate_skip_bad, list_split, read_excerpt, split_of
 from vcmr.errors import VcmrError
 from vcmr.synth.music import random_tags, render_music
 
@@ -84,3 +84,19 @@ def test_non_utf8_names_split_by_their_bytes(tmp_path):
     (tmp_path / odd).write_bytes(b"")
     files = list_split(tmp_path, "train") + list_split(tmp_path, "valid")
     assert sorted(files) == sorted(tmp_path.iterdir()) and len(files) == 5
+
+
+@pytest.mark.parametrize("fmt, order", [
+    ("WAV", ("FL", "FR", "FC", "LFE", "BL", "BR")),
+    ("OGG", ("FL", "FC", "FR", "BL", "BR", "LFE")),  # Vorbis channel order
+])
+def test_excerpts_of_51_files_downmix_in_the_formats_channel_order(tmp_path, fmt, order):
+    """A tone in the centre channel of a 5.1 file comes out 3 dB down whichever the format's
+    channel order (read as WAV order, the Ogg's centre would be taken for FR: -6 dB)."""
+    x = np.zeros((16000, 6), np.float32)
+    x[:, order.index("FC")] = 0.5 * np.sin(2 * np.pi * 440 * np.arange(16000) / 16000)
+    path = tmp_path / f"six.{fmt.lower()}"
+    sf.write(str(path), x, 16000, format=fmt)
+    y = read_excerpt(path, 0.0, 8000, 16000, None)
+    src = sf.read(str(path), dtype="float32", start=0, frames=8000)[0][:, order.index("FC")]
+    assert 20 * np.log10(np.std(y) / np.std(src)) == pytest.approx(-3.01, abs=0.05)

@@ -114,15 +114,20 @@ def av_frame_mono(frame) -> np.ndarray:
     return to_mono(frame.to_ndarray().T, names, limit=False)
 
 
+def soundfile_channel_names(fmt: str, n_channels: int):
+    """Channel names of an ``n_channels`` file that soundfile reads as format ``fmt`` (its
+    ``.format``): libsndfile keeps the Vorbis/Opus order for Ogg (checked: 6-channel Ogg,
+    channel 2 is FR) and the WAV order otherwise; None where no standard layout exists."""
+    return (VORBIS_ORDER if fmt == "OGG" else WAV_ORDER).get(n_channels)
+
+
 def _read_soundfile(path: Path, mono: bool) -> tuple[np.ndarray, int]:
     with sf.SoundFile(str(path)) as f:
         sr, fmt = f.samplerate, f.format
         x = f.read(dtype="float32", always_2d=True)
     if not mono:
         return (x[:, 0] if x.shape[1] == 1 else x), sr
-    # libsndfile keeps Vorbis/Opus channel order (checked: 6-channel Ogg, channel 2 is FR)
-    names = (VORBIS_ORDER if fmt == "OGG" else WAV_ORDER).get(x.shape[1])
-    return to_mono(x, names), sr
+    return to_mono(x, soundfile_channel_names(fmt, x.shape[1])), sr
 
 
 def read_audio(path: str | Path, sample_rate: int | None = None, mono: bool = True) -> tuple[np.ndarray, int]:

@@ -22,7 +22,8 @@ import soundfile as sf
 import torch
 from torch.utils.data import Dataset
 
-from vcmr.audio.io import AUDIO_EXTENSIONS, AudioReadError, find_audio_files, read_audio, resample, to_mono
+from vcmr.audio.io import (AUDIO_EXTENSIONS, AudioReadError, find_audio_files, read_audio, resample,
+                           soundfile_channel_names, to_mono)
 from vcmr.errors import VcmrError
 from vcmr.paths import unreadable_folders
 
@@ -93,7 +94,9 @@ def read_excerpt(path: Path, start_s: float | None, n_samples: int, sample_rate:
         else:
             start = (total - need) // 2 if start_s is None else min(int(start_s * sr_in), total - need)
         x, _ = sf.read(os.fsencode(path), start=start, frames=need, dtype="float32", always_2d=False)
-        x = resample(to_mono(x), sr_in, sample_rate)
+        if x.ndim == 2:  # the downmix weights follow the format's channel order
+            x = to_mono(x, soundfile_channel_names(info.format, x.shape[1]))
+        x = resample(x, sr_in, sample_rate)
     except (sf.LibsndfileError, RuntimeError, ValueError, TypeError):
         x, _ = read_audio(path, sample_rate)  # other containers: decode fully
         if len(x) > n_samples:
