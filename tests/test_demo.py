@@ -75,6 +75,22 @@ def test_training_console_is_quiet_unless_verbose(synth_audio_dir, tmp_path, mon
     assert ("GPU available" in out) == verbose
 
 
+def test_training_commands_take_verbose(synth_audio_dir, tmp_path, monkeypatch, capfd, caplog):
+    """`vcmr pretrain-music --verbose` brings the model summary back, as VCMR_VERBOSE=1 does."""
+    from conftest import TINY_OVERRIDES
+    from vcmr.cli import main
+    monkeypatch.setenv("VCMR_VERBOSE", "0")  # restored after the test
+    assert main(["pretrain-music", "--verbose", *TINY_OVERRIDES, "--dataset_dir", str(synth_audio_dir),
+                 "--log_dir", str(tmp_path), "--batch_size", "8", "--workers", "0",
+                 "--progress_bar", "false", "--max_steps", "1", "--m_epochs", "1",
+                 "--accelerator", "cpu", "--devices", "1"]) == 0
+    assert "Params" in "".join(capfd.readouterr()) + caplog.text
+    for command in ("pretrain-video", "finetune"):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        assert "--verbose" in capfd.readouterr().out
+
+
 def test_stage_lines_carry_the_key_numbers():
     from vcmr.demo import StageTimer, _say_prepare
     lines = []

@@ -30,6 +30,9 @@ COMMANDS: dict[str, tuple[str, str, bool]] = {
     "export": ("export", "export a checkpoint to a portable .safetensors model file", False),
 }
 
+# training commands: ``--verbose`` brings back Lightning's summaries and device lines
+VERBOSE_COMMANDS = ("pretrain-music", "pretrain-video", "finetune")
+
 
 def _top_level_help() -> str:
     width = max(len(n) for n in COMMANDS)
@@ -44,6 +47,10 @@ def build_parser(name: str) -> tuple[argparse.ArgumentParser, object]:
     module = importlib.import_module(f"vcmr.commands.{module_name}")
     parser = argparse.ArgumentParser(prog=f"vcmr {name}", description=help_)
     module.add_arguments(parser)
+    if name in VERBOSE_COMMANDS:
+        parser.add_argument("--verbose", action="store_true",
+                            help="also show Lightning's model summaries, device lines and "
+                                 "library warnings (same as VCMR_VERBOSE=1)")
     if takes_overrides:
         parser.epilog = "Any config key can be overridden as --key value (see config/*.yaml)."
     return parser, module
@@ -108,6 +115,9 @@ def main(argv: list[str] | None = None) -> int:
             args.overrides = overrides
         else:
             args = parser.parse_args(argv[1:])
+        if name in VERBOSE_COMMANDS and args.verbose:
+            from vcmr.train.trainer import set_verbose
+            set_verbose(True)
         return int(module.run(args) or 0)
     except (VcmrError, ConfigError, FileNotFoundError) as e:
         print(f"vcmr {name}: error: {e}", file=sys.stderr)
