@@ -123,10 +123,10 @@ def _fast_len(n: int) -> int:
 
 
 def _reverb_fft_len(n: int) -> int:
-    """Smallest 2^a x (1, 3, 5, 9 or 15) >= 5n/3: a power of two times a small odd factor,
+    """Smallest 2^a x (1, 3, 5, 9 or 15) >= 5n/4: a power of two times a small odd factor,
     which MKL and pocketfft transform fastest, also for a single row (where a size such as
     2 x 3^9 x 5 = 196830 costs about 3x as much as 3 x 2^16 = 196608)."""
-    need = -(-5 * n // 3)
+    need = -(-5 * n // 4)
     best = None
     for odd in (1, 3, 5, 9, 15):
         size = odd
@@ -595,8 +595,9 @@ def sox_reverb(x: torch.Tensor, reverberance, hf_damping, room_scale, sample_rat
     r^m. Any grid of n_fft >= T points then gives the T output samples however long the
     reverb rings (``sox_reverb_tail``: about 12 s to -60 dB at reverberance and room scale
     99): the wrapped tail comes back scaled by r^n_fft = 1e-5. The grid used,
-    ``_reverb_fft_len`` (>= 5T/3), bounds what unwarping by r^-m does to the FFT's float32
-    round-off: at most 1e5^(3/5) ~ 1000x at the clip's end.
+    ``_reverb_fft_len`` (>= 5T/4), bounds what unwarping by r^-m does to the FFT's float32
+    round-off: at most 1e5^(4/5) = 1e4x at the clip's end (measured against the network run
+    sample by sample: within 2e-6 in float32 and float64, tests/audio/test_augment.py).
     """
     n = x.shape[1]
     rev, damp, room = (_per_item(v, x, torch.float64).reshape(-1)
