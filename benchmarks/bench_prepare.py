@@ -9,10 +9,10 @@ Measures, in one run on the same files:
     practical limit = bare decode + encoder;
   * the pipeline (`prepare_videos`) with 0 (inline), 1 and 2 decoding workers;
   * the Ray engine (`--engine ray`, a local Ray instance started and stopped by the run, as a
-    user gets it) with one CPU encoder actor using the machine's cores (default; decode tasks
-    interleave with it) and with 1 thread (``--ray-encoder-threads 1``, a core left to the
-    decode tasks), plus Ray's start-up alone (``ray.init`` + ``ray.shutdown``); ``--no-ray``
-    skips them;
+    user gets it): one CPU encoder actor that decodes its own videos with the machine's cores
+    (the default on CPU), decode tasks feeding that actor (``--ray-decode-tasks``, the GPU
+    layout), and decode tasks feeding a 1-thread actor (a core left to the tasks), plus Ray's
+    start-up alone (``ray.init`` + ``ray.shutdown``); ``--no-ray`` skips them;
   * a straightforward reference: `scenedetect.detect(path, ContentDetector())` (OpenCV
     backend) on the whole file, a separate audio extraction pass, a separate frame-sampling
     pass, one encoder call per frame.
@@ -134,9 +134,12 @@ def reference(paths, enc, cfg) -> float:
     return time.perf_counter() - t0
 
 
-RAY_VARIANTS = (("default", "1 CPU encoder actor, the machine's cores (default)"),
-                ("t1", "1 CPU encoder actor, 1 thread (--ray-encoder-threads 1)"))
-RAY_OPTIONS = {"default": {}, "t1": {"encoder_threads": 1}}
+RAY_VARIANTS = (("default", "1 CPU encoder actor that decodes its own videos, the machine's cores (default)"),
+                ("tasks", "decode tasks feeding 1 CPU encoder actor of the machine's cores (--ray-decode-tasks)"),
+                ("tasks_t1", "decode tasks feeding 1 CPU encoder actor of 1 thread "
+                             "(--ray-decode-tasks --ray-encoder-threads 1)"))
+RAY_OPTIONS = {"default": {}, "tasks": {"decode_tasks": True},
+               "tasks_t1": {"decode_tasks": True, "encoder_threads": 1}}
 
 
 def ray_startup_s() -> float:
@@ -171,7 +174,8 @@ def ray_rows(res: dict, paths, work: Path, frame_encoder: str, batch: int) -> No
         torch.set_num_threads(res["torch_threads"])
 
 
-def engines_only(paths, work: Path, frame_encoder: str, repeats: int, window_total: float) -> None:
+def engines_only(paths, work: Path, frame_encoder: str, repeats: int, window_total: float,
+                 ray_variants: tuple = tuple(k for k, _ in RAY_VARIANTS)) -> None:
     """Local (workers auto) and Ray engine runs alternated ``repeats`` times (each Ray run
     starts its own local instance, as a user's does); medians, so both see the same load."""
     import torch
@@ -182,7 +186,7 @@ def engines_only(paths, work: Path, frame_encoder: str, repeats: int, window_tot
     threads = torch.get_num_threads()
     cfg = load_config("prepare", None, ["--frame_encoder", frame_encoder, "--encoder_batch_size", "4"])
     variants = {"local": ("local", None)}
-    variants.update({f"ray_{key}": ("ray", RayOptions(**RAY_OPTIONS[key])) for key, _ in RAY_VARIANTS})
+    variants.update({f"ray_{key}": ("ray", RayOptions(**RAY_OPTIONS[key])) for key in ray_variants})
     times: dict = {k: [] for k in variants}
     for rep in range(repeats):
         for key, (engine, opts) in variants.items():
@@ -213,6 +217,9 @@ def main() -> None:
     ap.add_argument("--engines-only", type=int, default=0, metavar="REPEATS",
                     help="only the local engine (default settings) against the Ray engine, "
                          "interleaved REPEATS times; prints the medians")
+    ap.add_argument("--ray-variants", default=",".join(k for k, _ in RAY_VARIANTS),
+                    help="with --engines-only: which Ray variants (comma-separated: "
+                         + ", ".join(k for k, _ in RAY_VARIANTS) + ")")
     args = ap.parse_args()
     import torch
     from vcmr.config import load_config
@@ -227,7 +234,8 @@ def main() -> None:
     res: dict = {"n_videos": len(paths), "duration_s": args.duration, "torch_threads": torch.get_num_threads()}
     window_total = cfg.window_seconds * len(paths)
     if args.engines_only:
-        return engines_only(paths, work, args.frame_encoder, args.engines_only, window_total)
+        return engines_only(paths, work, args.frame_encoder, args.engines_only, window_total,
+                            tuple(v for v in args.ray_variants.split(",") if v))
 
     enc = build_frame_encoder(args.frame_encoder, None, "cpu", batch_size=1)
     res["encoder_frames_per_s"] = encoder_table(enc)

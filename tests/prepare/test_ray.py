@@ -6,6 +6,7 @@ about 10 s on a loaded 2-core machine); a subprocess driver joins it with --ray-
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -59,11 +60,17 @@ def _assert_same_dataset(a: Path, b: Path) -> None:
     assert files(a) == files(b)  # no leftovers, no extra files
 
 
+# CPU actors decode their own videos by default; --ray-decode-tasks (the GPU layout) feeds
+# them from decode tasks through the object store
+LAYOUTS = {"actors_decode": RayOptions(), "decode_tasks": RayOptions(decode_tasks=True)}
+
+
 @pytest.mark.slow
-def test_ray_engine_equals_local_engine(ray_address, prepared, corpus, tmp_path):
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
+def test_ray_engine_equals_local_engine(ray_address, prepared, corpus, tmp_path, layout):
     """The whole corpus (kept, long scene, too short, no audio, truncated, empty)."""
     summary = prepare_videos([corpus["dir"]], tmp_path / "ray", prepared["cfg"], progress=False,
-                             runner=ray_runner())
+                             runner=ray_runner(LAYOUTS[layout]))
     assert summary["counts"] == {"kept": 3, "dropped": 2, "failed": 3}
     assert (tmp_path / "ray" / "manifest.jsonl").read_text().count("\n") == 8
     local = tmp_path / "local"  # the session's local run, before other tests rerun into it
@@ -86,12 +93,16 @@ def test_rerun_with_either_engine_skips_finished_retries_failed(ray_address, pre
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
 def test_killed_worker_gives_failed_row_and_rest_completes(ray_address, corpus, tiny_clip_dir,
-                                                          small, tmp_path, monkeypatch):
+                                                          small, tmp_path, monkeypatch, layout):
+    """v1's decoding calls os._exit: in a decode task's worker, or in the actor that decodes
+    it (which restarts, retries v1 once, dies again, and goes on with the others)."""
     videos = copy_good_videos(corpus, tmp_path / "in", 3)
     cfg = _cfg(small, tiny_clip_dir)
-    monkeypatch.setenv(CRASH_HOOK, "v1")  # the decode task of v1 calls os._exit
-    s = prepare_videos([videos], tmp_path / "out", cfg, progress=False, runner=ray_runner())
+    monkeypatch.setenv(CRASH_HOOK, "v1")
+    s = prepare_videos([videos], tmp_path / "out", cfg, progress=False,
+                       runner=ray_runner(LAYOUTS[layout]))
     rows = read_manifest(tmp_path / "out")
     assert (rows["v1"]["status"], rows["v1"]["reason"]) == ("failed", "worker_crashed")
     assert "died" in rows["v1"]["error"]
@@ -105,7 +116,10 @@ def test_killed_worker_gives_failed_row_and_rest_completes(ray_address, corpus, 
 
 
 @pytest.mark.slow
-def test_killed_driver_resumes_to_same_outputs(ray_address, corpus, tiny_clip_dir, small, tmp_path):
+def test_killed_driver_resumes_to_same_outputs(ray_address, corpus, tiny_clip_dir, small, tmp_path,
+                                               capfd):
+    """Killed midway, the CLI rerun (with the driver's progress bar) resumes it."""
+    from vcmr.cli import main
     videos = copy_good_videos(corpus, tmp_path / "in", 4)
     out = tmp_path / "killed"
     args = ["prepare", str(videos), "--out", str(out), "--no-progress", *small,
@@ -122,10 +136,13 @@ def test_killed_driver_resumes_to_same_outputs(ray_address, corpus, tiny_clip_di
     proc.wait()
     n_done = len(read_manifest(out))
     assert 1 <= n_done < 5, "the run was not interrupted midway"
-    cfg = _cfg(small, tiny_clip_dir)
-    resumed = prepare_videos([videos], out, cfg, progress=False, runner=ray_runner())
-    assert resumed["skipped_done"] == n_done
-    prepare_videos([videos], tmp_path / "clean", cfg, progress=False)
+    capfd.readouterr()
+    assert main([a for a in args if a != "--no-progress"]) == 0
+    shown = capfd.readouterr()
+    assert f"{n_done} already done" in shown.out
+    assert re.search(r"video/s, dropped=\d+, failed=0, kept=\d+", shown.err)  # the bar, with ETA
+    assert re.search(r"<\d\d:\d\d", shown.err)
+    prepare_videos([videos], tmp_path / "clean", _cfg(small, tiny_clip_dir), progress=False)
     _assert_same_dataset(out, tmp_path / "clean")
 
 
@@ -134,16 +151,58 @@ def test_bad_encoder_and_pool_are_clear_errors(ray_address, corpus, small, tmp_p
     cfg = load_config("prepare", None, small + ["--frame_encoder_path", str(tmp_path / "nope")])
     with pytest.raises(VcmrError, match="nope"):
         prepare_videos([corpus["dir"] / "good.mp4"], tmp_path / "o", cfg, progress=False, runner=ray_runner())
-    with pytest.raises(VcmrError, match="--ray-actors"):
+    with pytest.raises(VcmrError, match="leave no CPU for decoding.*--ray-actors"):
         prepare_videos([corpus["dir"] / "good.mp4"], tmp_path / "o", cfg, progress=False,
-                       runner=ray_runner(RayOptions(actors=2)))
+                       runner=ray_runner(RayOptions(actors=2, decode_tasks=True)))
+    with pytest.raises(VcmrError, match="need more CPUs than there are.*--ray-actors"):
+        prepare_videos([corpus["dir"] / "good.mp4"], tmp_path / "o", cfg, progress=False,
+                       runner=ray_runner(RayOptions(actors=3)))
     assert not read_manifest(tmp_path / "o")
 
 
 @pytest.mark.slow
+def test_full_disk_in_a_decode_task_stops_cleanly_and_resumes(ray_address, corpus, tiny_clip_dir,
+                                                              small, tmp_path, monkeypatch, capfd):
+    """ENOSPC while a decode task writes v2's WAVs (test hook in the task's worker): the run
+    stops with the local engine's message, finished videos stay, nothing of v2 is left, and
+    the same command resumes to the local engine's dataset."""
+    from vcmr.cli import main
+    videos = copy_good_videos(corpus, tmp_path / "in", 4)
+    out = tmp_path / "out"
+    args = ["prepare", str(videos), "--out", str(out), "--no-progress", *small,
+            "--frame_encoder_path", str(tiny_clip_dir), "--engine", "ray", "--ray-address", ray_address]
+    monkeypatch.setenv(CRASH_HOOK, "enospc:v2")
+    assert main(args) == 1
+    err = capfd.readouterr().err
+    assert "no space left on the disk" in err and "run the same command again" in err, err
+    rows = read_manifest(out)
+    assert "v2" not in rows and all(r["status"] != "failed" for r in rows.values())
+    assert not [p for p in out.rglob("*") if p.is_file() and (p.name.startswith("v2") or p.suffix == ".tmp")]
+    monkeypatch.delenv(CRASH_HOOK)
+    assert main(args) == 0
+    assert f"{len(rows)} already done" in capfd.readouterr().out
+    prepare_videos([videos], tmp_path / "clean", _cfg(small, tiny_clip_dir), progress=False)
+    _assert_same_dataset(out, tmp_path / "clean")
+
+
+def test_crashed_tasks_are_named_by_cause():
+    """What the driver records for a task that died: out of memory (Ray's memory monitor
+    killed it) or a crashed worker; a full disk is not a row but stops the run."""
+    ray = pytest.importorskip("ray")
+    from vcmr.prepare.pipeline import OutputWriteError
+    from vcmr.prepare.ray_engine import _crash_reason
+    oom = ray.exceptions.OutOfMemoryError("Task was killed due to the node running low on memory.")
+    assert _crash_reason(ray, oom)[0] == "out_of_memory"
+    assert _crash_reason(ray, ray.exceptions.WorkerCrashedError())[0] == "worker_crashed"
+    full = ray.exceptions.RayTaskError("_decode", "tb", OutputWriteError("cannot write (no space)"))
+    with pytest.raises(OutputWriteError, match="no space"):
+        _crash_reason(ray, full)
+
+
+@pytest.mark.slow
 def test_cpu_encoder_actor_uses_its_nodes_cores_unless_told(ray_address, small, tiny_clip_dir):
-    """Default: the node's cores (decode tasks interleave with them, as inline decoding does
-    in the local engine); --ray-encoder-threads fixes the count."""
+    """Default: the node's cores (the actor decodes its own videos between encoder batches,
+    as the local engine does); --ray-encoder-threads fixes the count."""
     import ray
     from vcmr.prepare.ray_engine import _start_pool
     cfg = _cfg(small, tiny_clip_dir)
@@ -151,6 +210,7 @@ def test_cpu_encoder_actor_uses_its_nodes_cores_unless_told(ray_address, small, 
         actors, info = _start_pool(ray, cfg, opts)
         try:
             assert (len(actors), info["device"], info["threads"]) == (1, "cpu", threads)
+            assert info["decode_tasks"] is False  # CPU actors decode their own videos
         finally:
             for a in actors:
                 ray.kill(a)
@@ -215,14 +275,15 @@ def test_cli_takes_shard_from_slurm(corpus, tiny_clip_dir, small, tmp_path, monk
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
 def test_killed_encoder_actor_restarts(ray_address, corpus, tiny_clip_dir, small, tmp_path,
-                                       monkeypatch):
+                                       monkeypatch, layout):
     """The actor dies while finishing v1 (twice: the retry too): v1 is failed, the actor is
     restarted and the videos queued behind it complete."""
     videos = copy_good_videos(corpus, tmp_path / "in", 4)
     monkeypatch.setenv(CRASH_HOOK, "encode:v1")
     s = prepare_videos([videos], tmp_path / "out", _cfg(small, tiny_clip_dir), progress=False,
-                       runner=ray_runner())
+                       runner=ray_runner(LAYOUTS[layout]))
     rows = read_manifest(tmp_path / "out")
     assert (rows["v1"]["status"], rows["v1"]["reason"]) == ("failed", "worker_crashed")
     assert s["counts"] == {"kept": 3, "failed": 1, "dropped": 1}
@@ -234,7 +295,9 @@ def test_killed_encoder_actor_restarts(ray_address, corpus, tiny_clip_dir, small
 def test_ray_options_without_engine_ray_are_refused(corpus, tmp_path, capsys):
     from vcmr.cli import main
     assert main(["prepare", str(corpus["dir"] / "good.mp4"), "--out", str(tmp_path / "o"),
-                 "--ray-address", "auto", "--ray-actors", "2", "--ray-encoder-threads", "2"]) == 1
-    assert ("--ray-address, --ray-actors, --ray-encoder-threads work only with --engine ray"
+                 "--ray-address", "auto", "--ray-actors", "2", "--ray-encoder-threads", "2",
+                 "--ray-decode-tasks"]) == 1
+    assert ("--ray-address, --ray-actors, --ray-encoder-threads, --ray-decode-tasks work only "
+            "with --engine ray"
             in capsys.readouterr().err)
     assert not (tmp_path / "o").exists()

@@ -45,15 +45,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     ray.add_argument("--ray-num-cpus", type=int, default=None,
                      help="CPUs of the local Ray instance (default: all of this machine)")
     ray.add_argument("--ray-actors", type=int, default=None,
-                     help="frame-encoder actors (default: one per GPU share, else 1)")
+                     help="frame-encoder actors (default: one per GPU share, else one per node)")
     ray.add_argument("--ray-gpus-per-actor", type=float, default=None,
                      help="GPUs per encoder actor, fractions allowed (default 1 when the "
                           "cluster has GPUs, else 0: CPU actors)")
     ray.add_argument("--ray-encoder-cpus", type=float, default=1.0,
                      help="CPUs each CPU encoder actor reserves in Ray's accounting (default 1)")
+    ray.add_argument("--ray-decode-tasks", action="store_const", const=True, default=None,
+                     help="decode in Ray tasks that feed CPU encoder actors (default: only "
+                          "with GPU actors; CPU actors decode their own videos)")
     ray.add_argument("--ray-encoder-threads", type=int, default=None,
                      help="torch threads of each CPU encoder actor (default: the cores of its "
-                          "node shared by the actors there; decode tasks interleave with them)")
+                          "node shared by the actors there)")
 
 
 def parse_shard(text: str | None) -> tuple[int, int] | None:
@@ -88,7 +91,7 @@ def _ray_runner(args: argparse.Namespace):
     from vcmr.prepare.ray_engine import RayOptions, ray_runner
     return ray_runner(RayOptions(address=args.ray_address, num_cpus=args.ray_num_cpus, actors=args.ray_actors,
                       gpus_per_actor=args.ray_gpus_per_actor, encoder_cpus=args.ray_encoder_cpus,
-                      encoder_threads=args.ray_encoder_threads))
+                      encoder_threads=args.ray_encoder_threads, decode_tasks=args.ray_decode_tasks))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -110,7 +113,8 @@ def run(args: argparse.Namespace) -> int:
     runner = _ray_runner(args) if args.engine == "ray" else None
     if args.engine != "ray":
         given = [f"--{k.replace('_', '-')}" for k in ("ray_address", "ray_num_cpus", "ray_actors",
-                                                        "ray_gpus_per_actor", "ray_encoder_threads")
+                                                        "ray_gpus_per_actor", "ray_encoder_threads",
+                                                        "ray_decode_tasks")
                  if getattr(args, k) is not None]
         if given:
             raise VcmrError(f"{', '.join(given)} work only with --engine ray; add --engine ray")
