@@ -19,13 +19,14 @@ Work split (one code path with the local engine, ``vcmr.prepare.pipeline``):
   benchmarks/README.md).
 
 The driver schedules: at most ``max_in_flight`` videos are submitted and not yet recorded, so
-memory stays flat whatever the corpus size, and each actor gets the next decoded video when it
-has fewer than two queued. It is the only manifest writer (``pipeline.Recorder``): a row is
-appended after the video's WAVs and features are written (atomically, by the workers), so a
-killed driver loses nothing finished and the next run (either engine) resumes. A task whose
-worker process dies (a decoder segfault, the OOM killer) becomes a ``failed`` row with reason
-``worker_crashed`` / ``out_of_memory`` and the run goes on; a failed row is retried by the
-next run. ``--out`` must be a path every node sees (a shared file system).
+memory stays flat whatever the corpus size, and each actor gets the next video when it holds
+fewer than two (decode tasks) or none (CPU actors that decode). It is the only manifest writer
+(``pipeline.Recorder``): a row is appended after the video's WAVs and features are written
+(atomically, by the workers), so a killed driver loses nothing finished and the next run
+(either engine) resumes. A task whose worker process dies (a decoder segfault, the OOM killer)
+becomes a ``failed`` row with reason ``worker_crashed`` / ``out_of_memory`` and the run goes
+on. When an encoder actor dies, Ray restarts it and each video it held is tried once more,
+alone (see ``_Scheduler``). A failed row is retried by the next run. ``--out`` must be a path every node sees (a shared file system).
 """
 from __future__ import annotations
 
@@ -61,13 +62,12 @@ class RayOptions:
     gpus_per_actor: Optional[float] = None  # default 1 when the cluster has GPUs, else 0
     encoder_cpus: float = 1.0  # CPUs each CPU actor reserves in Ray's accounting
     encoder_threads: Optional[int] = None  # torch threads of a CPU actor; default: its node's
-    #   cores shared by the actors on it (decode tasks interleave with them, as the local
-    #   engine's inline decoding does)
+    #   cores shared by the actors on it
     decode_cpus: float = 1.0  # CPUs each decode task reserves
     decode_tasks: Optional[bool] = None  # decode in tasks that feed the actors; default: with
     #   GPU actors only (CPU actors then decode their own videos)
     downloads: int = 4  # download tasks at once
-    max_in_flight: Optional[int] = None  # default: decode slots (if any) + 2 per actor
+    max_in_flight: Optional[int] = None  # default: decode slots (if any) + what actors hold
 
 
 def import_ray():
