@@ -25,6 +25,9 @@ def test_gpu_check_cpu_smoke(tmp_path):
     assert all(math.isfinite(v) and v > 0 for v in numbers), numbers
     for w in (0, 2):  # every video prepared with each worker count
         assert res["prepare"][f"workers{w}"]["counts"] == {"kept": 2}
+    ray = res["prepare"]["ray"]  # the Ray engine row: same outputs as the local engine
+    assert ray["counts"] == {"kept": 2} and ray["same_rows_as_local"] and ray["same_wavs_as_local"]
+    assert "| Ray engine, start included" in md
     assert 0 < res["stage1"]["pipeline"]["model_share"] <= 1
     for heading in ("## Stage 1 step", "## Stage 2 step", "## vcmr prepare", "embedding throughput"):
         assert heading in md
