@@ -29,9 +29,50 @@ from pathlib import Path
 import numpy as np
 
 
+def write_h264_aac(path: Path, frames, audio: np.ndarray, fps: int, width: int, height: int,
+                   sample_rate: int = 44100) -> Path:
+    """H.264 (x264 ultrafast, crf 23) + mono AAC to ``path``, written to a .part file first:
+    ``frames`` yields (height, width, 3) RGB uint8 images, ``audio`` is float32 mono."""
+    import av
+    tmp = path.with_suffix(".part.mp4")
+    with av.open(str(tmp), "w") as c:
+        vs = c.add_stream("libx264", rate=fps)
+        vs.width, vs.height, vs.pix_fmt = width, height, "yuv420p"
+        vs.options = {"preset": "ultrafast", "crf": "23"}
+        aus = c.add_stream("aac", rate=sample_rate, layout="mono")
+        for img in frames:
+            c.mux(vs.encode(av.VideoFrame.from_ndarray(img, format="rgb24")))
+        c.mux(vs.encode(None))
+        for i in range(0, len(audio), 1024):
+            fr = av.AudioFrame.from_ndarray(audio[None, i:i + 1024].copy(), format="fltp", layout="mono")
+            fr.sample_rate = sample_rate
+            c.mux(aus.encode(fr))
+        c.mux(aus.encode(None))
+    tmp.replace(path)
+    return path
+
+
+def _bench_frames(duration: float, fps: int, cuts: np.ndarray):
+    """720p frames: a gradient background per scene and a square moving in a circle."""
+    yy, xx = np.mgrid[0:720, 0:1280]
+    scenes: dict = {}
+    for i in range(int(duration * fps)):
+        t = i / fps
+        k = int(np.searchsorted(cuts, t, side="right"))
+        if k not in scenes:
+            r = np.random.default_rng(k)
+            base = r.integers(0, 256, 3)
+            grad = ((xx * r.uniform(-0.1, 0.1) + yy * r.uniform(-0.1, 0.1)) % 64).astype(np.int16)
+            scenes = {k: (base, np.clip(base[None, None, :] + grad[..., None], 0, 255).astype(np.uint8))}
+        base, bg = scenes[k]
+        img = bg.copy()
+        cx = int(640 + 400 * np.cos(t * 2)); cy = int(360 + 200 * np.sin(t * 2))
+        img[max(0, cy - 60):cy + 60, max(0, cx - 60):cx + 60] = 255 - base
+        yield img
+
+
 def make_videos(workdir: Path, n: int, duration: float, fps: int = 25) -> list[Path]:
     """Synthetic 720p music videos: synth audio, a scene cut every 7-12 s, moving content."""
-    import av
     from vcmr.synth.music import render_music
     out = []
     for v in range(n):
@@ -43,35 +84,8 @@ def make_videos(workdir: Path, n: int, duration: float, fps: int = 25) -> list[P
         rng = np.random.default_rng(v)
         cuts = np.cumsum(rng.uniform(7, 12, 40))
         clip = render_music(["piano", "fast"], duration=duration, sample_rate=44100, seed=v)
-        tmp = path.with_suffix(".part.mp4")
-        with av.open(str(tmp), "w") as c:
-            vs = c.add_stream("libx264", rate=fps)
-            vs.width, vs.height, vs.pix_fmt = 1280, 720, "yuv420p"
-            vs.options = {"preset": "ultrafast", "crf": "23"}
-            aus = c.add_stream("aac", rate=44100, layout="mono")
-            yy, xx = np.mgrid[0:720, 0:1280]
-            scenes: dict = {}
-            for i in range(int(duration * fps)):
-                t = i / fps
-                k = int(np.searchsorted(cuts, t, side="right"))
-                if k not in scenes:
-                    r = np.random.default_rng(k)
-                    base = r.integers(0, 256, 3)
-                    grad = ((xx * r.uniform(-0.1, 0.1) + yy * r.uniform(-0.1, 0.1)) % 64).astype(np.int16)
-                    scenes = {k: (base, np.clip(base[None, None, :] + grad[..., None], 0, 255).astype(np.uint8))}
-                base, bg = scenes[k]
-                img = bg.copy()
-                cx = int(640 + 400 * np.cos(t * 2)); cy = int(360 + 200 * np.sin(t * 2))
-                img[max(0, cy - 60):cy + 60, max(0, cx - 60):cx + 60] = 255 - base
-                c.mux(vs.encode(av.VideoFrame.from_ndarray(img, format="rgb24")))
-            c.mux(vs.encode(None))
-            x = clip.audio.astype(np.float32)
-            for i in range(0, len(x), 1024):
-                fr = av.AudioFrame.from_ndarray(x[None, i:i + 1024].copy(), format="fltp", layout="mono")
-                fr.sample_rate = 44100
-                c.mux(aus.encode(fr))
-            c.mux(aus.encode(None))
-        tmp.replace(path)
+        write_h264_aac(path, _bench_frames(duration, fps, cuts), clip.audio.astype(np.float32),
+                       fps, 1280, 720)
     return out
 
 

@@ -50,6 +50,7 @@ import numpy as np
 import soundfile as sf
 import torch
 
+from bench_prepare import bare_decode, write_h264_aac  # this folder: the same video helpers
 from vcmr.audio.augment import AugmentChain
 from vcmr.config import load_config
 from vcmr.data.audio_folder import AudioFolder, collate_indexed
@@ -248,15 +249,9 @@ def _video_seconds(cfg) -> int:
 
 def make_video(path: Path, seconds: float, width: int, height: int, seed: int, fps: int = 25) -> str:
     """H.264 + AAC, a moving square over a scene that changes every 5-9 s."""
-    import av
-    rng = np.random.default_rng(seed)
-    cuts = np.cumsum(rng.uniform(5, 9, 64))
-    tmp = path.with_suffix(".part.mp4")
-    with av.open(str(tmp), "w") as c:
-        vs = c.add_stream("libx264", rate=fps)
-        vs.width, vs.height, vs.pix_fmt = width, height, "yuv420p"
-        vs.options = {"preset": "ultrafast", "crf": "23"}
-        aus = c.add_stream("aac", rate=44100, layout="mono")
+    cuts = np.cumsum(np.random.default_rng(seed).uniform(5, 9, 64))
+
+    def frames():
         for i in range(int(seconds * fps)):
             t = i / fps
             k = int(np.searchsorted(cuts, t, side="right"))
@@ -265,17 +260,10 @@ def make_video(path: Path, seconds: float, width: int, height: int, seed: int, f
             cx, cy = int(width / 2 + width / 3 * np.cos(2 * t)), int(height / 2 + height / 3 * np.sin(2 * t))
             s = max(4, height // 12)
             img[max(0, cy - s):cy + s, max(0, cx - s):cx + s] = 255 - img[0, 0]
-            c.mux(vs.encode(av.VideoFrame.from_ndarray(img, format="rgb24")))
-        c.mux(vs.encode(None))
-        tt = np.arange(int(seconds * 44100)) / 44100
-        x = (0.3 * np.sin(2 * np.pi * (220 + 110 * seed) * tt)).astype(np.float32)
-        for i in range(0, len(x), 1024):
-            fr = av.AudioFrame.from_ndarray(x[None, i:i + 1024].copy(), format="fltp", layout="mono")
-            fr.sample_rate = 44100
-            c.mux(aus.encode(fr))
-        c.mux(aus.encode(None))
-    tmp.replace(path)
-    return str(path)
+            yield img
+    tt = np.arange(int(seconds * 44100)) / 44100
+    audio = (0.3 * np.sin(2 * np.pi * (220 + 110 * seed) * tt)).astype(np.float32)
+    return str(write_h264_aac(path, frames(), audio, fps, width, height))
 
 
 def clip_b32(folder: Path, smoke: bool) -> Path:
@@ -306,17 +294,9 @@ def prepare(args, sizes, device, work: Path) -> dict:
     total_window = sizes["window_s"] * len(paths)
 
     def bare():
-        import av
         for p in paths:
             info = probe_video(p)
-            start = window_start(info.duration_s, sizes["window_s"], info.fps)
-            with av.open(p) as c:
-                vs = c.streams.video[0]
-                vs.thread_type = "AUTO"
-                c.seek(int(max(0, start - 1) * 1e6))
-                for f in c.decode(vs):
-                    if f.time >= start + sizes["window_s"]:
-                        break
+            bare_decode(p, window_start(info.duration_s, sizes["window_s"], info.fps), sizes["window_s"])
     out["bare_decode_video_s_per_s"] = total_window / median_time(bare, torch.device("cpu"), 1, warmup=1)
     common = ["--frame_encoder", "clip", "--frame_encoder_path", str(clip_dir), "--device", device.type,
               "--window_seconds", str(sizes["window_s"]), "--n_segments", str(sizes["segments"]),

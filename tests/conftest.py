@@ -43,19 +43,23 @@ def real_media() -> Path:
     return media
 
 
-@pytest.fixture(scope="session")
-def synth_audio_dir(tmp_path_factory):
-    """16 one-second synthetic music clips (WAV, 16 kHz)."""
+def write_music_clips(root: Path, n: int, tag_seed: int) -> Path:
+    """``n`` one-second synthetic music clips, clip00.wav..., 16 kHz, random tags."""
     import numpy as np
     import soundfile as sf
 
     from vcmr.synth.music import random_tags, render_music
-    root = tmp_path_factory.mktemp("synth_audio")
-    rng = np.random.default_rng(0)
-    for i in range(16):
+    rng = np.random.default_rng(tag_seed)
+    for i in range(n):
         clip = render_music(random_tags(rng), 1.0, 16000, seed=i)
         sf.write(str(root / f"clip{i:02d}.wav"), clip.audio, 16000)
     return root
+
+
+@pytest.fixture(scope="session")
+def synth_audio_dir(tmp_path_factory):
+    """16 one-second synthetic music clips (WAV, 16 kHz)."""
+    return write_music_clips(tmp_path_factory.mktemp("synth_audio"), 16, tag_seed=0)
 
 
 @pytest.fixture(scope="session")

@@ -1,11 +1,7 @@
 """Files of the original projects: the VCMR authors' config files and checkpoints, and CLMR's.
 
-Config files (``config/config_{mus,vid,sup,eval}.yaml`` of klean2050/VCMR) are recognised by
-keys only they use (``n_cuda``, ``bit_precision``, ...) and translated key by key
-(``AUTHOR_KEYS``) before vcmr's usual checks; every translation prints one line, a key with no
-meaning in vcmr is reported once as ignored with the reason, and any other unknown key stays an
-error. Where the authors' code ran something other than its file says, the translation follows
-the code (their stage-1/2 "Adam" is AdamW at a fixed learning rate; see ``_optimizer``).
+Config files (``config/config_{mus,vid,sup,eval}.yaml`` of klean2050/VCMR) are translated into
+vcmr's keys by ``vcmr.compat_config`` (its docstring says how).
 
 Checkpoints are recognised by their keys and converted, in memory, to vcmr's
 ``{"stage", "config", "state_dict", "tags"}``:

@@ -1,10 +1,8 @@
 """End-to-end preparation of a synthetic music-video corpus (small scale, see conftest.py)."""
 from __future__ import annotations
 
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +11,7 @@ import soundfile as sf
 
 from vcmr.config import load_config
 from vcmr.prepare.pipeline import merge_outputs, prepare_videos, read_manifest
-from prepare_helpers import copy_good_videos
+from prepare_helpers import copy_good_videos, kill_after_first_row
 
 REQUIRED = ("id", "source", "status", "reason", "duration_s", "n_scenes", "max_scene_s",
             "n_segments", "feature_dim", "frame_encoder", "seconds_taken")
@@ -165,18 +163,7 @@ def test_killed_run_resumes_to_same_outputs(corpus, tiny_clip_dir, small, tmp_pa
     videos = copy_good_videos(corpus, tmp_path / "in", 3)
     args = ["prepare", str(videos), "--out", str(tmp_path / "killed"), "--no-progress",
             *small, "--frame_encoder_path", str(tiny_clip_dir)]
-    code = "import sys; from vcmr.cli import main; sys.exit(main(sys.argv[1:]))"
-    proc = subprocess.Popen([sys.executable, "-c", code, *args], stderr=subprocess.DEVNULL,
-                            stdout=subprocess.DEVNULL)
-    manifest = tmp_path / "killed" / "manifest.jsonl"
-    deadline = time.time() + 120
-    while time.time() < deadline and proc.poll() is None:
-        if manifest.is_file() and manifest.read_text().count("\n") >= 1:
-            break
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    n_done = len(read_manifest(tmp_path / "killed"))
+    n_done = kill_after_first_row(args, tmp_path / "killed", timeout=120)
     assert 1 <= n_done < 4, "the run was not interrupted midway"
     # a half-written output of a not-finished video must not count as done
     (tmp_path / "killed" / "video").mkdir(exist_ok=True)

@@ -8,11 +8,9 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import numpy as np
@@ -23,9 +21,8 @@ from vcmr.config import load_config
 from vcmr.errors import VcmrError
 from vcmr.prepare.pipeline import prepare_videos, read_manifest
 from vcmr.prepare.ray_engine import CRASH_HOOK, RayOptions, ray_runner
-from prepare_helpers import copy_good_videos
+from prepare_helpers import copy_good_videos, kill_after_first_row
 
-CLI = "import sys; from vcmr.cli import main; sys.exit(main(sys.argv[1:]))"
 
 
 @pytest.fixture(scope="module")
@@ -146,16 +143,7 @@ def test_killed_driver_resumes_to_same_outputs(ray_address, corpus, tiny_clip_di
     args = ["prepare", str(videos), "--out", str(out), "--no-progress", *small,
             "--frame_encoder_path", str(tiny_clip_dir), "--engine", "ray",
             "--ray-address", ray_address]
-    proc = subprocess.Popen([sys.executable, "-c", CLI, *args], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    manifest, deadline = out / "manifest.jsonl", time.time() + 180
-    while time.time() < deadline and proc.poll() is None:
-        if manifest.is_file() and manifest.read_text().count("\n") >= 1:
-            break
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    n_done = len(read_manifest(out))
+    n_done = kill_after_first_row(args, out, timeout=180)
     assert 1 <= n_done < 5, "the run was not interrupted midway"
     capfd.readouterr()
     assert main([a for a in args if a != "--no-progress"]) == 0

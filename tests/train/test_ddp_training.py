@@ -22,9 +22,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import soundfile as sf
 import torch
-from conftest import ROOT, TESTS, TINY_OVERRIDES
+from conftest import ROOT, TESTS, write_music_clips
 
 pytestmark = pytest.mark.slow
 
@@ -60,6 +59,22 @@ def one_set_of_outputs(log_root: Path, experiment: str, version: str, n_runs: in
     assert len(list((log_root / experiment / version).glob("events.out.tfevents.*"))) == n_runs
 
 
+def one_epoch_then_resume(tmp_path: Path, make_args, logs: Path, experiment: str, version: str):
+    """Two processes train one epoch, then a second run resumes from last.ckpt to epoch 2;
+    both must finish, with one set of outputs. Returns (ranks, resumed ranks, last.ckpt)."""
+    rc, out, err, ranks = run_vcmr(tmp_path / "a", make_args("--m_epochs", "1",
+                                                             "--experiment_version", version))
+    assert rc == 0, err[-3000:]
+    assert out.count("last checkpoint:") == 1, out
+    last = logs / experiment / version / "checkpoints" / "last.ckpt"
+    rc, out, err, ranks_b = run_vcmr(tmp_path / "b", make_args("--m_epochs", "2", "--experiment_version",
+                                                               version, "--ckpt_path", str(last)))
+    assert rc == 0, err[-3000:]
+    assert torch.load(last, map_location="cpu", weights_only=True)["epoch"] == 1
+    one_set_of_outputs(logs, experiment, version)
+    return ranks, ranks_b, last
+
+
 def validate_one_process(module, loader) -> dict:
     import pytorch_lightning as pl
     trainer = pl.Trainer(accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
@@ -86,11 +101,7 @@ def items_by_epoch(ranks) -> dict[int, dict[str, float]]:
 def audio_with_bad_files(tmp_path_factory):
     """24 one-second clips; 4 training files unreadable, so some process gets < 2 readable."""
     from vcmr.data.audio_folder import list_split
-    from vcmr.synth.music import random_tags, render_music
-    root = tmp_path_factory.mktemp("ddp_audio")
-    rng = np.random.default_rng(1)
-    for i in range(24):
-        sf.write(str(root / f"clip{i:02d}.wav"), render_music(random_tags(rng), 1.0, 16000, seed=i).audio, 16000)
+    root = write_music_clips(tmp_path_factory.mktemp("ddp_audio"), 24, tag_seed=1)
     valid = list_split(root, "valid", 0.2)
     assert len(valid) == 4  # even: no padding duplicates in the distributed validation sampler
     for f in list_split(root, "train", 0.2)[::5]:
@@ -183,16 +194,8 @@ def test_stage2_two_processes(prepared_av, tmp_path):
     from vcmr.data.audio_visual import AudioVisualDataset
     from vcmr.train.video import VideoPretraining, make_loaders
     logs = tmp_path / "runs"
-    rc, out, err, ranks = run_vcmr(tmp_path / "a", vid_args(prepared_av, logs, "--m_epochs", "1",
-                                                            "--experiment_version", "v"))
-    assert rc == 0, err[-3000:]
-    assert out.count("last checkpoint:") == 1, out
-    last = logs / "vid_pretrain" / "v" / "checkpoints" / "last.ckpt"
-    rc, out, err, ranks_b = run_vcmr(tmp_path / "b", vid_args(prepared_av, logs, "--m_epochs", "2",
-                                                              "--experiment_version", "v", "--ckpt_path", str(last)))
-    assert rc == 0, err[-3000:]
-    assert torch.load(last, map_location="cpu", weights_only=True)["epoch"] == 1
-    one_set_of_outputs(logs, "vid_pretrain", "v")
+    ranks, ranks_b, last = one_epoch_then_resume(
+        tmp_path, lambda *extra: vid_args(prepared_av, logs, *extra), logs, "vid_pretrain", "v")
     # fresh crops in epoch 1 (the resumed run), each the (seed, epoch, index) crop
     crops = {0: items_by_epoch(ranks)[0], 1: items_by_epoch(ranks_b)[1]}
     cfg = load_config("vid", str(ROOT / "config" / "tiny.yaml"), ["--dataset_dir", str(prepared_av),
@@ -236,15 +239,8 @@ def test_stage3_two_processes(mtat, tmp_path):
     from vcmr.data.tagging import load_split_from_config
     from vcmr.train.tagging import TaggingModule, make_loaders
     logs = tmp_path / "runs"
-    rc, out, err, _ = run_vcmr(tmp_path / "a", sup_args(mtat, logs, "--m_epochs", "1", "--experiment_version", "s"))
-    assert rc == 0, err[-3000:]
-    assert out.count("last checkpoint:") == 1, out
-    last = logs / "supervised" / "s" / "checkpoints" / "last.ckpt"
-    rc, out, err, ranks_b = run_vcmr(tmp_path / "b", sup_args(mtat, logs, "--m_epochs", "2",
-                                                              "--experiment_version", "s", "--ckpt_path", str(last)))
-    assert rc == 0, err[-3000:]
-    assert torch.load(last, map_location="cpu", weights_only=True)["epoch"] == 1
-    one_set_of_outputs(logs, "supervised", "s")
+    _, ranks_b, last = one_epoch_then_resume(
+        tmp_path, lambda *extra: sup_args(mtat, logs, *extra), logs, "supervised", "s")
     ck = torch.load(last, map_location="cpu", weights_only=True)
     module = TaggingModule.load_from_checkpoint(last, map_location="cpu", weights_only=True)
     cfg = load_config("sup", str(ROOT / "config" / "tiny.yaml"), [
