@@ -431,37 +431,43 @@ def _grid(n_fft: int) -> tuple[int, int]:
     return -(-k // m), m
 
 
-def _powers_of_z(n: torch.Tensor, n_fft: int, radius: float, grid: tuple[int, int],
-                 out_re: torch.Tensor, out_im: torch.Tensor) -> None:
-    """z^N = r^-N e^{j 2 pi k N / n_fft} at the grid's points k, per item (n: (B, 1) integer
-    delays), written into ``out_re`` / ``out_im`` (B, Q * M). The angles are reduced exactly
-    (integer k N mod n_fft) and evaluated in float64 at Q + M points only; the product
-    e^{j(a_q + b_p)} = e^{j a_q} e^{j b_p} fills the grid in four multiply passes, where
-    evaluating cos and sin at every point would cost more and, with angles up to ~2000 rad in
+def _rotations(n: torch.Tensor, n_fft: int, radius: float, grid: tuple[int, int], dtype):
+    """The factors of z^N = r^-N e^{j 2 pi k N / n_fft} on the grid, for every item and comb
+    (n: (B, C) integer delays): coarse (B, C, Q, 1) and fine (B, C, 1, M) rotations, real
+    and imaginary parts, so that z^N at k = q M + p is coarse[q] x fine[p]. The angles are
+    reduced exactly (integer k N mod n_fft) and evaluated in float64 at Q + M points only,
+    once per batch; filling the grid then takes four multiply passes (``_powers_of_z``),
+    where cos and sin at every point would cost more and, with angles up to ~2000 rad in
     float32, lose about 1e-4 rad."""
-    rows, (q_n, m_n) = n.shape[0], grid
-    ni = n.long()
+    (q_n, m_n), ni = grid, n.long().unsqueeze(2)  # (B, C, 1)
     step = 2 * math.pi / n_fft
     coarse = ((torch.arange(q_n, device=n.device) * m_n * ni) % n_fft).double() * step
     fine = ((torch.arange(m_n, device=n.device) * ni) % n_fft).double() * step
-    rho = radius ** -n.double()
-    dtype = out_re.dtype
-    a_re = (torch.cos(coarse) * rho).to(dtype).unsqueeze(2)
-    a_im = (torch.sin(coarse) * rho).to(dtype).unsqueeze(2)
-    b_re, b_im = torch.cos(fine).to(dtype).unsqueeze(1), torch.sin(fine).to(dtype).unsqueeze(1)
+    rho = radius ** -n.double().unsqueeze(2)
+    return ((torch.cos(coarse) * rho).to(dtype).unsqueeze(3),
+            (torch.sin(coarse) * rho).to(dtype).unsqueeze(3),
+            torch.cos(fine).to(dtype).unsqueeze(2), torch.sin(fine).to(dtype).unsqueeze(2))
+
+
+def _powers_of_z(rotations, out_re: torch.Tensor, out_im: torch.Tensor) -> None:
+    """z^N on the grid from one comb's (coarse, fine) rotations of a block of items, written
+    into ``out_re`` / ``out_im`` (B, Q * M)."""
+    a_re, a_im, b_re, b_im = rotations
+    rows, q_n, m_n = out_re.shape[0], a_re.shape[1], b_re.shape[2]
     re, im = out_re.view(rows, q_n, m_n), out_im.view(rows, q_n, m_n)
     torch.mul(a_re, b_re, out=re).addcmul_(a_im, b_im, value=-1.0)
     torch.mul(a_re, b_im, out=im).addcmul_(a_im, b_re)
 
 
-def _comb_bank(comb_n, n_fft, radius, grid, l_re, l_im, g, buffers):
+def _comb_bank(rotations, l_re, l_im, g, buffers):
     """Sum over the combs of 1 / (L z^N - g) (each comb is z^-N L / (L - g z^-N)), in real
-    arithmetic into preallocated (B, Q * M) buffers: returns (re, im). About fourteen
-    in-place passes per comb, the costliest part of the reverb."""
+    arithmetic into preallocated (B, Q * M) buffers: returns (re, im). ``rotations``: the
+    block's ``_rotations``. About fourteen in-place passes per comb, the costliest part of
+    the reverb."""
     c, s, den_re, den_im, inv, acc_re, acc_im = buffers
     minus_g = -g
-    for i in range(comb_n.shape[1]):
-        _powers_of_z(comb_n[:, i: i + 1], n_fft, radius, grid, c, s)
+    for i in range(rotations[0].shape[1]):
+        _powers_of_z([r[:, i] for r in rotations], c, s)
         torch.addcmul(minus_g, l_re, c, out=den_re).addcmul_(l_im, s, value=-1.0)
         torch.mul(l_re, s, out=den_im).addcmul_(l_im, c)
         torch.mul(den_re, den_re, out=inv).addcmul_(den_im, den_im).reciprocal_()
@@ -508,6 +514,7 @@ def _sox_wet_response(reverberance, hf_damping, room_scale, sample_rate, n_fft, 
     w = torch.arange(cols, dtype=torch.float64, device=device) * (2 * math.pi / n_fft)
     cos_w, sin_w = (torch.cos(w) * radius).to(real), (torch.sin(w) * radius).to(real)
     d, feedback = d.to(real), feedback.to(real)
+    rotations = [_rotations(comb_n, n_fft, radius, grid, real) for comb_n, _ in channels]
     gain = 10 ** (wet_gain_db / 20) * 0.015
     share = 1.0 / len(channels) if mix else 1.0  # the channels' mean
     allpasses = []  # (2, 1, cols): real and imaginary parts, zero past the K grid points
@@ -526,9 +533,8 @@ def _sox_wet_response(reverberance, hf_damping, room_scale, sample_rate, n_fft, 
         # L = 1 - d z^-1 with z^-1 = r e^{-jw}: the combs' shared one-pole numerator
         l_re, l_im = (d[part] * cos_w).neg_().add_(1.0), d[part] * sin_w
         g = feedback[part] * (1 - d[part])
-        for c, ((comb_n, _), (a_re, a_im)) in enumerate(zip(channels, allpasses)):
-            acc_re, acc_im = _comb_bank(comb_n[part], n_fft, radius, grid, l_re, l_im, g,
-                                        bufs[:7])
+        for c, (rot, (a_re, a_im)) in enumerate(zip(rotations, allpasses)):
+            acc_re, acc_im = _comb_bank([r[part] for r in rot], l_re, l_im, g, bufs[:7])
             if c == 0 or not mix:  # mix = acc x all-passes (summed over channels)
                 torch.mul(acc_re, a_re, out=mix_re)
                 torch.mul(acc_re, a_im, out=mix_im)
