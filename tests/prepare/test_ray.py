@@ -170,6 +170,42 @@ def test_bad_encoder_and_pool_are_clear_errors(ray_address, corpus, small, tmp_p
 
 
 @pytest.mark.slow
+def test_downloads_and_videos_in_flight_stay_bounded(ray_address, corpus, tiny_clip_dir, small,
+                                                     tmp_path, monkeypatch):
+    """Four videos served over HTTP on this machine (yt-dlp, offline) and one local file:
+    download tasks never exceed ``downloads``, videos in flight never exceed
+    ``max_in_flight``, and every download is prepared."""
+    pytest.importorskip("yt_dlp")
+    import functools
+    import http.server
+    import threading
+    from vcmr.prepare import ray_engine
+    served = copy_good_videos(corpus, tmp_path / "served", 4)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = server.server_address[1]
+    lst = tmp_path / "list.txt"
+    lst.write_text("".join(f"http://127.0.0.1:{port}/v{i}.mp4\n" for i in range(4)))
+    peak = {"downloads": 0, "in_flight": 0}
+    submit = ray_engine._Scheduler._submit
+
+    def watched(self):
+        submit(self)
+        downloads = sum(1 for kind, *_ in self.running.values() if kind == "download")
+        peak["downloads"] = max(peak["downloads"], downloads)
+        peak["in_flight"] = max(peak["in_flight"], self.in_flight)
+    monkeypatch.setattr(ray_engine._Scheduler, "_submit", watched)
+    try:
+        s = prepare_videos([lst, served / "long.mp4"], tmp_path / "out", _cfg(small, tiny_clip_dir),
+                           progress=False, runner=ray_runner(RayOptions(downloads=2, max_in_flight=3)))
+    finally:
+        server.shutdown()
+    assert s["counts"] == {"kept": 4, "dropped": 1}
+    assert peak == {"downloads": 2, "in_flight": 3}
+
+
+@pytest.mark.slow
 def test_full_disk_in_a_decode_task_stops_cleanly_and_resumes(ray_address, corpus, tiny_clip_dir,
                                                               small, tmp_path, monkeypatch, capfd):
     """ENOSPC while a decode task writes v2's WAVs (test hook in the task's worker): the run
