@@ -44,8 +44,9 @@ def run_vcmr(out: Path, args: list[str], sigterm_at_step: int | None = None):
         stdout, stderr = proc.communicate(timeout=TIMEOUT_S)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
-        pytest.fail(f"`vcmr {' '.join(args[:1])}` on 2 processes did not finish in {TIMEOUT_S} s (hang)")
+        stdout, stderr = proc.communicate()
+        pytest.fail(f"`vcmr {' '.join(args[:1])}` on 2 processes did not finish in {TIMEOUT_S} s "
+                    f"(hang); its output ended with:\n{(stdout + stderr)[-3000:]}")
     ranks = [json.loads((out / f"rank{r}.json").read_text()) for r in (0, 1) if (out / f"rank{r}.json").is_file()]
     return proc.returncode, stdout, stderr, ranks
 
