@@ -6,11 +6,9 @@
 Variants, all with CLMR's probabilities (so each call applies a random mix of effects), timed
 interleaved in one process on the same clips, median of the repeats after one warm-up:
 
-* the reference-faithful chain (the default: windowed-sinc FIR, pitch by cents, sox reverb
-  network) on the whole batch, in CPU chunks of N clips, and one clip per call (as CLMR's
-  DataLoader workers apply their transforms);
-* the previous vcmr chain (``filter_design=biquad, pitch_unit=semitones,
-  reverb_model=noise_tail``), chunks of 16 and one clip per call;
+* vcmr's chain (``AugmentChain``: windowed-sinc FIR, pitch by cents, sox reverb network) on
+  the whole batch, in CPU chunks of N clips, and one clip per call (as CLMR's DataLoader
+  workers apply their transforms);
 * audiomentations (the ``bench`` extra) one clip per call with the closest effects:
   PolarityInversion; AddGaussianSNR 40-80 dB (noise std 0.0001-0.01 x the signal's);
   Gain -20..-1 dB; OneOf(HighPassFilter 200-1200 Hz, LowPassFilter 2.2-4 kHz) as 48 dB/octave
@@ -34,12 +32,18 @@ import numpy as np
 import soundfile as sf
 import torch
 
-from vcmr.audio import augment as A
-from vcmr.audio.augment import AugmentChain
+from vcmr.audio.augment import AugmentChain, sox_reverb_response
+from vcmr.audio.augment.common import fast_len
+from vcmr.audio.augment.delay import DELAY_MS, DELAY_VOLUME
+from vcmr.audio.augment.filters import HIGHPASS_HZ, LOWPASS_HZ
+from vcmr.audio.augment.gain import GAIN_DB
+from vcmr.audio.augment.noise import NOISE_STD_RATIO
+from vcmr.audio.augment.pitch import PITCH_CENTS
+from vcmr.audio.augment.reverb import SOX_ALIAS_FLOOR
 from vcmr.config import load_config
 
 SR = 16000
-PREVIOUS = dict(filter_design="biquad", pitch_unit="semitones", reverb_model="noise_tail")
+PITCH_SEMITONES = tuple(c / 100 for c in PITCH_CENTS)  # audiomentations shifts by semitones
 
 
 def make_clips(batch: int, length: int, seed: int = 0) -> torch.Tensor:
@@ -59,9 +63,9 @@ def sox_reverb_irs(n: int, length: int, seed: int = 0) -> np.ndarray:
     """(n, length) impulse responses of sox's reverb (dry + wet) at random settings."""
     rng = np.random.default_rng(seed)
     rev, damp, room = (torch.tensor(rng.integers(0, 100, n), dtype=torch.float64) for _ in range(3))
-    n_fft = A._fast_len(2 * length)
-    radius = A.SOX_ALIAS_FLOOR ** (1.0 / n_fft)
-    wet = A.sox_reverb_response(rev, damp, room, SR, n_fft, radius=radius,
+    n_fft = fast_len(2 * length)
+    radius = SOX_ALIAS_FLOOR ** (1.0 / n_fft)
+    wet = sox_reverb_response(rev, damp, room, SR, n_fft, radius=radius,
                                 dtype=torch.complex128).mean(0)
     ir = torch.fft.irfft(wet, n=n_fft)[:, :length] * radius ** -torch.arange(length)
     ir[:, 0] += 1.0  # the dry path
@@ -69,24 +73,24 @@ def sox_reverb_irs(n: int, length: int, seed: int = 0) -> np.ndarray:
 
 
 def audiomentations_chain(cfg, ir_dir: Path, length: int):
-    import audiomentations as am
+    import audiomentations as am  # the optional ``bench`` extra: imported only here
     delay_dir, reverb_dir = ir_dir / "delay", ir_dir / "reverb"
     delay_dir.mkdir(), reverb_dir.mkdir()
-    for ms in A.DELAY_MS:
+    for ms in DELAY_MS:
         ir = np.zeros(ms * SR // 1000 + 1, np.float32)
-        ir[0], ir[-1] = 0.5, A.DELAY_VOLUME / 2
+        ir[0], ir[-1] = 0.5, DELAY_VOLUME / 2
         sf.write(delay_dir / f"delay_{ms}.wav", ir, SR, subtype="FLOAT")
     for i, ir in enumerate(sox_reverb_irs(16, length)):
         sf.write(reverb_dir / f"reverb_{i}.wav", ir, SR, subtype="FLOAT")
-    snr = [-20 * math.log10(r) for r in A.NOISE_STD_RATIO]  # 80 and 40 dB
+    snr = [-20 * math.log10(r) for r in NOISE_STD_RATIO]  # 80 and 40 dB
     return am.Compose([
         am.PolarityInversion(p=cfg.transforms_polarity),
         am.AddGaussianSNR(min(snr), max(snr), p=cfg.transforms_noise),
-        am.Gain(*A.GAIN_DB, p=cfg.transforms_gain),
-        am.OneOf([am.HighPassFilter(*A.HIGHPASS_HZ, 48, 48), am.LowPassFilter(*A.LOWPASS_HZ, 48, 48)],
+        am.Gain(*GAIN_DB, p=cfg.transforms_gain),
+        am.OneOf([am.HighPassFilter(*HIGHPASS_HZ, 48, 48), am.LowPassFilter(*LOWPASS_HZ, 48, 48)],
                  p=cfg.transforms_filters),
         am.ApplyImpulseResponse(str(delay_dir), p=cfg.transforms_delay),
-        am.PitchShift(*A.PITCH_SEMITONES, p=cfg.transforms_pitch),  # signalsmith_stretch
+        am.PitchShift(*PITCH_SEMITONES, p=cfg.transforms_pitch),  # signalsmith_stretch
         am.ApplyImpulseResponse(str(reverb_dir), p=cfg.transforms_reverb),
     ])
 
@@ -118,14 +122,10 @@ def main() -> None:
     x_np = x.numpy()
     rng = np.random.default_rng(0)
 
-    variants = {"faithful chain, whole batch": (AugmentChain.from_config(cfg, chunk_size=None), False)}
+    variants = {"chain, whole batch": (AugmentChain.from_config(cfg, chunk_size=None), False)}
     for c in [int(c) for c in args.chunks.split(",")]:
-        variants[f"faithful chain, chunks of {c}"] = (AugmentChain.from_config(cfg, chunk_size=c), False)
-    variants["faithful chain, one clip per call"] = (AugmentChain.from_config(cfg), True)
-    old = dict(sample_rate=cfg.sample_rate, audio_length=length, **PREVIOUS,
-               **{e: getattr(cfg, f"transforms_{e}") for e in AugmentChain.EFFECTS})
-    variants["previous chain, chunks of 16"] = (AugmentChain(**old, chunk_size=16), False)
-    variants["previous chain, one clip per call"] = (AugmentChain(**old), True)
+        variants[f"chain, chunks of {c}"] = (AugmentChain.from_config(cfg, chunk_size=c), False)
+    variants["chain, one clip per call"] = (AugmentChain.from_config(cfg), True)
     am_name = "audiomentations, one clip per call"
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -87,10 +87,7 @@ class TrainerConfig:
 
 @dataclass
 class AugmentConfig:
-    """Probabilities of CLMR's waveform augmentations (0 disables an effect), and which
-    version of three effects to run: the reference's (default) or vcmr's earlier, cheaper one.
-    A config without these keys (earlier vcmr) gets the reference's: augmentation does not
-    change the model, so nothing stored in a checkpoint depends on them."""
+    """Probabilities of CLMR's waveform augmentations (0 disables an effect)."""
     transforms_polarity: float = 0.8
     transforms_noise: float = 0.01
     transforms_gain: float = 0.3
@@ -98,9 +95,6 @@ class AugmentConfig:
     transforms_delay: float = 0.3
     transforms_pitch: float = 0.6
     transforms_reverb: float = 0.6
-    filter_design: Literal["sinc", "biquad"] = "sinc"  # julius windowed-sinc FIR | RBJ biquad
-    pitch_unit: Literal["cents", "semitones"] = "cents"  # integer cents in [-700, 700] | +-1..7 semitones
-    reverb_model: Literal["sox", "noise_tail"] = "sox"  # sox reverb (Freeverb) | decaying-noise IR
 
 
 @dataclass
