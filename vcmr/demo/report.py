@@ -1,14 +1,20 @@
 """The demo report: ``report.md`` and a self-contained ``report.html`` (images embedded).
 
-Every number comes from the run's facts (``vcmr.demo.run_demo``); the only constants are the
-reference results of the paper's authors, labelled as such.
+Every number comes from the run's facts (``vcmr.demo.run.run_demo``); the only constants are
+the reference results of the paper's authors, labelled as such.
+
+matplotlib and TensorBoard's event reader (optional dependencies, ``train`` extra) are imported
+when a figure is drawn or a run's curves are read, so the tables need neither.
 """
 from __future__ import annotations
 
 import base64
 import html
+import re
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 # Reference numbers on real data, from the VCMR authors (ICASSP 2023) and CLMR.
 REFERENCE = [
@@ -91,7 +97,6 @@ def plot_tagging(tagging: dict[str, dict], labels: dict[str, str], path: Path) -
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import numpy as np
     first = next(iter(tagging.values()))
     ov = next(iter(first["overlaps"]))
     groups = ["all tags"] + [c for c in CATEGORIES if c in first["overlaps"][ov].get("per_category", {})]
@@ -317,7 +322,6 @@ def _render_md(sections, out: Path) -> str:
 
 def _md_inline(text: str) -> str:
     """The little markdown the report uses inline: **bold** and `code`."""
-    import re
     t = html.escape(text)
     t = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", t)
     return re.sub(r"`(.+?)`", r"<code>\1</code>", t)
