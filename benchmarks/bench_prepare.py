@@ -73,7 +73,7 @@ def _bench_frames(duration: float, fps: int, cuts: np.ndarray):
 
 def make_videos(workdir: Path, n: int, duration: float, fps: int = 25) -> list[Path]:
     """Synthetic 720p music videos: synth audio, a scene cut every 7-12 s, moving content."""
-    from vcmr.synth.music import render_music
+    from vcmr.demo.synth.music import render_music
     out = []
     for v in range(n):
         path = workdir / "videos" / f"bench{v}.mp4"

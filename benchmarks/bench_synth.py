@@ -33,8 +33,8 @@ def timed(fn, repeats: int) -> float:
 
 def stages(duration: float, repeats: int, tmp: Path) -> dict:
     import soundfile as sf
-    from vcmr.synth.music import render_music
-    from vcmr.synth.video import write_music_video
+    from vcmr.demo.synth.music import render_music
+    from vcmr.demo.synth.video import write_music_video
     tags = ["piano", "drums", "fast", "guitar"]
     clip = render_music(tags, duration, 22050, 0)
     cuts = list(np.arange(6.0, duration, 6.0))
@@ -54,7 +54,7 @@ def _cpu() -> float:
 def corpus(n: int, duration: float, workers: int, tmp: Path) -> tuple[float, float]:
     """(wall seconds, CPU seconds of this process and its workers). On a shared, busy machine
     the CPU time / 2 is the better estimate of the wall time on 2 free cores."""
-    from vcmr.synth.corpus import make_music_video_corpus
+    from vcmr.demo.synth.corpus import make_music_video_corpus
     t, c = time.perf_counter(), _cpu()
     make_music_video_corpus(tmp / f"corpus_{workers}", n, seed=0, duration=duration, workers=workers)
     return time.perf_counter() - t, _cpu() - c

@@ -65,7 +65,7 @@ def probe_vs_end_to_end(n: int, epochs: int) -> None:
     from vcmr.config import load_config
     from vcmr.evaluate.probe import probe
     from vcmr.evaluate.tagging import evaluate_checkpoints
-    from vcmr.synth.formats import write_magnatagatune
+    from vcmr.demo.synth.formats import write_magnatagatune
     from vcmr.train.music import pretrain_music
     from vcmr.train.tagging import finetune
 

@@ -48,7 +48,8 @@ def write_music_clips(root: Path, n: int, tag_seed: int) -> Path:
     import numpy as np
     import soundfile as sf
 
-    from vcmr.synth.music import random_tags, render_music
+    from vcmr.demo.synth.music import render_music
+    from vcmr.demo.synth.tags import random_tags
     rng = np.random.default_rng(tag_seed)
     for i in range(n):
         clip = render_music(random_tags(rng), 1.0, 16000, seed=i)

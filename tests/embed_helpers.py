@@ -21,7 +21,7 @@ _CACHE: dict[str, Path] = {}
 
 
 def music(duration: float, sample_rate: int = SR, seed: int = 0, tags=("piano",)) -> np.ndarray:
-    from vcmr.synth.music import render_music
+    from vcmr.demo.synth.music import render_music
     return render_music(list(tags), duration, sample_rate, seed).audio.astype(np.float32)
 
 

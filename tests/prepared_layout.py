@@ -8,7 +8,8 @@ import json
 import numpy as np
 
 from vcmr.audio.io import write_wav
-from vcmr.synth.music import random_tags, render_music
+from vcmr.demo.synth.music import render_music
+from vcmr.demo.synth.tags import random_tags
 
 
 def write_prepared(root, n_videos=4, n_segments=3, segment_seconds=3, sample_rate=16000,

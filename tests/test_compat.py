@@ -180,7 +180,7 @@ def test_authors_stage3_config_checks_video_keys_against_the_checkpoint(files, t
 def test_evaluate_with_the_authors_config_compares_their_two_checkpoints(files, tmp_path, capsys):
     from test_authors_configs import AUTHORS
     from vcmr.evaluate.tagging import load_split_from_config
-    from vcmr.synth.formats import write_magnatagatune
+    from vcmr.demo.synth.formats import write_magnatagatune
     data = tmp_path / "mtat"
     write_magnatagatune(data, 12, seed=7, duration=0.5, sample_rate=16000, workers=1)
     n_tags = len(load_split_from_config(load_config("eval", overrides={"dataset_dir": str(data)}), "test").tags)

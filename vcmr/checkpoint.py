@@ -11,8 +11,10 @@ unpickled.
 """
 from __future__ import annotations
 
+import dataclasses
+import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import torch
 
@@ -122,3 +124,27 @@ def load_encoder(path: str | Path, expected: EncoderConfig | None = None) -> tup
     encoder = build_encoder(cfg)
     load_encoder_weights(encoder, ckpt["state_dict"], str(path))
     return encoder, ckpt
+
+
+def no_pretrained(path: Optional[str]) -> bool:
+    return path is None or str(path).strip().lower() in ("", "none", "null", "random")
+
+
+def resolve_encoder(cfg):
+    """The encoder a tagging head trains on (``vcmr finetune``, ``vcmr probe``) and ``cfg``
+    (a SupervisedConfig) with the encoder's architecture keys: the encoder of
+    ``cfg.pretrained_ckpt_path``, or a random one when it is none.
+
+    A checkpoint's architecture wins over the config's (warning when they differ).
+    """
+    if no_pretrained(cfg.pretrained_ckpt_path):
+        return SampleCNN(cfg), dataclasses.replace(cfg, pretrained_ckpt_path=None)
+    encoder, _ = load_encoder(cfg.pretrained_ckpt_path)
+    ck, given = encoder.cfg, encoder_config(cfg)
+    if ck != given:
+        diffs = [f"{f.name}={getattr(ck, f.name)!r} (config {getattr(given, f.name)!r})"
+                 for f in dataclasses.fields(EncoderConfig) if getattr(ck, f.name) != getattr(given, f.name)]
+        warnings.warn(f"{cfg.pretrained_ckpt_path}: using the checkpoint's encoder architecture: "
+                      + ", ".join(diffs), stacklevel=2)
+    values = {f.name: getattr(ck, f.name) for f in dataclasses.fields(EncoderConfig)}
+    return encoder, dataclasses.replace(cfg, **values)

@@ -70,8 +70,8 @@ def test_song_level_formats(setup, fmt):
 
 def test_video_input_uses_audio_track(setup):
     pytest.importorskip("av")
-    from vcmr.synth.music import render_music
-    from vcmr.synth.video import write_music_video
+    from vcmr.demo.synth.music import render_music
+    from vcmr.demo.synth.video import write_music_video
     root, model_file, _ = setup
     clip = render_music(["piano"], 1.0, SR, seed=33)
     video = write_music_video(root / "clip.mp4", clip, [0.5], size=(64, 48), fps=10)

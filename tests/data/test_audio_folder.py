@@ -5,7 +5,8 @@ import torch
 
 from vcmr.data.audio_folder import AudioFolder, collate_skip_bad, list_split, read_excerpt, split_of
 from vcmr.errors import VcmrError
-from vcmr.synth.music import random_tags, render_music
+from vcmr.demo.synth.music import render_music
+from vcmr.demo.synth.tags import random_tags
 
 
 def make_folder(root, n=10, seconds=1.0, sr=22050):

@@ -1,4 +1,4 @@
-"""MagnaTagATune loader: the real split files and synthetic trees from vcmr.synth.formats."""
+"""MagnaTagATune loader: the real split files and synthetic trees from vcmr.demo.synth.formats."""
 import shutil
 
 import numpy as np
@@ -7,7 +7,7 @@ import pytest
 from vcmr.data.magnatagatune import (MTAT_TOP50, load_magnatagatune, read_annotations, read_pons_gt,
                                      read_pons_index, read_won_entries, read_won_tags)
 from vcmr.data.tagging import DatasetFormatError
-from vcmr.synth.formats import write_magnatagatune
+from vcmr.demo.synth.formats import write_magnatagatune
 
 
 @pytest.fixture(scope="module")

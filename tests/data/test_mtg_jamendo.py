@@ -4,7 +4,7 @@ import pytest
 
 from vcmr.data.mtg_jamendo import load_mtg_jamendo, read_split_file, read_tags
 from vcmr.data.tagging import DatasetFormatError
-from vcmr.synth.formats import write_mtg_jamendo
+from vcmr.demo.synth.formats import write_mtg_jamendo
 
 
 def test_real_split_files(shared_data):

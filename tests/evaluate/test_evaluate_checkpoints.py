@@ -11,7 +11,7 @@ from conftest import TINY_OVERRIDES
 from vcmr.checkpoint import load_encoder
 from vcmr.config import load_config
 from vcmr.evaluate.tagging import evaluate_checkpoints, load_tagger
-from vcmr.synth.formats import write_magnatagatune
+from vcmr.demo.synth.formats import write_magnatagatune
 from vcmr.train.tagging import finetune
 
 

@@ -7,7 +7,7 @@ from conftest import TINY_OVERRIDES
 
 from vcmr.config import load_config
 from vcmr.evaluate.probe import probe
-from vcmr.synth.formats import write_magnatagatune
+from vcmr.demo.synth.formats import write_magnatagatune
 
 
 def test_probe_writes_metrics_and_reuses_cached_embeddings(tmp_path):

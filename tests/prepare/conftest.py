@@ -3,7 +3,7 @@
 Scale: 160x120 at 10 fps, window 24 s = 8 segments of 3 s, scenes longer than 6 s dropped
 (the paper's 120 s / 8 x 15 s / 30 s divided by 5), so the whole corpus prepares in seconds.
 
-The videos are written by ``vcmr.synth`` (music from ``render_music``, pictures that follow it
+The videos are written by ``vcmr.demo.synth`` (music from ``render_music``, pictures that follow it
 from ``write_music_video``: gradients, orbiting instrument shapes, beat flashes):
 
 - ``make_music_video_corpus`` writes six videos with random tags and cuts and known truth in
@@ -47,8 +47,8 @@ def window_of(duration: float, window: float = WINDOW) -> tuple[float, float]:
 def make_video(path: Path, duration: float, cuts, with_audio=True, seed=0,
                tags=("piano", "fast")):
     """A music video from the synthetic generator with scene cuts at ``cuts`` (seconds)."""
-    from vcmr.synth.music import render_music
-    from vcmr.synth.video import write_music_video
+    from vcmr.demo.synth.music import render_music
+    from vcmr.demo.synth.video import write_music_video
     clip = render_music(list(tags), duration=duration, sample_rate=SR, seed=seed)
     write_music_video(path, clip, cuts, size=SIZE, fps=FPS, with_audio=with_audio, seed=seed)
     return clip
@@ -77,7 +77,7 @@ def corpus(tmp_path_factory) -> dict:
 
     Returns dir, meta (id -> metadata row of the generator, plus "good"), roles ("kept": the
     corpus' normal ids, "long"/"short"/"silent"/"truncated": one id each), clips ("good")."""
-    from vcmr.synth.corpus import make_music_video_corpus
+    from vcmr.demo.synth.corpus import make_music_video_corpus
     root = tmp_path_factory.mktemp("synth")
     rows = make_music_video_corpus(root, 6, seed=CORPUS_SEED, duration=30.0, size=SIZE, fps=FPS,
                                    n_long_scene=1, n_too_short=1, n_no_audio=1, n_corrupt=1,

@@ -222,7 +222,7 @@ def test_stage2_two_processes(prepared_av, tmp_path):
 # ------------------------------------------------------------------------------------ stage 3
 @pytest.fixture(scope="module")
 def mtat(tmp_path_factory):
-    from vcmr.synth.formats import write_magnatagatune
+    from vcmr.demo.synth.formats import write_magnatagatune
     out = tmp_path_factory.mktemp("ddp_mtat")
     rows = write_magnatagatune(out, 24, seed=5, duration=0.4, sample_rate=16000, workers=1)
     assert sum(r["split"] == "valid" for r in rows) % 2 == 0

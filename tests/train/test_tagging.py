@@ -12,7 +12,7 @@ from vcmr.data.cache import cache_audio, cache_path
 from vcmr.data.tagging import load_split
 from vcmr.evaluate.tagging import Tagger, evaluate_checkpoints, evaluate_tagger, load_tagger
 from vcmr.models import SampleCNN
-from vcmr.synth.formats import write_magnatagatune
+from vcmr.demo.synth.formats import write_magnatagatune
 from vcmr.train.tagging import TaggingModule, finetune, resolve_encoder
 
 

@@ -17,7 +17,7 @@ MODEL = ["--sample_rate", "8000", "--audio_length", "19683", "--n_blocks", "8",
 def test_held_out_recall_is_several_times_chance(tmp_path):
     from vcmr.evaluate.retrieval import build_index, video_retrieval_metrics
     from vcmr.prepare.pipeline import prepare_videos
-    from vcmr.synth.corpus import make_music_video_corpus
+    from vcmr.demo.synth.corpus import make_music_video_corpus
     from vcmr.train.video import pretrain_video
     import vcmr
     from vcmr.data.audio_visual import kept_ids, split_ids

@@ -3,7 +3,13 @@
 The console shows the demo's own lines: one start and one done line per stage with its key
 numbers. Lightning's model summaries, device lines, tips and library warnings are hidden;
 ``--verbose`` brings them back (it sets ``VCMR_VERBOSE=1``, which every training stage reads).
+
+The demo and the training stack (Lightning, PyAV, matplotlib: the ``train`` and ``video``
+extras) are imported when the demo runs, so ``vcmr demo --help`` answers at once.
 """
+import warnings
+
+from vcmr.paths import check_output_dir
 
 
 def add_arguments(parser):
@@ -19,13 +25,11 @@ def add_arguments(parser):
 
 
 def run(args) -> int:
-    import warnings
-    from vcmr.paths import check_output_dir
     from vcmr.train.trainer import set_verbose
     set_verbose(args.verbose)
     if not args.verbose:
         warnings.filterwarnings("ignore", category=UserWarning)
-    from vcmr.demo import run_demo
+    from vcmr.demo.run import run_demo
     check_output_dir(args.out, f"--out {args.out!r}")
     run_demo(args.out, args.scale, args.frame_encoder, args.seed)
     return 0

@@ -3,11 +3,16 @@
     vcmr synth music-videos --out corpus --n 20 [--seed 0] [--duration 150] [--n-long-scene 1] ...
     vcmr synth magnatagatune --out mtat --n 64 [--seed 0] [--duration 29.1]
     vcmr synth mtg-jamendo --out jamendo --n 64 [--seed 0] [--category moodtheme]
+
+The generators (:mod:`vcmr.demo.synth`) are imported when one runs: music videos need PyAV and
+OpenCV (``video`` extra), the tagging datasets do not.
 """
 from __future__ import annotations
 
 import argparse
 from collections import Counter
+
+from vcmr.errors import VcmrError
 
 
 def _common(p: argparse.ArgumentParser, duration: float, what: str):
@@ -42,7 +47,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _size(text: str) -> tuple[int, int]:
-    from vcmr.errors import VcmrError
     try:
         w, h = (int(v) for v in text.lower().split("x"))
     except ValueError:
@@ -53,7 +57,7 @@ def _size(text: str) -> tuple[int, int]:
 def run(args) -> int:
     progress = not args.no_progress
     if args.what == "music-videos":
-        from vcmr.synth.corpus import make_music_video_corpus
+        from vcmr.demo.synth.corpus import make_music_video_corpus
         rows = make_music_video_corpus(
             args.out, args.n, seed=args.seed, duration=args.duration, size=_size(args.size),
             fps=args.fps, n_long_scene=args.n_long_scene, n_too_short=args.n_too_short,
@@ -63,14 +67,14 @@ def run(args) -> int:
         print(f"wrote {len(rows)} videos to {args.out}/videos, video_ids.txt, metadata.jsonl "
               f"(expected: {dict(sorted(counts.items()))})")
     elif args.what == "magnatagatune":
-        from vcmr.synth.formats import write_magnatagatune
+        from vcmr.demo.synth.formats import write_magnatagatune
         rows = write_magnatagatune(args.out, args.n, seed=args.seed, duration=args.duration,
                                    sample_rate=args.sample_rate, workers=args.workers, progress=progress)
         counts = Counter(r["split"] for r in rows)
         print(f"wrote {len(rows)} clips to {args.out} (splits: {dict(sorted(counts.items()))}; "
               f"annotations_final.csv, pons2017/, won2020/)")
     else:
-        from vcmr.synth.formats import write_mtg_jamendo
+        from vcmr.demo.synth.formats import write_mtg_jamendo
         rows = write_mtg_jamendo(args.out, args.n, seed=args.seed, duration=args.duration,
                                  category=args.category, sample_rate=args.sample_rate,
                                  workers=args.workers, progress=progress)

@@ -3,12 +3,16 @@
 Input is what ``evaluate_checkpoints`` returns (or the ``global_metrics.json`` files it wrote,
 see :func:`load_results`). The headline overlap is the first of the evaluated overlap ratios;
 the table also lists every overlap's overall numbers.
+
+matplotlib (an optional dependency, ``train`` extra) is imported only when a chart is drawn.
 """
 from __future__ import annotations
 
 import json
 from pathlib import Path
 from typing import Any, Optional
+
+import numpy as np
 
 
 def _fmt(v: Optional[float]) -> str:
@@ -59,7 +63,6 @@ def bar_chart(results: dict[str, dict[str, Any]], path: Path) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import numpy as np
 
     first = next(iter(results.values()))
     head = list(first["overlaps"])[0]

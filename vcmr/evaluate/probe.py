@@ -41,10 +41,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from vcmr.checkpoint import resolve_encoder
 from vcmr.config import SupervisedConfig
+from vcmr.data.tag_categories import categories_for
 from vcmr.data.tagging import TaggingSplit, load_split_from_config
-from vcmr.evaluate.tagging import (categories_for, default_model_name, pick_device, run_segments,
-                                   tagging_metrics, write_results)
+from vcmr.evaluate.tagging import default_model_name, pick_device, run_segments, write_results
+from vcmr.metrics.tagging import tagging_metrics
 from vcmr.models.heads import tagging_head
 
 log = logging.getLogger(__name__)
@@ -153,7 +155,6 @@ def probe(cfg: SupervisedConfig, progress: bool = False) -> dict[str, Any]:
     ``per_tag_metrics.csv`` (test subset). Returns ``{"model_name", "valid", "test", "timing":
     {"extract_s", "fit_s"}, "epochs", "files"}``.
     """
-    from vcmr.train.tagging import resolve_encoder
     encoder, cfg = resolve_encoder(cfg)
     torch.manual_seed(cfg.seed)
     name = cfg.model_name or (default_model_name(cfg.pretrained_ckpt_path) if cfg.pretrained_ckpt_path else "random")

@@ -1,40 +1,24 @@
-"""Audio <-> video retrieval metrics in the joint space: Recall@K and median rank.
-
-Item i of the audio set matches item i of the video set. Ranks start at 1. The chance level
-of Recall@K over N candidates is K / N and the chance median rank is (N + 1) / 2.
+"""Audio <-> video retrieval with a stage-2 model: joint-space embeddings of a prepared dataset
+(:func:`build_index`), Recall@K and median rank between matching segments and videos
+(:mod:`vcmr.metrics.retrieval`), and ranking candidates for a query (``vcmr retrieve``).
 """
 from __future__ import annotations
 
+from pathlib import Path
+
+import numpy as np
 import torch
 import torch.nn.functional as F
+from tqdm import tqdm
 
-
-def ranks_of_matches(query: torch.Tensor, candidates: torch.Tensor) -> torch.Tensor:
-    """Rank (1 = best) of candidate i for query i under cosine similarity; ties count against."""
-    sim = F.normalize(query.float(), dim=1) @ F.normalize(candidates.float(), dim=1).t()
-    correct = sim.diagonal().unsqueeze(1)
-    return (sim > correct).sum(dim=1) + 1
-
-
-def retrieval_metrics(audio: torch.Tensor, video: torch.Tensor, ks=(1, 5, 10)) -> dict[str, float]:
-    """Recall@K and median rank in both directions, with the chance level of each."""
-    n = audio.shape[0]
-    out: dict[str, float] = {"n": float(n)}
-    for name, q, c in (("a2v", audio, video), ("v2a", video, audio)):
-        r = ranks_of_matches(q, c).float()
-        for k in ks:
-            out[f"{name}_R@{k}"] = (r <= k).float().mean().item()
-        out[f"{name}_median_rank"] = r.median().item()
-    for k in ks:
-        out[f"chance_R@{k}"] = min(1.0, k / n)
-    out["chance_median_rank"] = (n + 1) / 2
-    return out
+from vcmr.audio.io import read_audio
+from vcmr.data.audio_visual import kept_ids, list_segments
+from vcmr.metrics.retrieval import retrieval_metrics
 
 
 # ----------------------------------------------------------------------------- dataset index
 def _video_windows(features, n_seconds: int, rows: slice | None = None):
     """Non-overlapping windows of ``n_seconds`` rows: (n_windows, n_seconds, D)."""
-    import numpy as np
     f = np.asarray(features if rows is None else features[rows], dtype=np.float32)
     n = max(1, f.shape[0] // n_seconds)
     return f[: n * n_seconds].reshape(n, n_seconds, f.shape[1])
@@ -48,12 +32,6 @@ def build_index(model, dataset_dir, ids=None, progress: bool = True) -> dict:
     its video embedding the mean over its windows of ``model.video_seconds`` seconds, and a
     video's embedding the mean over all its windows.
     """
-    import numpy as np
-    from tqdm import tqdm
-
-    from vcmr.audio.io import read_audio
-    from vcmr.data.audio_visual import kept_ids, list_segments
-    from pathlib import Path
     root = Path(dataset_dir)
     ids = kept_ids(root) if ids is None else list(ids)
     segments = list_segments(root, ids)
@@ -81,7 +59,6 @@ def segment_retrieval_metrics(index: dict) -> dict[str, float]:
 
 def video_retrieval_metrics(index: dict) -> dict[str, float]:
     """Recall@K / median rank between each video's mean segment audio and every video."""
-    import numpy as np
     rows = {}
     for i, (vid, _) in enumerate(index["segments"]):
         rows.setdefault(vid, []).append(i)

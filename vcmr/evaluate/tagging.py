@@ -32,152 +32,19 @@ from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 import torch
-import yaml
-from sklearn.metrics import average_precision_score, roc_auc_score
 from torch import nn
 from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
 
 from vcmr.checkpoint import CheckpointError, load_encoder
+from vcmr.data.tag_categories import categories_for
 from vcmr.data.tagging import SongDataset, TaggingSplit, collate_songs, load_split_from_config
 from vcmr.errors import VcmrError
+from vcmr.metrics.songs import AGGREGATIONS, aggregate, segment_song, sigmoid
+from vcmr.metrics.tagging import tagging_metrics
 from vcmr.models.heads import tagging_head
 
 log = logging.getLogger(__name__)
-
-AGGREGATIONS = ("average", "max", "majority")
-# The VCMR authors' grouping of the MagnaTagATune top-50 tags, as in their
-# config/mtat_tag_categories.yaml (and ours): 47 tags in 5 groups. Like theirs, it leaves
-# woman, male vocal and no voice out of every group; those tags still count in the all-tag
-# averages, only not in a per-category one.
-MTAT_CATEGORIES = {
-    "genre": ["classical", "techno", "electronic", "rock", "indian", "opera", "pop", "classic",
-              "new age", "dance", "country", "metal"],
-    "mood": ["slow", "fast", "ambient", "loud", "quiet", "soft", "weird"],
-    "instrument": ["guitar", "strings", "drums", "piano", "violin", "synth", "harpsichord", "flute",
-                   "sitar", "harp", "cello"],
-    "vocals": ["vocal", "female", "male", "singing", "vocals", "no vocals", "no vocal", "man",
-               "voice", "male voice", "female vocal", "female voice"],
-    "other": ["beat", "solo", "beats", "choir", "choral"],
-}
-
-
-# ---------------------------------------------------------------------------- segments
-def segment_starts(n_samples: int, length: int, overlap: float) -> list[int]:
-    """Start offsets of the full ``length`` windows with the given overlap ratio in [0, 1).
-
-    A song shorter than one window gives one window at 0 (zero-padded later); a tail shorter
-    than a window is dropped, as in the reference evaluation.
-    """
-    if not 0.0 <= overlap < 1.0:
-        raise VcmrError(f"overlap ratio {overlap} must be in [0, 1) (e.g. --overlap_ratios 0,0.5)")
-    if n_samples <= length:
-        return [0]
-    # start k = round(k * hop) rather than k * round(hop): grids then nest exactly (every
-    # window of overlap 0 is also a window of overlap 0.5 when the hop is fractional).
-    hop = max(1.0, length * (1.0 - overlap))
-    n = int((n_samples - length) // hop) + 1
-    return sorted({int(round(k * hop)) for k in range(n) if round(k * hop) + length <= n_samples})
-
-
-def segment_song(x: np.ndarray, length: int, overlaps: Sequence[float]) -> tuple[np.ndarray, dict[float, np.ndarray]]:
-    """All segments needed by the overlap ratios, each computed once.
-
-    Returns ``(segments (S, length), {overlap: indices into segments})``.
-    """
-    grids = {ov: segment_starts(len(x), length, ov) for ov in overlaps}
-    starts = sorted(set(s for g in grids.values() for s in g))
-    pos = {s: i for i, s in enumerate(starts)}
-    segs = np.zeros((len(starts), length), dtype=np.float32)
-    for i, s in enumerate(starts):
-        piece = np.asarray(x[s:s + length], dtype=np.float32)
-        segs[i, :len(piece)] = piece
-    return segs, {ov: np.array([pos[s] for s in g]) for ov, g in grids.items()}
-
-
-def aggregate(probs: np.ndarray, method: str = "average") -> np.ndarray:
-    """Segment probabilities (S, T) -> one song score per tag (T,).
-
-    ``majority``: the share of segments whose probability is over 0.5 (a vote count scaled to
-    [0, 1]); thresholding it at 0.5 gives the majority decision, and as a score it still ranks
-    songs for the AUCs.
-    """
-    probs = np.asarray(probs, dtype=np.float64)
-    if probs.ndim != 2 or probs.shape[0] == 0:
-        raise ValueError(f"expected segment probabilities of shape (segments, tags), got {probs.shape}")
-    if method == "average":
-        return probs.mean(axis=0)
-    if method == "max":
-        return probs.max(axis=0)
-    if method == "majority":
-        return (probs > 0.5).mean(axis=0)
-    raise VcmrError(f"unknown aggregation {method!r}: choose one of {', '.join(AGGREGATIONS)}")
-
-
-# ---------------------------------------------------------------------------- metrics
-def categories_for(tags: Sequence[str], dataset: str, path: Optional[str] = None) -> dict[str, list[str]]:
-    """Tag groups for per-category metrics.
-
-    A YAML file (``tag_categories``) wins; else MagnaTagATune uses MTAT_CATEGORIES and
-    MTG-Jamendo groups tags by their prefix (``genre---rock`` -> ``genre``).
-    """
-    if path:
-        p = Path(path)
-        if not p.is_file():
-            raise VcmrError(f"tag_categories file {path!r} not found: give a YAML of group: [tags]")
-        groups = yaml.safe_load(p.read_text()) or {}
-        if not isinstance(groups, dict) or not all(isinstance(v, list) for v in groups.values()):
-            raise VcmrError(f"tag_categories file {path!r} must map each group name to a list of tags")
-    elif dataset == "magnatagatune":
-        groups = MTAT_CATEGORIES
-    else:
-        groups = {}
-        for t in tags:
-            if "---" in t:
-                groups.setdefault(t.split("---")[0], []).append(t)
-    present = set(tags)
-    return {g: [str(t) for t in ts if str(t) in present] for g, ts in groups.items()
-            if any(str(t) in present for t in ts)}
-
-
-def _macro(values: list[Optional[float]]) -> Optional[float]:
-    vals = [v for v in values if v is not None]
-    return float(np.mean(vals)) if vals else None
-
-
-def tagging_metrics(y_true: np.ndarray, y_score: np.ndarray, tags: Sequence[str],
-                    categories: Optional[dict[str, list[str]]] = None) -> dict[str, Any]:
-    """Per-tag and macro ROC-AUC / PR-AUC; tags without positives or negatives are reported.
-
-    Returns ``{"roc_auc", "pr_auc", "n_tags_averaged", "n_songs", "tags_without_positives",
-    "tags_without_negatives", "per_tag": [{tag, n_positive, roc_auc, pr_auc}], "per_category":
-    {group: {roc_auc, pr_auc, n_tags_averaged}}}``; an AUC that is undefined is ``None``.
-    """
-    y_true, y_score = np.asarray(y_true), np.asarray(y_score, dtype=np.float64)
-    if y_true.shape != y_score.shape or y_true.ndim != 2 or y_true.shape[1] != len(tags):
-        raise ValueError(f"labels {y_true.shape} and scores {y_score.shape} must both be (songs, {len(tags)})")
-    per_tag = []
-    for j, tag in enumerate(tags):
-        yt, n_pos = y_true[:, j] > 0.5, int((y_true[:, j] > 0.5).sum())
-        defined = 0 < n_pos < len(yt)
-        per_tag.append({"tag": tag, "n_positive": n_pos,
-                        "roc_auc": float(roc_auc_score(yt, y_score[:, j])) if defined else None,
-                        "pr_auc": float(average_precision_score(yt, y_score[:, j])) if defined else None})
-    by_tag = {r["tag"]: r for r in per_tag}
-    out = {
-        "roc_auc": _macro([r["roc_auc"] for r in per_tag]),
-        "pr_auc": _macro([r["pr_auc"] for r in per_tag]),
-        "n_tags_averaged": sum(r["roc_auc"] is not None for r in per_tag),
-        "n_songs": int(y_true.shape[0]),
-        "tags_without_positives": [r["tag"] for r in per_tag if r["n_positive"] == 0],
-        "tags_without_negatives": [r["tag"] for r in per_tag if r["n_positive"] == y_true.shape[0] > 0],
-        "per_tag": per_tag, "per_category": {},
-    }
-    for group, members in (categories or {}).items():
-        rows = [by_tag[t] for t in members if t in by_tag]
-        out["per_category"][group] = {"roc_auc": _macro([r["roc_auc"] for r in rows]),
-                                      "pr_auc": _macro([r["pr_auc"] for r in rows]),
-                                      "n_tags_averaged": sum(r["roc_auc"] is not None for r in rows)}
-    return out
 
 
 # ---------------------------------------------------------------------------- models
@@ -249,11 +116,7 @@ def run_segments(split: TaggingSplit, fn: Callable[[torch.Tensor], torch.Tensor]
                 offset += len(s)
             pending = []
 
-    iterator = loader
-    if progress:
-        from tqdm.auto import tqdm
-        iterator = tqdm(loader, desc="songs", unit="batch")
-    for batch in iterator:
+    for batch in tqdm(loader, desc="songs", unit="batch", disable=not progress):
         for idx, x, _ in batch:
             segs, grid = segment_song(x, audio_length, overlaps)
             pending.append((idx, segs, grid))
@@ -269,10 +132,6 @@ def song_scores(outputs: list[tuple[int, np.ndarray, dict]], overlaps: Sequence[
     scores = {ov: np.stack([aggregate(transform(out[grid[ov]]), method) for _, out, grid in outputs])
               for ov in overlaps}
     return indices, scores
-
-
-def sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-np.asarray(x, dtype=np.float64)))
 
 
 # ---------------------------------------------------------------------------- results on disk

@@ -37,7 +37,6 @@ Python (the demo calls this directly)::
 """
 from __future__ import annotations
 
-import dataclasses
 import warnings
 from typing import Any, Optional
 
@@ -47,21 +46,17 @@ from pytorch_lightning.callbacks import EarlyStopping
 from torch import nn
 from torch.utils.data import DataLoader
 
-from vcmr.checkpoint import load_encoder
-from vcmr.config import EncoderConfig, SupervisedConfig, config_from_dict, config_to_dict, encoder_config
+from vcmr.checkpoint import resolve_encoder
+from vcmr.config import SupervisedConfig, config_from_dict, config_to_dict
 from vcmr.data.sampling import ResumeSamplerEpoch, epoch_loader_kwargs
 from vcmr.data.tagging import CropDataset, collate_crops, load_split_from_config
-from vcmr.evaluate.tagging import tagging_metrics
+from vcmr.metrics.tagging import tagging_metrics
 from vcmr.models import SampleCNN
 from vcmr.models.heads import tagging_head
 from vcmr.train import trainer as trainer_lib
 from vcmr.train.optim import build_optimizer
 
 LR_FACTOR = 0.1
-
-
-def no_pretrained(path: Optional[str]) -> bool:
-    return path is None or str(path).strip().lower() in ("", "none", "null", "random")
 
 
 class TaggingModule(trainer_lib.SkippableSteps, pl.LightningModule):
@@ -151,24 +146,6 @@ class TaggingModule(trainer_lib.SkippableSteps, pl.LightningModule):
                                                            patience=self.cfg.lr_patience)
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "monitor": "Valid/loss",
                                                    "interval": "epoch", "strict": False}}
-
-
-def resolve_encoder(cfg: SupervisedConfig) -> tuple[SampleCNN, SupervisedConfig]:
-    """The encoder to train on and ``cfg`` with the encoder's architecture keys.
-
-    A checkpoint's architecture wins over the config's (warning when they differ).
-    """
-    if no_pretrained(cfg.pretrained_ckpt_path):
-        return SampleCNN(cfg), dataclasses.replace(cfg, pretrained_ckpt_path=None)
-    encoder, _ = load_encoder(cfg.pretrained_ckpt_path)
-    ck, given = encoder.cfg, encoder_config(cfg)
-    if ck != given:
-        diffs = [f"{f.name}={getattr(ck, f.name)!r} (config {getattr(given, f.name)!r})"
-                 for f in dataclasses.fields(EncoderConfig) if getattr(ck, f.name) != getattr(given, f.name)]
-        warnings.warn(f"{cfg.pretrained_ckpt_path}: using the checkpoint's encoder architecture: "
-                      + ", ".join(diffs), stacklevel=2)
-    values = {f.name: getattr(ck, f.name) for f in dataclasses.fields(EncoderConfig)}
-    return encoder, dataclasses.replace(cfg, **values)
 
 
 def make_loaders(cfg: SupervisedConfig, train_split, valid_split) -> tuple[DataLoader, DataLoader]:

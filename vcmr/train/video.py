@@ -32,8 +32,8 @@ from vcmr.config import VideoConfig, config_from_dict, config_to_dict, encoder_c
 from vcmr.data.audio_visual import AudioVisualDataset
 from vcmr.data.sampling import ResumeSamplerEpoch, epoch_loader_kwargs
 from vcmr.errors import VcmrError
-from vcmr.evaluate.retrieval import retrieval_metrics
 from vcmr.losses import AudioVideoNTXent
+from vcmr.metrics.retrieval import retrieval_metrics
 from vcmr.models import SampleCNN, VideoEncoder, projector, video_seconds
 from vcmr.train import trainer as trainer_lib
 from vcmr.train.optim import build_optimizer

@@ -37,9 +37,12 @@ from pathlib import Path
 
 import numpy as np
 
+import soundfile as sf
+
+from vcmr.demo.synth.music import render_music
+from vcmr.demo.synth.parallel import run_parallel
+from vcmr.demo.synth.tags import MTAT_TOP50, random_tags
 from vcmr.errors import VcmrError
-from vcmr.synth.music import MTAT_TOP50, random_tags, render_music
-from vcmr.synth.parallel import run_parallel
 
 HEX = "0123456789abcdef"
 MTAT_SPLIT_FOLDERS = {"train": HEX[:12], "valid": "c", "test": "def"}
@@ -62,7 +65,6 @@ _INSTRUMENT_NAMES = {"synth": "synthesizer", "harpsichord": "keyboard"}
 # ------------------------------------------------------------------------------- shared
 def _render_mp3(job: tuple) -> dict:
     """Render one clip and write it as mp3 (atomic). Returns the clip's MTAT tags and facts."""
-    import soundfile as sf
     tags, seed, duration, sample_rate, path = job
     clip = render_music(tags, duration, sample_rate, seed)
     path = Path(path)

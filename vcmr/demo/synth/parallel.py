@@ -5,6 +5,8 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 
+from tqdm import tqdm
+
 
 def default_workers() -> int:
     return max(1, min(2, os.cpu_count() or 1))
@@ -14,7 +16,6 @@ def run_parallel(fn, jobs: list, workers: int | None = None, progress: bool = Fa
                  desc: str = "") -> list:
     """``[fn(j) for j in jobs]`` on ``workers`` processes (default min(2, cpu count)), in order.
     Uses the 'spawn' start method: safe even when the caller has threads (torch, tests)."""
-    from tqdm import tqdm
     workers = default_workers() if workers is None else max(1, int(workers))
     bar = tqdm(total=len(jobs), desc=desc, unit="file", disable=not progress)
     try:

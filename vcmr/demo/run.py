@@ -19,17 +19,30 @@ the run fits a laptop; the report lists every setting it used.
 from __future__ import annotations
 
 import json
+import os
 import platform
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+import torch
 import yaml
 
+import vcmr
 from vcmr.config import config_to_dict, load_config
+from vcmr.data.audio_visual import kept_ids, split_ids
+from vcmr.demo.report import ENCODER_LABELS, prepare_rows, write_report
+from vcmr.demo.synth.corpus import make_music_video_corpus
+from vcmr.demo.synth.formats import write_magnatagatune
 from vcmr.errors import VcmrError
-from vcmr.evaluate.report import ENCODER_LABELS  # light: plotting is imported on use
+from vcmr.evaluate.retrieval import build_index, segment_retrieval_metrics, video_retrieval_metrics
+from vcmr.evaluate.tagging import evaluate_checkpoints
+from vcmr.prepare.pipeline import prepare_videos
+from vcmr.train.music import pretrain_music
+from vcmr.train.tagging import finetune
+from vcmr.train.video import pretrain_video
 
 
 @dataclass
@@ -105,7 +118,6 @@ def _say_data(data: dict) -> str:
 
 
 def _say_prepare(prep: dict) -> str:
-    from vcmr.evaluate.report import prepare_rows
     by: dict[str, list[tuple[str, int]]] = {}
     for outcome, reason, n in prepare_rows(prep):
         by.setdefault(outcome, []).append((reason, int(n)))
@@ -187,8 +199,6 @@ def save_configs(out: Path, cfgs: dict[str, Any]) -> None:
 
 
 def generate_data(out: Path, scale: Scale, seed: int) -> dict[str, Any]:
-    from vcmr.synth.corpus import make_music_video_corpus
-    from vcmr.synth.formats import write_magnatagatune
     geo = scale.prepare
     videos = make_music_video_corpus(
         out / "data" / "videos", scale.n_videos, seed=seed, duration=scale.video_seconds,
@@ -203,9 +213,6 @@ def generate_data(out: Path, scale: Scale, seed: int) -> dict[str, Any]:
 
 def retrieval_on_held_out(stage2_ckpt: str, cfg) -> dict[str, Any]:
     """Segment-level and video-level audio<->video retrieval on the stage-2 validation videos."""
-    import vcmr
-    from vcmr.data.audio_visual import kept_ids, split_ids
-    from vcmr.evaluate.retrieval import build_index, segment_retrieval_metrics, video_retrieval_metrics
     ids = split_ids(kept_ids(Path(cfg.dataset_dir)), "valid", cfg.valid_fraction)
     model = vcmr.load_model(stage2_ckpt, device="cpu")
     index = build_index(model, cfg.dataset_dir, ids=ids, progress=False)
@@ -228,29 +235,40 @@ def run_demo(out: str | Path = "demo_out", scale: str = "small", frame_encoder: 
                              "scale_settings": asdict(sc), "machine": _machine(),
                              "recipe_overrides": recipe_overrides(cfgs)}
     t0 = time.perf_counter()
+    _data_stages(out, sc, seed, cfgs, timer, facts)
+    _training_stages(out, cfgs, timer, facts)
+    save_configs(out, cfgs)  # now with the checkpoint paths filled in
+    _evaluation_stage(cfgs, timer, facts)
+    facts["stage_seconds"] = timer.times
+    facts["total_seconds"] = time.perf_counter() - t0
+    facts["report"] = write_report(out, facts, cfgs)
+    (out / "facts.json").write_text(json.dumps(facts, indent=1, default=str))
+    echo(f"report: {facts['report']['md']} and {facts['report']['html']} "
+         f"(total {facts['total_seconds'] / 60:.1f} min)")
+    return facts
 
+
+def _data_stages(out: Path, sc: Scale, seed: int, cfgs: dict[str, Any], timer: StageTimer,
+                 facts: dict[str, Any]) -> None:
+    """Synthetic data, then ``prepare`` on its music videos."""
     data = timer.run("generate synthetic music videos and a MagnaTagATune-format dataset",
                      lambda: generate_data(out, sc, seed), _say_data)
     facts["corpus"] = _corpus_summary(data)
-
-    from vcmr.prepare.pipeline import prepare_videos
     summary = timer.run("prepare the videos (scene filter, audio segments, frame features)",
                         lambda: prepare_videos([out / "data" / "videos" / "videos"], cfgs["vid"].dataset_dir,
                                                cfgs["prepare"], progress=False),
                         lambda sm: _say_prepare(_prepare_summary(sm, Path(cfgs["vid"].dataset_dir))))
     facts["prepare"] = _prepare_summary(summary, Path(cfgs["vid"].dataset_dir))
 
-    from vcmr.train.music import pretrain_music
+
+def _training_stages(out: Path, cfgs: dict[str, Any], timer: StageTimer, facts: dict[str, Any]) -> None:
+    """Stages 1 and 2, then a tagging head on each of the three encoders (stage 3)."""
     s1 = timer.run("stage 1: music pre-training (SimCLR)", lambda: pretrain_music(cfgs["mus"]),
                    lambda r: f"best checkpoint {_rel(r.get('best') or r.get('last'), out)}")
     cfgs["vid"].audio_encoder_ckpt_path = s1["best"]
-
-    from vcmr.train.video import pretrain_video
     s2 = timer.run("stage 2: video-conditioned pre-training", lambda: pretrain_video(cfgs["vid"]),
                    lambda r: f"best checkpoint {_rel(r.get('best') or r.get('last'), out)}")
     facts["runs"] = {"stage1": s1, "stage2": s2}
-
-    from vcmr.train.tagging import finetune
     pretrained = {"random": "none", "audio_only": s1["best"], "video_conditioned": s2["best"]}
 
     def stage3():
@@ -262,25 +280,19 @@ def run_demo(out: str | Path = "demo_out", scale: str = "small", frame_encoder: 
     s3 = timer.run("stage 3: tagging heads on frozen encoders (random, stage 1, stage 2)", stage3,
                    lambda r: f"{len(r)} heads trained ({', '.join(ENCODER_LABELS[e] for e in r)})")
     facts["runs"]["stage3"] = s3
-    save_configs(out, cfgs)  # now with the checkpoint paths filled in
 
-    from vcmr.evaluate.tagging import evaluate_checkpoints
+
+def _evaluation_stage(cfgs: dict[str, Any], timer: StageTimer, facts: dict[str, Any]) -> None:
+    """Stage 4: song-level tagging of the three heads, retrieval of the stage-2 model."""
+    runs = facts["runs"]
 
     def stage4():
-        tagging = evaluate_checkpoints(cfgs["eval"], [s3[e]["best"] for e in ENCODERS], list(ENCODERS))
-        return tagging, retrieval_on_held_out(s2["best"], cfgs["vid"])
+        tagging = evaluate_checkpoints(cfgs["eval"], [runs["stage3"][e]["best"] for e in ENCODERS], list(ENCODERS))
+        return tagging, retrieval_on_held_out(runs["stage2"]["best"], cfgs["vid"])
     tagging, retrieval = timer.run("stage 4: evaluation (tagging, retrieval)", stage4,
                                    lambda r: _say_tagging(*r))
     facts["tagging"] = {k: _strip(v) for k, v in tagging.items()}
     facts["retrieval"] = retrieval
-    facts["stage_seconds"] = timer.times
-    facts["total_seconds"] = time.perf_counter() - t0
-    from vcmr.evaluate.report import write_report
-    facts["report"] = write_report(out, facts, cfgs)
-    (out / "facts.json").write_text(json.dumps(facts, indent=1, default=str))
-    echo(f"report: {facts['report']['md']} and {facts['report']['html']} "
-         f"(total {facts['total_seconds'] / 60:.1f} min)")
-    return facts
 
 
 def _strip(result: dict) -> dict:
@@ -291,15 +303,11 @@ def _strip(result: dict) -> dict:
 
 
 def _machine() -> dict[str, Any]:
-    import os
-
-    import torch
     return {"python": platform.python_version(), "torch": torch.__version__, "cpus": os.cpu_count(),
             "platform": platform.platform(), "gpu": torch.cuda.is_available()}
 
 
 def _corpus_summary(data: dict) -> dict[str, Any]:
-    from collections import Counter
     return {"videos": len(data["videos"]), "expected": dict(Counter(v["expected"] for v in data["videos"])),
             "tagging_clips": len(data["clips"]),
             "tagging_splits": dict(Counter(c["split"] for c in data["clips"]))}

@@ -1,10 +1,14 @@
-"""The demo end to end at --scale tiny (slow: about 3 minutes on 2 cores)."""
+"""The demo: end to end at --scale tiny (slow: about 3 minutes on 2 cores), its configs at every
+scale, its console lines and where its recipe departs from the defaults."""
 import json
 from pathlib import Path
 
 import pytest
 
 from vcmr.cli import main
+from vcmr.config import load_config
+from vcmr.demo.run import ENCODERS, SCALES, StageTimer, _say_prepare, build_configs, recipe_overrides
+from vcmr.models import SampleCNN
 
 
 @pytest.mark.slow
@@ -46,8 +50,6 @@ def test_demo_tiny_produces_every_stage_and_the_report(tmp_path):
 @pytest.mark.parametrize("scale", ["tiny", "small", "medium"])
 def test_every_scale_resolves_to_valid_configs(tmp_path, scale):
     """Each scale's stage configs load, and its SampleCNN fits its input and segments."""
-    from vcmr.demo import ENCODERS, SCALES, build_configs
-    from vcmr.models import SampleCNN
     cfgs = build_configs(tmp_path, SCALES[scale], seed=0, frame_encoder="efficientnet-lite0")
     model = SampleCNN(cfgs["mus"])
     seg = SCALES[scale].prepare["segment_seconds"]
@@ -56,43 +58,7 @@ def test_every_scale_resolves_to_valid_configs(tmp_path, scale):
     assert cfgs["prepare"].n_segments * cfgs["prepare"].segment_seconds == cfgs["prepare"].window_seconds
 
 
-@pytest.mark.parametrize("verbose", [False, True])
-def test_training_console_is_quiet_unless_verbose(synth_audio_dir, tmp_path, monkeypatch, capfd, caplog, verbose):
-    """No model-summary table, device lines or Lightning 'Tip' advertisement by default;
-    VCMR_VERBOSE=1 (vcmr demo --verbose) brings Lightning's details back."""
-    from conftest import TINY_OVERRIDES
-    from vcmr.config import load_config
-    from vcmr.train.music import pretrain_music
-    monkeypatch.setenv("VCMR_VERBOSE", "1" if verbose else "0")
-    cfg = load_config("mus", overrides=TINY_OVERRIDES + [
-        "--dataset_dir", str(synth_audio_dir), "--log_dir", str(tmp_path), "--batch_size", "8",
-        "--workers", "0", "--progress_bar", "false", "--max_steps", "1", "--m_epochs", "1",
-        "--accelerator", "cpu", "--devices", "1"])
-    pretrain_music(cfg)
-    out = "".join(capfd.readouterr()) + caplog.text  # Lightning's lines are log records
-    assert "💡" not in out  # never: advertisements
-    assert ("Params" in out) == verbose  # the model-summary table
-    assert ("GPU available" in out) == verbose
-
-
-def test_training_commands_take_verbose(synth_audio_dir, tmp_path, monkeypatch, capfd, caplog):
-    """`vcmr pretrain-music --verbose` brings the model summary back, as VCMR_VERBOSE=1 does."""
-    from conftest import TINY_OVERRIDES
-    from vcmr.cli import main
-    monkeypatch.setenv("VCMR_VERBOSE", "0")  # restored after the test
-    assert main(["pretrain-music", "--verbose", *TINY_OVERRIDES, "--dataset_dir", str(synth_audio_dir),
-                 "--log_dir", str(tmp_path), "--batch_size", "8", "--workers", "0",
-                 "--progress_bar", "false", "--max_steps", "1", "--m_epochs", "1",
-                 "--accelerator", "cpu", "--devices", "1"]) == 0
-    assert "Params" in "".join(capfd.readouterr()) + caplog.text
-    for command in ("pretrain-video", "finetune"):
-        with pytest.raises(SystemExit):
-            main([command, "--help"])
-        assert "--verbose" in capfd.readouterr().out
-
-
 def test_stage_lines_carry_the_key_numbers():
-    from vcmr.demo import StageTimer, _say_prepare
     lines = []
     timer = StageTimer(2, lines.append)
     timer.run("prepare", lambda: {"counts": {"kept": 5, "dropped": 1}, "reasons": {"dropped:too_short": 1}},
@@ -103,8 +69,6 @@ def test_stage_lines_carry_the_key_numbers():
 
 def test_recipe_overrides_list_exactly_where_the_demo_departs_from_the_defaults(tmp_path):
     """The report's override table: recipe keys that differ from the stage defaults, no paths."""
-    from vcmr.demo import SCALES, build_configs, recipe_overrides
-    from vcmr.config import load_config
     cfgs = build_configs(tmp_path, SCALES["small"], seed=0, frame_encoder="efficientnet-lite0")
     over = recipe_overrides(cfgs)
     assert set(over) == {"mus", "vid", "sup"}

@@ -8,8 +8,8 @@ import pytest
 av = pytest.importorskip("av")
 
 from vcmr.errors import VcmrError
-from vcmr.synth.music import render_music
-from vcmr.synth.video import (_Scene, corrupt_file, decode_frames, render_frame, truncate_file,
+from vcmr.demo.synth.music import render_music
+from vcmr.demo.synth.video import (_Scene, corrupt_file, decode_frames, render_frame, truncate_file,
                               write_music_video)
 
 SIZE = (160, 120)

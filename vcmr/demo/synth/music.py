@@ -13,49 +13,30 @@ Every tag changes the sound in a way a tagger can hear:
 - ``beat`` is a four-on-the-floor kick on every beat (``drums`` alone is a rock back-beat);
 - ``ambient`` is slow pads with a long reverb; ``solo`` is exactly one melodic instrument;
 - ``techno``, ``electronic``, ``rock``, ``classical`` are instrument/rhythm combinations
-  (see :func:`complete_tags`).
+  (see :func:`vcmr.demo.synth.tags.complete_tags`).
 
 The key and the mode (major/minor) are drawn from the seed; they are not MagnaTagATune tags but
 the video generator and the MTG-Jamendo writer use them (palette; happy / sad / dark).
 
 Example::
 
-    from vcmr.synth.music import random_tags, render_music
     import numpy as np
+    from vcmr.demo.synth.music import render_music
+    from vcmr.demo.synth.tags import random_tags
     tags = random_tags(np.random.default_rng(0))
     clip = render_music(tags, duration=10.0, sample_rate=16000, seed=0)
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import lru_cache
 
 import numpy as np
 
+from vcmr.demo.synth.tags import DYNAMICS_TAGS, INSTRUMENTS, TEMPO_TAGS, complete_tags
+from vcmr.demo.synth.timbres import hihat, kick, note, snare
 from vcmr.errors import VcmrError
 
-# The MagnaTagATune top-50 in the order of output_labels_mtt.txt / tags.npy (checked by a test).
-MTAT_TOP50 = (
-    "guitar", "classical", "slow", "techno", "strings", "drums", "electronic", "rock", "fast",
-    "piano", "ambient", "beat", "violin", "vocal", "synth", "female", "indian", "opera", "male",
-    "singing", "vocals", "no vocals", "harpsichord", "loud", "quiet", "flute", "woman",
-    "male vocal", "no vocal", "pop", "soft", "sitar", "solo", "man", "classic", "choir", "voice",
-    "new age", "dance", "male voice", "female vocal", "beats", "harp", "cello", "no voice",
-    "weird", "country", "metal", "female voice", "choral",
-)
-
-INSTRUMENTS = ("guitar", "strings", "drums", "piano", "violin", "synth", "harpsichord", "flute",
-               "harp", "cello")
-MELODIC = tuple(i for i in INSTRUMENTS if i != "drums")
-TEMPO_TAGS = ("fast", "slow")
-DYNAMICS_TAGS = ("loud", "quiet", "soft")
-STYLE_TAGS = ("classical", "techno", "electronic", "rock", "ambient", "beat", "solo")
-_RENDERABLE = set(INSTRUMENTS) | set(TEMPO_TAGS) | set(DYNAMICS_TAGS) | set(STYLE_TAGS)
-# The renderable subset of the top-50, in top-50 order.
-MTAT_SYNTH_TAGS = tuple(t for t in MTAT_TOP50 if t in _RENDERABLE)
-
 TEMPO_RANGES = {"fast": (140.0, 168.0), "slow": (58.0, 76.0), None: (90.0, 118.0)}
-CLASSICAL_INSTRUMENTS = ("piano", "strings", "violin", "cello", "flute", "harpsichord", "harp")
 _SCALES = {"major": (0, 2, 4, 5, 7, 9, 11), "minor": (0, 2, 3, 5, 7, 8, 10)}
 _PROGRESSIONS = {"major": ((0, 4, 5, 3), (0, 3, 4, 0), (0, 5, 3, 4)),
                  "minor": ((0, 5, 2, 6), (0, 3, 4, 0), (0, 6, 5, 4))}
@@ -81,188 +62,12 @@ class SynthClip:
         return len(self.audio) / self.sample_rate
 
 
-# ---------------------------------------------------------------------------------- tags
-def random_tags(rng: np.random.Generator) -> list[str]:
-    """A consistent random tag set (a style, its instruments, tempo and dynamics)."""
-    style = rng.choice(["classical", "techno", "rock", "ambient", "electronic", "free"],
-                       p=[0.25, 0.12, 0.15, 0.15, 0.13, 0.20])
-    tags: set[str] = set()
-    tempo = rng.choice(["fast", "slow", None], p=[0.35, 0.3, 0.35])
-    dynamics = rng.choice(["loud", "quiet", "soft", None], p=[0.25, 0.2, 0.2, 0.35])
-    if style == "classical":
-        k = rng.choice([1, 2, 3], p=[0.35, 0.4, 0.25])
-        tags |= {"classical", *rng.choice(CLASSICAL_INSTRUMENTS, size=k, replace=False)}
-    elif style == "techno":
-        tags |= {"techno", "electronic", "synth", "drums", "beat"}
-        tempo, dynamics = "fast", rng.choice(["loud", None])
-    elif style == "rock":
-        tags |= {"rock", "guitar", "drums"}
-        tempo, dynamics = rng.choice(["fast", None]), rng.choice(["loud", None], p=[0.7, 0.3])
-    elif style == "ambient":
-        tags |= {"ambient", "synth"}
-        tags |= set(rng.choice(["strings", "piano", "flute", "harp"], size=rng.integers(0, 2)))
-        tempo, dynamics = "slow", rng.choice(["quiet", "soft"])
-    elif style == "electronic":
-        tags |= {"electronic", "synth"}
-        if rng.random() < 0.6:
-            tags |= {"drums", "beat"}
-    else:
-        k = rng.choice([1, 2, 3])
-        tags |= set(rng.choice(INSTRUMENTS, size=k, replace=False))
-    if tempo is not None:
-        tags.add(str(tempo))
-    if dynamics is not None:
-        tags.add(str(dynamics))
-    return complete_tags(sorted(tags))
-
-
-def complete_tags(tags) -> list[str]:
-    """Check ``tags`` and add the tags they imply (``techno`` -> synth, drums, beat, electronic;
-    ``rock`` -> guitar, drums; ``beat`` -> drums; ``electronic`` -> synth; ``solo`` when only
-    one melodic instrument plays and nothing else is asked). Returned in top-50 order."""
-    tags = set(tags)
-    unknown = sorted(tags - _RENDERABLE)
-    if unknown:
-        raise VcmrError(f"tags {unknown} cannot be synthesised; use tags from "
-                        f"vcmr.synth.music.MTAT_SYNTH_TAGS: {', '.join(MTAT_SYNTH_TAGS)}")
-    for a, b in (("fast", "slow"), ("loud", "quiet"), ("loud", "soft"), ("quiet", "soft")):
-        if a in tags and b in tags:
-            raise VcmrError(f"tags {a!r} and {b!r} contradict each other; keep one of them")
-    if "techno" in tags:
-        tags |= {"synth", "drums", "beat", "electronic"}
-    if "rock" in tags:
-        tags |= {"guitar", "drums"}
-    if "beat" in tags:
-        tags.add("drums")
-    if "electronic" in tags:
-        tags.add("synth")
-    if not tags & set(INSTRUMENTS):
-        tags.add("synth" if "ambient" in tags else "piano")
-    melodic = tags & set(MELODIC)
-    if "solo" in tags and (len(melodic) != 1 or "drums" in tags):
-        raise VcmrError(f"tag 'solo' needs exactly one melodic instrument and no drums, "
-                        f"got {sorted(tags & set(INSTRUMENTS))}")
-    if len(melodic) == 1 and "drums" not in tags and not tags & {"techno", "rock", "electronic"}:
-        tags.add("solo")
-    return [t for t in MTAT_TOP50 if t in tags]
-
-
-# ------------------------------------------------------------------------- timbres
-# name: (harmonic amplitudes exponent, number of harmonics, extra shaping)
-@dataclass(frozen=True)
-class Timbre:
-    rolloff: float          # harmonic n has amplitude n ** -rolloff
-    n_harmonics: int
-    attack: float           # seconds
-    decay: float            # seconds (exp. time constant); 0 -> sustained
-    release: float
-    bright_decay: float     # time constant of the bright -> dull crossfade (0: always bright)
-    vibrato: float = 0.0    # relative depth
-    odd_only: bool = False
-    pluck: float = 0.0      # pluck position (0: none) -> comb-shaped spectrum
-    detune: float = 0.0     # relative detune of a second voice
-    gain: float = 1.0
-
-
-TIMBRES = {
-    "piano": Timbre(1.3, 14, 0.004, 1.1, 0.08, 0.25, gain=1.0),
-    "harpsichord": Timbre(0.55, 24, 0.001, 0.7, 0.05, 0.5, pluck=0.13, gain=0.7),
-    "harp": Timbre(2.4, 6, 0.006, 1.6, 0.2, 0.4, pluck=0.5, gain=1.0),
-    "guitar": Timbre(1.5, 16, 0.003, 0.9, 0.06, 0.2, pluck=0.2, gain=0.9),
-    "violin": Timbre(0.9, 18, 0.09, 0.0, 0.12, 0.0, vibrato=0.006, gain=0.55),
-    "cello": Timbre(1.0, 16, 0.12, 0.0, 0.15, 0.0, vibrato=0.005, gain=0.8),
-    "flute": Timbre(3.0, 4, 0.07, 0.0, 0.1, 0.0, vibrato=0.004, gain=0.9),
-    "strings": Timbre(1.4, 10, 0.35, 0.0, 0.4, 0.0, vibrato=0.003, detune=0.006, gain=0.35),
-    "synth": Timbre(1.0, 30, 0.005, 0.0, 0.05, 0.15, detune=0.01, gain=0.35),
-    "pad": Timbre(1.6, 12, 0.9, 0.0, 1.0, 0.0, detune=0.008, gain=0.3),
-    "bass": Timbre(1.0, 20, 0.004, 0.35, 0.05, 0.08, gain=0.6),
-}
-_TABLE = 2048
-
-
-@lru_cache(maxsize=1024)
-def _wavetables(name: str, midi: int, sample_rate: int) -> tuple[np.ndarray, np.ndarray]:
-    """(bright, dull) single-cycle tables for an instrument at a pitch, band-limited."""
-    tb = TIMBRES[name]
-    f0 = 440.0 * 2 ** ((midi - 69) / 12)
-    n_max = max(1, min(tb.n_harmonics, int(0.45 * sample_rate / f0)))
-    n = np.arange(1, n_max + 1)
-    amp = n ** -tb.rolloff
-    if tb.odd_only:
-        amp[n % 2 == 0] = 0
-    if tb.pluck:
-        amp *= np.abs(np.sin(np.pi * n * tb.pluck)) + 0.05
-    if name == "flute":
-        amp = amp.copy()
-        amp[0] = 1.0
-    dull = amp * np.exp(-(n - 1) / 2.0)
-    phase = np.arange(_TABLE) / _TABLE * 2 * np.pi
-    basis = np.sin(np.outer(n, phase))
-    bright, dull_t = amp @ basis, dull @ basis
-    return ((bright / np.abs(bright).max()).astype(np.float32),
-            (dull_t / np.abs(dull_t).max()).astype(np.float32))
-
-
-def _note(name: str, midi: int, dur: float, sr: int, velocity: float) -> np.ndarray:
-    """One note: wavetable oscillator(s) with vibrato, attack/decay/release envelope and a
-    bright-to-dull crossfade for struck/plucked instruments."""
-    tb = TIMBRES[name]
-    length = dur + tb.release
-    n = max(1, int(length * sr))
-    t = np.arange(n, dtype=np.float32) / sr
-    f0 = 440.0 * 2 ** ((midi - 69) / 12)
-    bright, dull = _wavetables(name, midi, sr)
-    freq = f0 * (1 + tb.vibrato * np.sin(2 * np.pi * 5.5 * t)) if tb.vibrato else f0
-    out = _osc(bright, dull, freq, t, sr, tb)
-    if tb.detune:
-        out = 0.5 * (out + _osc(bright, dull, freq * (1 + tb.detune), t, sr, tb))
-    return out * _envelope(t, dur, tb) * velocity * tb.gain
-
-
-def _osc(bright, dull, freq, t, sr, tb: Timbre) -> np.ndarray:
-    phase = np.cumsum(np.broadcast_to(freq, t.shape) / sr) if np.ndim(freq) else freq * t
-    idx = (np.asarray(phase) * _TABLE).astype(np.int64) % _TABLE
-    if not tb.bright_decay:
-        return bright[idx]
-    mix = np.exp(-t / tb.bright_decay)
-    return mix * bright[idx] + (1 - mix) * dull[idx]
-
-
-def _envelope(t: np.ndarray, dur: float, tb: Timbre) -> np.ndarray:
-    env = np.minimum(1.0, t / tb.attack) if tb.attack else np.ones_like(t)
-    if tb.decay:
-        env = env * np.exp(-t / tb.decay)
-    rel = np.clip((t - dur) / tb.release, 0, 1)
-    return (env * (1 - rel)).astype(np.float32)
-
-
-# ------------------------------------------------------------------------------- drums
-def _kick(sr: int) -> np.ndarray:
-    t = np.arange(int(0.3 * sr)) / sr
-    f = 45 + 110 * np.exp(-t / 0.04)
-    phase = 2 * np.pi * np.cumsum(f) / sr
-    return (np.sin(phase) * np.exp(-t / 0.12)).astype(np.float32)
-
-
-def _snare(sr: int, rng) -> np.ndarray:
-    t = np.arange(int(0.2 * sr)) / sr
-    noise = np.diff(rng.standard_normal(len(t) + 1)) * 0.5
-    tone = np.sin(2 * np.pi * 190 * t) * np.exp(-t / 0.03)
-    return ((0.8 * noise * np.exp(-t / 0.06)) + 0.5 * tone).astype(np.float32)
-
-
-def _hihat(sr: int, rng, length: float = 0.05) -> np.ndarray:
-    t = np.arange(int(4 * length * sr)) / sr
-    noise = np.diff(rng.standard_normal(len(t) + 2), n=2) * 0.25
-    return (noise * np.exp(-t / length)).astype(np.float32)
-
-
 # ------------------------------------------------------------------------------ render
 def render_music(tags, duration: float, sample_rate: int = 16000, seed: int = 0) -> SynthClip:
     """Render ``duration`` seconds of mono float32 music at ``sample_rate`` with the given tags.
 
     Same (tags, duration, sample_rate, seed) -> the same samples. Unknown or contradictory tags
-    raise VcmrError; implied tags are added (see :func:`complete_tags`)."""
+    raise VcmrError; implied tags are added (see :func:`vcmr.demo.synth.tags.complete_tags`)."""
     if duration <= 0:
         raise VcmrError(f"duration must be positive, got {duration}")
     if sample_rate < 8000:
@@ -316,7 +121,7 @@ class _Song:
         notes = getattr(self, f"_part_{inst}")()
         buf = np.zeros(self.n, np.float32)
         for start, midi, dur, vel, timbre in notes:
-            self._add(buf, _note(timbre, midi, dur, self.sr, vel), start)
+            self._add(buf, note(timbre, midi, dur, self.sr, vel), start)
         onsets = np.unique(np.round([n[0] for n in notes], 4))
         return buf, onsets
 
@@ -401,15 +206,15 @@ class _Song:
 
     def _drums(self):
         sr, rng, buf = self.sr, self.rng, np.zeros(self.n, np.float32)
-        kick, snare, hat = _kick(sr), _snare(sr, rng), _hihat(sr, rng)
+        kick_hit, snare_hit, hat = kick(sr), snare(sr, rng), hihat(sr, rng)
         four = "beat" in self.tags
         kicks = self.times(1) if four else self.times(2)
         snares = self.times(2, offset=1)
         hats = self.times(0.5, offset=0.5 if four else 0)
         for t in kicks:
-            self._add(buf, 1.0 * kick, t)
+            self._add(buf, 1.0 * kick_hit, t)
         for t in snares:
-            self._add(buf, (0.5 if four else 0.8) * snare, t)
+            self._add(buf, (0.5 if four else 0.8) * snare_hit, t)
         for t in hats:
             self._add(buf, 0.35 * hat, t)
         onsets = np.unique(np.round(np.concatenate([kicks, snares, hats]), 4))

@@ -18,8 +18,8 @@ import pytest
 pytest.importorskip("matplotlib")
 pytest.importorskip("tensorboard")
 
-from vcmr.demo import ENCODERS, SCALES  # noqa: E402
-from vcmr.evaluate.report import CATEGORIES, prepare_rows, write_report  # noqa: E402
+from vcmr.demo.report import CATEGORIES, curves_figure, prepare_rows, write_report  # noqa: E402
+from vcmr.demo.run import ENCODERS, SCALES  # noqa: E402
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-component-update", "--no-first-run"]
@@ -95,7 +95,6 @@ def test_markdown_report_names_the_curves_and_the_prepare_reasons(report):
 
 def test_curve_legends_say_train_and_validation_below_the_plot():
     """The legend is drawn outside the axes: its box lies below the data area."""
-    from vcmr.evaluate.report import curves_figure
     series = {"Train/loss": [(i, 1.0 / (i + 1)) for i in range(10)], "Valid/loss": [(4, 0.3), (9, 0.2)]}
     fig = curves_figure(series, [("NT-Xent loss", [("Train/loss", "train"), ("Valid/loss", "validation")])], "Stage 1")
     ax = fig.axes[0]

@@ -1,14 +1,20 @@
 """The demo report: ``report.md`` and a self-contained ``report.html`` (images embedded).
 
-Every number comes from the run's facts (``vcmr.demo.run_demo``); the only constants are the
-reference results of the paper's authors, labelled as such.
+Every number comes from the run's facts (``vcmr.demo.run.run_demo``); the only constants are
+the reference results of the paper's authors, labelled as such.
+
+matplotlib and TensorBoard's event reader (optional dependencies, ``train`` extra) are imported
+when a figure is drawn or a run's curves are read, so the tables need neither.
 """
 from __future__ import annotations
 
 import base64
 import html
+import re
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 # Reference numbers on real data, from the VCMR authors (ICASSP 2023) and CLMR.
 REFERENCE = [
@@ -91,7 +97,6 @@ def plot_tagging(tagging: dict[str, dict], labels: dict[str, str], path: Path) -
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import numpy as np
     first = next(iter(tagging.values()))
     ov = next(iter(first["overlaps"]))
     groups = ["all tags"] + [c for c in CATEGORIES if c in first["overlaps"][ov].get("per_category", {})]
@@ -204,10 +209,16 @@ def retrieval_rows(ret: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
 
 def _sections(facts: dict[str, Any], images: dict[str, Path], labels: dict[str, str]) -> list[tuple[str, Any]]:
     """The report as a list of (kind, content): kinds h1, h2, p, table, img, pre."""
+    return (_run_sections(facts) + _data_sections(facts) + _result_sections(facts, images, labels)
+            + _reference_sections())
+
+
+def _run_sections(facts: dict[str, Any]) -> list[tuple[str, Any]]:
+    """Title, what the data are, the command, machine, stage times, geometry and recipe."""
     s: list[tuple[str, Any]] = []
     sc = facts["scale_settings"]
     s.append(("h1", "VCMR demo report"))
-    s.append(("p", "**All data in this report are synthetic**: music rendered by `vcmr.synth` from known "
+    s.append(("p", "**All data in this report are synthetic**: music rendered by `vcmr.demo.synth` from known "
                    "tags, music videos whose pictures follow the music, and a MagnaTagATune-format "
                    "tagging dataset made of synthetic clips. The numbers show that the framework runs "
                    "end to end and what it learns on this toy world; they are not comparable with "
@@ -226,6 +237,13 @@ def _sections(facts: dict[str, Any], images: dict[str, Path], labels: dict[str, 
                    f"Every configuration is in `configs/` next to this report; the SampleCNN overrides were "
                    f"`{' '.join(sc['model'])}`."))
     s.extend(_recipe_lines(facts.get("recipe_overrides", {})))
+    return s
+
+
+def _data_sections(facts: dict[str, Any]) -> list[tuple[str, Any]]:
+    """The corpus, what ``prepare`` kept and dropped, and the tagging dataset."""
+    s: list[tuple[str, Any]] = []
+    sc = facts["scale_settings"]
     s.append(("h2", "Data"))
     c, p = facts["corpus"], facts["prepare"]
     s.append(("p", f"{c['videos']} synthetic music videos ({sc['video_seconds']:g} s, "
@@ -238,6 +256,12 @@ def _sections(facts: dict[str, Any], images: dict[str, Path], labels: dict[str, 
     s.append(("p", f"Tagging dataset: {c['tagging_clips']} clips of {sc['clip_seconds']:g} s in the "
                    f"MagnaTagATune layout (pons2017 split: " +
                    ", ".join(f"{k} {v}" for k, v in sorted(c["tagging_splits"].items())) + ")."))
+    return s
+
+
+def _result_sections(facts: dict[str, Any], images: dict[str, Path], labels: dict[str, str]) -> list[tuple[str, Any]]:
+    """Training curves, tagging of the three encoders and retrieval."""
+    s: list[tuple[str, Any]] = []
     s.append(("h2", "Training curves"))
     for key, caption in (("stage1", "Stage 1, music pre-training (NT-Xent between two augmented views)"),
                          ("stage2", "Stage 2, video-conditioned pre-training (audio-video NT-Xent, validation recall)")):
@@ -262,6 +286,11 @@ def _sections(facts: dict[str, Any], images: dict[str, Path], labels: dict[str, 
                    f"audio segment against the video of every segment; video level: each video's mean "
                    f"audio embedding against every video. The chance rows give what random embeddings would score."))
     s.append(("table", retrieval_rows(r)))
+    return s
+
+
+def _reference_sections() -> list[tuple[str, Any]]:
+    s: list[tuple[str, Any]] = []
     s.append(("h2", "Reference results on real data (not from this run)"))
     s.append(("p", "Published by the authors on the real datasets (20k YouTube music videos, "
                    "MagnaTagATune, MTG-Jamendo) with the full-size model; shown for orientation only."))
@@ -293,7 +322,6 @@ def _render_md(sections, out: Path) -> str:
 
 def _md_inline(text: str) -> str:
     """The little markdown the report uses inline: **bold** and `code`."""
-    import re
     t = html.escape(text)
     t = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", t)
     return re.sub(r"`(.+?)`", r"<code>\1</code>", t)

@@ -7,7 +7,7 @@ import pytest
 av = pytest.importorskip("av")
 
 from vcmr.cli import main
-from vcmr.synth.corpus import MAX_SCENE_SECONDS, make_music_video_corpus, plan_corpus
+from vcmr.demo.synth.corpus import MAX_SCENE_SECONDS, make_music_video_corpus, plan_corpus
 
 SMALL = dict(size=(64, 48), fps=4, sample_rate=16000)
 

@@ -1,10 +1,11 @@
-"""Tagged music synthesis: determinism, tag vocabulary, and that each tag is audible."""
+"""Tagged music synthesis: determinism, clear errors for bad tags, and that each tag is audible."""
 import numpy as np
 import pytest
 
+from vcmr.demo.synth.music import render_music
+from vcmr.demo.synth.tags import MTAT_SYNTH_TAGS, random_tags
+from vcmr.demo.synth.timbres import TIMBRES, note
 from vcmr.errors import VcmrError
-from vcmr.synth.music import (MTAT_SYNTH_TAGS, MTAT_TOP50, complete_tags, random_tags,
-                              render_music)
 
 SR = 16000
 
@@ -29,15 +30,6 @@ def onset_count(x, hop=256):
     return int(peaks.sum())
 
 
-def test_top50_order_matches_real_files(shared_data):
-    text = (shared_data / "mtat/pons2017/output_labels_mtt.txt").read_text()
-    real = eval(text.split("=", 1)[1])   # a Python list literal in the real file
-    assert list(MTAT_TOP50) == real
-    assert list(np.load(shared_data / "mtat/won2020/tags.npy")) == real
-    assert set(MTAT_SYNTH_TAGS) <= set(real)
-    assert list(MTAT_SYNTH_TAGS) == [t for t in real if t in MTAT_SYNTH_TAGS]
-
-
 def test_same_seed_same_samples_and_different_seed_differs():
     a = render_music(["piano", "drums"], 4.0, SR, seed=3)
     b = render_music(["piano", "drums"], 4.0, SR, seed=3)
@@ -46,16 +38,6 @@ def test_same_seed_same_samples_and_different_seed_differs():
     assert np.array_equal(a.audio, b.audio) and a.tempo_bpm == b.tempo_bpm
     assert not np.array_equal(a.audio, c.audio)
     assert np.abs(a.audio).max() <= 1.0
-
-
-def test_random_tags_are_consistent_and_cover_the_vocabulary():
-    rng = np.random.default_rng(0)
-    seen = set()
-    for _ in range(300):
-        tags = random_tags(rng)
-        assert tags == complete_tags(tags) and set(tags) <= set(MTAT_SYNTH_TAGS)
-        seen |= set(tags)
-    assert seen == set(MTAT_SYNTH_TAGS)
 
 
 @pytest.mark.parametrize("tags, message", [(["vocal"], "cannot be synthesised"),
@@ -92,8 +74,7 @@ def test_dynamics_tags_are_audible():
 
 def test_instruments_have_distinct_timbres():
     """Same pitch (A3), one second: harmonic profiles and envelopes differ as designed."""
-    from vcmr.synth.music import TIMBRES, _note
-    notes = {name: _note(name, 57, 1.0, SR, 1.0) for name in TIMBRES}
+    notes = {name: note(name, 57, 1.0, SR, 1.0) for name in TIMBRES}
     cents = {k: spectrum_centroid(v) for k, v in notes.items()}
     assert cents["harpsichord"] > cents["piano"] > cents["harp"]
     assert cents["synth"] > 2 * cents["flute"]

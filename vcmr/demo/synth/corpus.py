@@ -23,8 +23,11 @@ from pathlib import Path
 
 import numpy as np
 
+from vcmr.demo.synth.music import render_music
+from vcmr.demo.synth.parallel import run_parallel
+from vcmr.demo.synth.tags import random_tags
+from vcmr.demo.synth.video import check_size, truncate_file, write_music_video
 from vcmr.errors import VcmrError
-from vcmr.synth.parallel import run_parallel
 
 MIN_VIDEO_SECONDS = 120.0     # the paper keeps videos of at least 2 minutes
 MAX_SCENE_SECONDS = 30.0      # ... whose scenes all last at most 30 s
@@ -92,7 +95,6 @@ def plan_corpus(n: int, seed: int, duration: float, counts: dict, min_seconds: f
 
     ``min_seconds`` / ``max_scene_seconds``: the preparation filter the corpus is made for (the
     paper's 120 s and 30 s by default; the demo scales them down)."""
-    from vcmr.synth.music import random_tags
     n_faulty = sum(counts.values())
     if n_faulty > n:
         raise VcmrError(f"{n_faulty} faulty videos were asked for but --n is only {n}; "
@@ -120,8 +122,6 @@ def plan_corpus(n: int, seed: int, duration: float, counts: dict, min_seconds: f
 
 def _render_video(job: tuple) -> dict:
     spec, out_dir, size, fps, sample_rate = job
-    from vcmr.synth.music import render_music
-    from vcmr.synth.video import truncate_file, write_music_video
     clip = render_music(spec["tags"], spec["duration"], sample_rate, spec["seed"])
     path = Path(out_dir) / spec["file"]
     write_music_video(path, clip, spec["scene_cuts"], size=size, fps=fps,
@@ -146,7 +146,6 @@ def make_music_video_corpus(out_dir, n: int, seed: int = 0, duration: float = 15
         raise VcmrError(f"--n must be at least 1, got {n}")
     if duration < 2.0:
         raise VcmrError(f"--duration must be at least 2 seconds, got {duration}")
-    from vcmr.synth.video import check_size
     size = check_size(size)
     out_dir = Path(out_dir)
     (out_dir / "videos").mkdir(parents=True, exist_ok=True)

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from vcmr.errors import VcmrError
-from vcmr.synth.formats import (MTAT_SPLIT_FOLDERS, write_magnatagatune, write_mtg_jamendo)
-from vcmr.synth.music import MTAT_TOP50
+from vcmr.demo.synth.formats import (MTAT_SPLIT_FOLDERS, write_magnatagatune, write_mtg_jamendo)
+from vcmr.demo.synth.tags import MTAT_TOP50
 
 # ------------------------------------------------ parsing rules shared by real and synthetic
 MP3 = re.compile(r"^[0-9a-f]/[^\t/]+\.mp3$")

@@ -18,8 +18,8 @@ its default threshold.
 
 Example::
 
-    from vcmr.synth.music import render_music
-    from vcmr.synth.video import write_music_video
+    from vcmr.demo.synth.music import render_music
+    from vcmr.demo.synth.video import write_music_video
     clip = render_music(["piano", "fast"], duration=12, sample_rate=22050, seed=1)
     write_music_video("demo.mp4", clip, scene_cuts=[4.0, 8.5])
 """
@@ -29,10 +29,14 @@ import colorsys
 from fractions import Fraction
 from pathlib import Path
 
+import av
+import cv2
 import numpy as np
 
+from vcmr.audio.io import resample
+from vcmr.demo.synth.music import SynthClip
+from vcmr.demo.synth.tags import INSTRUMENTS
 from vcmr.errors import VcmrError
-from vcmr.synth.music import INSTRUMENTS, SynthClip
 
 CONTAINERS = {  # suffix -> (format, video codec, audio codec, audio rate or None for the clip's)
     ".mp4": ("mp4", "libx264", "aac", None),
@@ -89,7 +93,7 @@ def _activity(onsets: np.ndarray, t: float, tau: float = 0.2) -> float:
     return 0.0 if i == 0 else float(np.exp(-(t - onsets[i - 1]) / tau))
 
 
-def _draw(cv2, img, inst: str, cx: int, cy: int, s: float, t: float):
+def _draw(img, inst: str, cx: int, cy: int, s: float, t: float):
     col = INSTRUMENT_COLOURS[inst]
     r = max(2, int(s))
     if inst == "guitar":
@@ -123,7 +127,6 @@ def _draw(cv2, img, inst: str, cx: int, cy: int, s: float, t: float):
 
 def render_frame(clip: SynthClip, scene: _Scene, t: float, size) -> np.ndarray:
     """One BGR uint8 frame at time ``t`` (seconds)."""
-    import cv2
     w, h = size
     gain = 1.0 + FLASH * _activity(clip.beat_times, t, FLASH_DECAY)
     img = cv2.convertScaleAbs(scene.background, alpha=gain)
@@ -134,7 +137,7 @@ def render_frame(clip: SynthClip, scene: _Scene, t: float, size) -> np.ndarray:
         ang = orbit + k * 1.3
         cx, cy = int(ax + 10 * np.cos(ang)), int(ay + 10 * np.sin(ang))
         act = _activity(clip.onsets.get(inst, np.zeros(0)), t)
-        _draw(cv2, img, inst, cx, cy, base * (0.6 + 0.8 * act), t)
+        _draw(img, inst, cx, cy, base * (0.6 + 0.8 * act), t)
     return img
 
 
@@ -153,7 +156,6 @@ def write_music_video(path, clip: SynthClip, scene_cuts, size=(320, 240), fps: i
                       with_audio: bool = True, seed: int = 0) -> Path:
     """Write ``clip`` with matching pictures to ``path`` (.mp4: H.264+AAC, .mkv: H.264+AAC,
     .webm: VP9+Opus). Scenes change abruptly at each time (seconds) in ``scene_cuts``."""
-    import av
     path = Path(path)
     if path.suffix.lower() not in CONTAINERS:
         raise VcmrError(f"{path}: unsupported video container {path.suffix!r}; "
@@ -192,7 +194,6 @@ class _audio_writer:
     """Feeds the clip's audio to the encoder in step with the video frames (interleaved)."""
 
     def __init__(self, container, clip: SynthClip, codec: str, rate: int | None):
-        from vcmr.audio.io import resample
         self.rate = rate or clip.sample_rate
         self.x = resample(clip.audio, clip.sample_rate, self.rate)
         self.container, self.pos = container, 0
@@ -201,7 +202,6 @@ class _audio_writer:
         self.stream.thread_count = 1
 
     def write_until(self, t: float):
-        import av
         end = min(len(self.x), int(round(t * self.rate)))
         if end <= self.pos:
             return
@@ -241,7 +241,6 @@ def corrupt_file(path, seed: int = 0, n_bytes: int = 4096) -> Path:
 def decode_frames(path, size=None) -> tuple[np.ndarray, float]:
     """All frames of a video file as a (n, h, w, 3) RGB uint8 array and the frame rate; a small
     helper for tests and for looking at what was written."""
-    import av
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
         fps = float(stream.average_rate)
