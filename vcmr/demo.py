@@ -30,6 +30,7 @@ import yaml
 from vcmr.config import config_to_dict, load_config
 from vcmr.errors import VcmrError
 from vcmr.evaluate.report import ENCODER_LABELS  # light: plotting is imported on use
+from vcmr.prepare.manifest import read_manifest
 
 
 @dataclass
@@ -307,7 +308,7 @@ def _corpus_summary(data: dict) -> dict[str, Any]:
 
 def _prepare_summary(summary: dict, data_dir: Path) -> dict[str, Any]:
     from collections import Counter
-    rows = [json.loads(line) for line in (data_dir / "manifest.jsonl").read_text().splitlines() if line.strip()]
+    rows = list(read_manifest(data_dir).values())
     return {"counts": dict(Counter(r["status"] for r in rows)),
             "reasons": dict(Counter(f"{r['status']}:{r['reason']}" for r in rows if r.get("reason"))),
             "seconds": summary.get("seconds"),
