@@ -10,7 +10,7 @@ Measures, in one run on the same files:
   * the pipeline (`prepare_videos`) with 0 (inline), 1 and 2 decoding workers;
   * the Ray engine (`--engine ray`, a local Ray instance started and stopped by the run, as a
     user gets it): one CPU encoder actor that decodes its own videos with the machine's cores
-    (the default on CPU), decode tasks feeding that actor (``--ray-decode-tasks``, the GPU
+    (the default on CPU), decode tasks feeding that actor (``--ray_decode_tasks``, the GPU
     layout), and decode tasks feeding a 1-thread actor (a core left to the tasks), plus Ray's
     start-up alone (``ray.init`` + ``ray.shutdown``); ``--no-ray`` skips them;
   * a straightforward reference: `scenedetect.detect(path, ContentDetector())` (OpenCV
@@ -21,6 +21,7 @@ Prints a markdown table; throughput is seconds of video window per wall-clock se
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import shutil
 import time
@@ -149,11 +150,11 @@ def reference(paths, enc, cfg) -> float:
 
 
 RAY_VARIANTS = (("default", "1 CPU encoder actor that decodes its own videos, the machine's cores (default)"),
-                ("tasks", "decode tasks feeding 1 CPU encoder actor of the machine's cores (--ray-decode-tasks)"),
+                ("tasks", "decode tasks feeding 1 CPU encoder actor of the machine's cores (--ray_decode_tasks)"),
                 ("tasks_t1", "decode tasks feeding 1 CPU encoder actor of 1 thread "
-                             "(--ray-decode-tasks --ray-encoder-threads 1)"))
-RAY_OPTIONS = {"default": {}, "tasks": {"decode_tasks": True},
-               "tasks_t1": {"decode_tasks": True, "encoder_threads": 1}}
+                             "(--ray_decode_tasks --ray_encoder_threads 1)"))
+RAY_OPTIONS = {"default": {}, "tasks": {"ray_decode_tasks": True},
+               "tasks_t1": {"ray_decode_tasks": True, "ray_encoder_threads": 1}}
 
 
 def ray_startup_s() -> float:
@@ -173,15 +174,14 @@ def ray_rows(res: dict, paths, work: Path, frame_encoder: str, batch: int) -> No
     import torch
     from vcmr.config import load_config
     from vcmr.prepare.pipeline import prepare_videos
-    from vcmr.prepare.ray_engine import RayOptions, ray_runner
     res["ray_start_s"] = ray_startup_s()
     c = load_config("prepare", None, ["--frame_encoder", frame_encoder, "--encoder_batch_size", str(batch)])
-    variants = {key: RayOptions(**RAY_OPTIONS[key]) for key, _ in RAY_VARIANTS}
+    variants = {key: dataclasses.replace(c, engine="ray", **RAY_OPTIONS[key]) for key, _ in RAY_VARIANTS}
     for key, _ in RAY_VARIANTS:
         out = work / f"out_ray_{key}"
         shutil.rmtree(out, ignore_errors=True)
         t = time.perf_counter()
-        s = prepare_videos(paths, out, c, progress=False, runner=ray_runner(variants[key]))
+        s = prepare_videos(paths, out, variants[key], progress=False)
         res[f"ray_{key}_s"] = time.perf_counter() - t
         res[f"ray_{key}_counts"] = dict(s["counts"])
         print(json.dumps(res), flush=True)
@@ -195,19 +195,19 @@ def engines_only(paths, work: Path, frame_encoder: str, repeats: int, window_tot
     import torch
     from vcmr.config import load_config
     from vcmr.prepare.pipeline import prepare_videos
-    from vcmr.prepare.ray_engine import RayOptions, ray_runner
     import ray  # noqa: F401  (imported once here, as a local run of the CLI would not)
     threads = torch.get_num_threads()
     cfg = load_config("prepare", None, ["--frame_encoder", frame_encoder, "--encoder_batch_size", "4"])
-    variants = {"local": ("local", None)}
-    variants.update({f"ray_{key}": ("ray", RayOptions(**RAY_OPTIONS[key])) for key in ray_variants})
+    variants = {"local": cfg}
+    variants.update({f"ray_{key}": dataclasses.replace(cfg, engine="ray", **RAY_OPTIONS[key])
+                     for key in ray_variants})
     times: dict = {k: [] for k in variants}
     for rep in range(repeats):
-        for key, (engine, opts) in variants.items():
+        for key, variant in variants.items():
             out = work / f"out_{key}"
             shutil.rmtree(out, ignore_errors=True)
             t = time.perf_counter()
-            prepare_videos(paths, out, cfg, progress=False, runner=None if engine == "local" else ray_runner(opts))
+            prepare_videos(paths, out, variant, progress=False)
             times[key].append(time.perf_counter() - t)
             torch.set_num_threads(threads)
             print(key, rep, round(time.perf_counter() - t, 1), flush=True)
@@ -271,7 +271,7 @@ def main() -> None:
     res["limit_s"] = res["bare_decode_s"] + res["encoder_s"]
     print(json.dumps(res), flush=True)
 
-    from vcmr.prepare.pipeline import resolve_workers
+    from vcmr.prepare.local_engine import resolve_workers
     res["auto_workers"] = resolve_workers(-1, enc.device)
     for workers in (0, 1, 2):
         out = work / f"out_w{workers}"

@@ -207,6 +207,20 @@ class PrepareConfig:
     device: str = "auto"
     workers: int = -1  # -1: auto (0 on CPU, where the encoder uses every core)
     too_short_rule: Literal["drop", "keep_shorter"] = "drop"
+    # engine: where the work runs; the ray_* keys (engine ray only) change no output
+    engine: Literal["local", "ray"] = "local"
+    ray_address: Optional[str] = None  # None: start a local instance; "auto" or HOST:PORT: join
+    ray_num_cpus: Optional[int] = None  # local instance only; None: all of this machine's
+    ray_actors: Optional[int] = None  # encoder actors; None: one per GPU share, else per node
+    ray_gpus_per_actor: Optional[float] = None  # None: 1 when the cluster has GPUs, else 0
+    ray_encoder_cpus: float = 1.0  # CPUs each CPU encoder actor reserves in Ray's accounting
+    ray_encoder_threads: Optional[int] = None  # torch threads of a CPU actor; None: its node's
+    #   cores shared by the actors there
+    ray_decode_tasks: Optional[bool] = None  # decode in tasks that feed the actors; None: with
+    #   GPU actors only (CPU actors then decode their own videos)
+    ray_decode_cpus: float = 1.0  # CPUs each decode task reserves
+    ray_downloads: int = 4  # download tasks at once
+    ray_max_in_flight: Optional[int] = None  # None: decode slots (if any) + what actors hold
 
 
 STAGES: dict[str, type] = {
@@ -426,6 +440,14 @@ _PREPARE_RANGES: dict[str, tuple[float, bool, str]] = {
     "frames_per_second": (1, True, "frames sampled per second of video"),
     "encoder_batch_size": (0, True, "frames per encoder batch, 0 = measure the best"),
     "workers": (-1, True, "decoding processes, -1 = auto"),
+    "ray_num_cpus": (1, True, "CPUs of the local Ray instance"),
+    "ray_actors": (1, True, "frame-encoder actors"),
+    "ray_gpus_per_actor": (0, True, "GPUs per encoder actor"),
+    "ray_encoder_cpus": (0, True, "CPUs each CPU encoder actor reserves"),
+    "ray_encoder_threads": (1, True, "torch threads of each CPU encoder actor"),
+    "ray_decode_cpus": (0, False, "CPUs each decode task reserves"),
+    "ray_downloads": (1, True, "download tasks at once"),
+    "ray_max_in_flight": (1, True, "videos submitted and not yet recorded"),
 }
 
 
@@ -435,6 +457,8 @@ def validate_prepare(cfg: "PrepareConfig") -> None:
     import math
     for key, (low, inclusive, meaning) in _PREPARE_RANGES.items():
         value = getattr(cfg, key)
+        if value is None:  # an optional key left to its automatic choice
+            continue
         ok = math.isfinite(value) and (value >= low if inclusive else value > low)
         if not ok:
             bound = f">= {low}" if inclusive else f"> {low}"
@@ -446,6 +470,13 @@ def validate_prepare(cfg: "PrepareConfig") -> None:
     if float(cfg.window_seconds) != int(cfg.window_seconds):
         raise ConfigError(f"config key 'window_seconds' must be a whole number of seconds (one "
                           f"feature row per second), got {cfg.window_seconds}")
+    if cfg.engine != "ray":
+        defaults = PrepareConfig()
+        given = [f.name for f in dataclasses.fields(cfg) if f.name.startswith("ray_")
+                 and getattr(cfg, f.name) != getattr(defaults, f.name)]
+        if given:
+            raise ConfigError(f"config keys {', '.join(given)} work only with engine ray: add "
+                              f"--engine ray (or engine: ray in the YAML file)")
 
 
 def config_to_dict(cfg: Any) -> dict[str, Any]:

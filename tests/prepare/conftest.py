@@ -107,7 +107,8 @@ def corpus(tmp_path_factory) -> dict:
 def prepared(corpus, tiny_clip_dir, tmp_path_factory) -> dict:
     """The corpus prepared once with the tiny CLIP (shared by several tests)."""
     from vcmr.config import load_config
-    from vcmr.prepare.pipeline import prepare_videos, read_manifest
+    from vcmr.prepare.manifest import read_manifest
+    from vcmr.prepare.pipeline import prepare_videos
     out = tmp_path_factory.mktemp("prepared")
     cfg = load_config("prepare", None, SMALL + ["--frame_encoder_path", str(tiny_clip_dir)])
     summary = prepare_videos([corpus["dir"]], out, cfg, progress=False)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from vcmr.cli import main
-from vcmr.prepare.pipeline import read_manifest
+from vcmr.prepare.manifest import read_manifest
 
 
 TINY = ["--window_seconds", "2", "--segment_seconds", "1", "--n_segments", "2",

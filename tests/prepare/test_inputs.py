@@ -97,7 +97,8 @@ def test_folder_without_videos_and_unreadable_folder(tmp_path, monkeypatch):
 
 def test_mpg_without_audio_says_no_audio_stream(odd_videos, tiny_clip_dir, tmp_path):
     from vcmr.config import load_config
-    from vcmr.prepare.pipeline import prepare_videos, read_manifest
+    from vcmr.prepare.manifest import read_manifest
+    from vcmr.prepare.pipeline import prepare_videos
     cfg = load_config("prepare", None, TINY + ["--frame_encoder_path", str(tiny_clip_dir)])
     prepare_videos([odd_videos / "mpeg2.mpg"], tmp_path, cfg, progress=False)
     row = read_manifest(tmp_path)["mpeg2"]
@@ -108,7 +109,8 @@ def test_mpg_without_audio_says_no_audio_stream(odd_videos, tiny_clip_dir, tmp_p
 def test_mpg_with_audio_is_prepared(tmp_path, tiny_clip_dir, pyav_video_writer):
     write_video = pyav_video_writer
     from vcmr.config import load_config
-    from vcmr.prepare.pipeline import prepare_videos, read_manifest
+    from vcmr.prepare.manifest import read_manifest
+    from vcmr.prepare.pipeline import prepare_videos
     video = write_video(tmp_path / "clip.mpg", "mpeg", "mpeg2video", audio=True)
     cfg = load_config("prepare", None, TINY + ["--frame_encoder_path", str(tiny_clip_dir)])
     prepare_videos([video], tmp_path / "out", cfg, progress=False)

@@ -10,7 +10,9 @@ import pytest
 import soundfile as sf
 
 from vcmr.config import load_config
-from vcmr.prepare.pipeline import merge_outputs, prepare_videos, read_manifest
+from vcmr.prepare.manifest import read_manifest
+from vcmr.prepare.merge import merge_outputs
+from vcmr.prepare.pipeline import prepare_videos
 from prepare_helpers import copy_good_videos, kill_after_first_row
 
 REQUIRED = ("id", "source", "status", "reason", "duration_s", "n_scenes", "max_scene_s",

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from vcmr.config import load_config
-from vcmr.prepare.pipeline import prepare_videos, read_manifest
+from vcmr.prepare.manifest import read_manifest
+from vcmr.prepare.pipeline import prepare_videos
 
 TRAILER = "trailer_bbb.mp4"
 # the paper's geometry scaled down 10x (120 s -> 12 s window, 8 x 15 s -> 4 x 3 s segments)

@@ -6,7 +6,7 @@ import pytest
 
 from vcmr.prepare.download import collect_inputs, sanitize_id, shard_items
 from vcmr.prepare.frame_encoders import FrameEncoderError, build_frame_encoder
-from vcmr.prepare.pipeline import per_second_features
+from vcmr.prepare.job import per_second_features
 
 
 @pytest.mark.parametrize("name, safe", [
@@ -99,7 +99,7 @@ def test_scene_frame_matches_a_proper_downscale(fmt):
 
 def test_auto_workers_decode_inline_with_a_cpu_encoder():
     from vcmr.config import PrepareConfig
-    from vcmr.prepare.pipeline import resolve_workers
+    from vcmr.prepare.local_engine import resolve_workers
     assert PrepareConfig().workers == -1
     assert resolve_workers(-1, "cpu") == 0
     assert 1 <= resolve_workers(-1, "cuda") <= 4

@@ -17,7 +17,6 @@ and the reason (the run goes on); when no video is left the error says why.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import warnings
 from collections import Counter
@@ -33,6 +32,8 @@ from vcmr.audio.io import resample, to_mono
 from vcmr.errors import VcmrError
 from vcmr.models.video import video_seconds
 from vcmr.paths import check_input_dir
+from vcmr.prepare import manifest
+from vcmr.prepare.manifest import MANIFEST, ManifestError
 
 
 class PreparedDataError(VcmrError):
@@ -47,28 +48,16 @@ class Segment:
     feature_path: Path
 
 
-def read_manifest(root: Path) -> list[dict]:
-    path = root / "manifest.jsonl"
-    if not path.is_file():
-        raise PreparedDataError(
-            f"{str(root)!r} is not a prepared dataset: {path.name} is missing. Create it with "
-            f"`vcmr prepare VIDEOS... --out {root}`")
-    rows = []
-    for n, line in enumerate(path.read_text().splitlines(), 1):
-        if line.strip():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError:
-                raise PreparedDataError(f"{path}: line {n} is not valid JSON") from None
-    return rows
-
-
 def kept_ids(root: Path) -> list[str]:
     """Ids with status 'kept' (the last manifest row of an id wins), sorted."""
-    status = {}
-    for row in read_manifest(root):
-        status[row["id"]] = row.get("status")
-    return sorted(i for i, s in status.items() if s == "kept")
+    if not (root / MANIFEST).is_file():
+        raise PreparedDataError(
+            f"{str(root)!r} is not a prepared dataset: {MANIFEST} is missing. Create it with "
+            f"`vcmr prepare VIDEOS... --out {root}`")
+    try:
+        return manifest.kept_ids(root, strict=True)
+    except ManifestError as e:
+        raise PreparedDataError(str(e)) from None
 
 
 def video_split(video_id: str, valid_fraction: float) -> str:

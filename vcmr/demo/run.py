@@ -43,6 +43,7 @@ from vcmr.prepare.pipeline import prepare_videos
 from vcmr.train.music import pretrain_music
 from vcmr.train.tagging import finetune
 from vcmr.train.video import pretrain_video
+from vcmr.prepare.manifest import read_manifest
 
 
 @dataclass
@@ -315,7 +316,7 @@ def _corpus_summary(data: dict) -> dict[str, Any]:
 
 def _prepare_summary(summary: dict, data_dir: Path) -> dict[str, Any]:
     from collections import Counter
-    rows = [json.loads(line) for line in (data_dir / "manifest.jsonl").read_text().splitlines() if line.strip()]
+    rows = list(read_manifest(data_dir).values())
     return {"counts": dict(Counter(r["status"] for r in rows)),
             "reasons": dict(Counter(f"{r['status']}:{r['reason']}" for r in rows if r.get("reason"))),
             "seconds": summary.get("seconds"),

@@ -13,7 +13,8 @@ swscale's area filter through one reusable reformatter.
     win.frames.shape       # (600, 224, 224, 3) uint8, frame j shows time start + (j + 0.5) / 5
 
 Only the window is decoded: the container is seeked to just before ``start`` and decoding
-stops once both streams have passed ``start + duration``.
+stops once both streams have passed ``start + duration``. PyAV (``av``) and OpenCV (``cv2``)
+are imported on use: they belong to the optional ``video`` extra.
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
+from vcmr.audio.io import av_frame_mono, limit_peak, resample
 from vcmr.errors import VcmrError
 
 __all__ = ["VideoInfo", "DecodedWindow", "DecodeError", "probe_video", "decode_window",
@@ -199,6 +201,80 @@ def scene_frame(frame, step: int, reformatter=None) -> np.ndarray:
     return cv2.cvtColor(i420, cv2.COLOR_YUV2BGR_I420)
 
 
+class _WindowPass:
+    """The state of one demux pass over a window: video frames go to the sampler and the
+    scene callback, audio frames are converted to mono float chunks."""
+
+    def __init__(self, start: float, end: float, sampler: _Sampler, step: int,
+                 on_scene_frame: Optional[Callable[[np.ndarray, int, float], bool]]):
+        self.start, self.end, self.sampler, self.step = start, end, sampler, step
+        import av
+        from av.video.reformatter import VideoReformatter
+        self.on_scene_frame = on_scene_frame
+        self.scene_reformatter = VideoReformatter()  # used for non-4:2:0 video only
+        # Only convert to float here (keeping the channel layout), mix to mono with the
+        # layout's names (vcmr.audio.io.to_mono: ITU-R BS.775 weights, stereo = mean) and
+        # resample the whole window once at the end with soxr: per-frame FFmpeg resampling cost
+        # more than the audio decode, and FFmpeg's stereo->mono sums at -3 dB (can clip).
+        self.to_float = av.AudioResampler(format="fltp")
+        self.audio_chunks: list[np.ndarray] = []
+        self.audio_t0: Optional[float] = None
+        self.audio_rate = 0
+        self.audio_done = self.video_done = self.stopped = False
+        self.n_window = 0
+
+    def run(self, container, vs, as_) -> None:
+        if self.start > SEEK_MARGIN_S:
+            container.seek(int((self.start - SEEK_MARGIN_S) * 1_000_000), backward=True)
+        for packet in container.demux(vs, as_):
+            if packet.stream is vs and self.video_done or packet.stream is as_ and self.audio_done:
+                continue
+            for frame in packet.decode():
+                t = frame.time
+                if t is None:
+                    continue
+                if packet.stream is vs:
+                    if not self._video(frame, t):
+                        break
+                else:
+                    self._audio(frame, t)
+            if self.stopped or (self.video_done and self.audio_done):
+                break
+
+    def _video(self, frame, t: float) -> bool:
+        """False once the window's video is complete."""
+        if t >= self.end - 1e-6:
+            self.video_done = True
+            return False
+        self.sampler.push(t, frame)
+        if t >= self.start - 1e-6:
+            if self.on_scene_frame is not None:
+                small = scene_frame(frame, self.step, self.scene_reformatter)
+                self.stopped = bool(self.on_scene_frame(small, self.n_window, t))
+            self.n_window += 1
+        return True
+
+    def _audio(self, frame, t: float) -> None:
+        if self.audio_t0 is None:
+            self.audio_t0, self.audio_rate = t, frame.sample_rate
+        for out in self.to_float.resample(frame):
+            self.audio_chunks.append(av_frame_mono(out))
+        if t + frame.samples / frame.sample_rate >= self.end + 0.1:
+            self.audio_done = True
+
+
+def _streams(container, path: Path, threads: bool):
+    """(video stream, audio stream) of the container, or a DecodeError naming what lacks."""
+    if not container.streams.video:
+        raise DecodeError(f"{path}: the file has no video stream", "no_video")
+    if not container.streams.audio:
+        raise DecodeError(f"{path}: the file has no audio stream", "no_audio")
+    vs = container.streams.video[0]
+    if threads:
+        vs.thread_type = "AUTO"
+    return vs, container.streams.audio[0]
+
+
 def decode_window(path: str | Path, start: float, duration: float, *, sample_fps: int,
                   crop_size: int, scene_width: int = 160, sample_rate: int = 16000,
                   on_scene_frame: Optional[Callable[[np.ndarray, int, float], bool]] = None,
@@ -209,80 +285,31 @@ def decode_window(path: str | Path, start: float, duration: float, *, sample_fps
     to ``scene_width``; when it returns True decoding stops early (``stopped_early``).
     Raises DecodeError with a manifest reason when the file is broken or too short.
     """
-    import av
-    from av.video.reformatter import VideoReformatter
-
-    from vcmr.audio.io import av_frame_mono
     path = Path(path)
     end = start + duration
-    n_samples = int(round(duration * sample_rate))
     sampler = _Sampler(start, int(round(duration * sample_fps)), sample_fps, crop_size)
-    audio_chunks: list[np.ndarray] = []
-    audio_t0: Optional[float] = None
-    audio_done = video_done = False
-    n_window = 0
-    stopped = False
     with _open(path) as c:
-        if not c.streams.video:
-            raise DecodeError(f"{path}: the file has no video stream", "no_video")
-        if not c.streams.audio:
-            raise DecodeError(f"{path}: the file has no audio stream", "no_audio")
-        vs, as_ = c.streams.video[0], c.streams.audio[0]
-        if threads:
-            vs.thread_type = "AUTO"
+        vs, as_ = _streams(c, path, threads)
         fps = float(vs.average_rate or vs.guessed_rate or 25)
-        step = scene_step(vs.codec_context.width, scene_width)
-        scene_reformatter = VideoReformatter()  # used for non-4:2:0 video only
-        # Only convert to float here (keeping the channel layout), mix to mono with the
-        # layout's names (vcmr.audio.io.to_mono: ITU-R BS.775 weights, stereo = mean) and
-        # resample the whole window once at the end with soxr: per-frame FFmpeg resampling cost
-        # more than the audio decode, and FFmpeg's stereo->mono sums at -3 dB (can clip).
-        to_float = av.AudioResampler(format="fltp")
-        audio_rate = 0
+        win = _WindowPass(start, end, sampler, scene_step(vs.codec_context.width, scene_width),
+                          on_scene_frame)
         try:
-            if start > SEEK_MARGIN_S:
-                c.seek(int((start - SEEK_MARGIN_S) * 1_000_000), backward=True)
-            for packet in c.demux(vs, as_):
-                if packet.stream is vs and video_done or packet.stream is as_ and audio_done:
-                    continue
-                for frame in packet.decode():
-                    t = frame.time
-                    if t is None:
-                        continue
-                    if packet.stream is vs:
-                        if t >= end - 1e-6:
-                            video_done = True
-                            break
-                        sampler.push(t, frame)
-                        if t >= start - 1e-6:
-                            if on_scene_frame is not None:
-                                small = scene_frame(frame, step, scene_reformatter)
-                                stopped = bool(on_scene_frame(small, n_window, t))
-                            n_window += 1
-                    else:
-                        if audio_t0 is None:
-                            audio_t0, audio_rate = t, frame.sample_rate
-                        for out in to_float.resample(frame):
-                            audio_chunks.append(av_frame_mono(out))
-                        if t + frame.samples / frame.sample_rate >= end + 0.1:
-                            audio_done = True
-                if stopped or (video_done and audio_done):
-                    break
+            win.run(c, vs, as_)
         except Exception as e:
             raise DecodeError(f"{path}: decoding failed ({type(e).__name__}: {e})", "decode_error") from e
-    if stopped:
-        return DecodedWindow(start, duration, np.zeros(0, np.float32), sampler.out[:0], n_window,
-                             stopped_early=True, fps=fps)
-    if n_window == 0:
+    if win.stopped:
+        return DecodedWindow(start, duration, np.zeros(0, np.float32), sampler.out[:0],
+                             win.n_window, stopped_early=True, fps=fps)
+    if win.n_window == 0:
         raise DecodeError(f"{path}: no video frame in the window {start:.1f}-{end:.1f} s "
                           f"(truncated file?)", "decode_error")
     got = sampler.finish()
     if got < len(sampler.times):
         raise DecodeError(f"{path}: video stream ends {(len(sampler.times) - got) / sample_fps:.1f} s "
                           f"before the end of the window (truncated file?)", "decode_error")
-    audio = _trim_audio(_mono_resampled(audio_chunks, audio_rate, sample_rate), audio_t0, start,
-                        n_samples, sample_rate, path)
-    return DecodedWindow(start, duration, audio, sampler.out, n_window, fps=fps)
+    audio = _trim_audio(_mono_resampled(win.audio_chunks, win.audio_rate, sample_rate), win.audio_t0,
+                        start, int(round(duration * sample_rate)), sample_rate, path)
+    return DecodedWindow(start, duration, audio, sampler.out, win.n_window, fps=fps)
 
 
 def _mono_resampled(chunks: list[np.ndarray], rate_in: int, rate_out: int) -> Optional[np.ndarray]:
@@ -290,7 +317,6 @@ def _mono_resampled(chunks: list[np.ndarray], rate_in: int, rate_out: int) -> Op
     only if the multichannel downmix went above full scale)."""
     if not chunks:
         return None
-    from vcmr.audio.io import limit_peak, resample
     return resample(limit_peak(np.concatenate(chunks).astype(np.float32)), rate_in, rate_out)
 
 

@@ -16,7 +16,8 @@ What an input is, decided before any work (never guessed from the extension alon
 
 Ids become file names, so they are sanitised: only ``[A-Za-z0-9_-]``, never starting with
 ``-`` or ``.``, at most 80 characters; two inputs with the same sanitised id get a short hash
-suffix. Nothing is ever passed to a shell.
+suffix. Nothing is ever passed to a shell. PyAV (``av``) and yt-dlp are imported on use:
+they belong to the optional ``video`` and ``download`` extras.
 """
 from __future__ import annotations
 

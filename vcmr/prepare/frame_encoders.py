@@ -18,10 +18,16 @@ cache is used when it holds ``openai/clip-vit-base-patch32`` (the pinned revisio
 (``HF_HUB_OFFLINE=1`` / ``TRANSFORMERS_OFFLINE=1``), the pinned revision is downloaded once into
 the cache by huggingface_hub, with its progress bars (about 600 MB). Offline or without a
 network, the error says the three ways to provide the weights.
+
+torch, transformers, huggingface_hub and efficientnet_lite_pytorch are imported on use: the
+last three belong to optional extras, and torch loads only where an encoder is built (the
+decoding processes of both engines import this module without needing it).
 """
 from __future__ import annotations
 
+import os
 import pickle
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -101,7 +107,6 @@ def _device(device: str) -> str:
 # ------------------------------------------------------------------------------------ CLIP
 def hub_offline() -> bool:
     """Offline as huggingface_hub and transformers understand it (read now, not at import)."""
-    import os
     if any(os.environ.get(v, "").strip().lower() in ("1", "on", "yes", "true")
            for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")):
         return True
@@ -145,7 +150,6 @@ def _clip_forward(model, x):
 def _load_clip_model(source: str, revision: Optional[str], local_only: bool):
     from transformers import CLIPVisionModelWithProjection
     if not local_only:
-        import sys
         print(f"vcmr: downloading CLIP {source} (revision {revision[:12]}, about 600 MB) into the "
               f"Hugging Face cache, once", file=sys.stderr)
     try:

@@ -10,6 +10,8 @@ decode of the file is needed. ``feed`` returns True as soon as a scene is proven
         if scanner.feed(bgr, i, t):
             break
     stats = scanner.finish()   # SceneStats(cuts_s=[...], n_scenes, max_scene_s, complete)
+
+PySceneDetect is imported on use: it belongs to the optional ``video`` extra.
 """
 from __future__ import annotations
 
