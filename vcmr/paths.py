@@ -11,6 +11,8 @@ Every command that writes calls these first, so a typo in ``--out`` or an unwrit
   as such, not as "no files found").
 * :func:`atomic_output` - write to a unique temporary name next to the target, then rename;
   the temporary is removed on any failure, so no ``*.tmp`` is ever left behind.
+* :func:`write_bytes_atomic` - the same for bytes in memory, through ``<name>.tmp`` and plain
+  ``os.write`` calls (prepare's outputs: a full disk is an ``OSError`` naming the file).
 """
 from __future__ import annotations
 
@@ -138,6 +140,31 @@ def atomic_output(out: str | Path) -> Iterator[Path]:
     except BaseException:
         with contextlib.suppress(OSError):
             tmp.unlink()
+        raise
+
+
+def write_bytes_atomic(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary name, then rename (never half-written).
+
+    Plain ``os.write`` calls, so a full disk surfaces as ``OSError(ENOSPC)`` naming the file
+    (libsndfile reports it as "System error."), and the temporary is removed on any failure.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException as e:
+        tmp.unlink(missing_ok=True)
+        if isinstance(e, OSError) and e.filename is None:
+            e.filename = str(path)
         raise
 
 

@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import io
-import os
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+
+from vcmr.paths import write_bytes_atomic
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".ogg", ".opus", ".aiff", ".aif")
 VIDEO_EXTENSIONS = (".mp4", ".webm", ".mkv", ".mov", ".avi", ".m4a", ".aac")
@@ -159,31 +160,6 @@ def audio_info(path: str | Path) -> tuple[int, int]:
     """(frames, sample_rate) without decoding the whole file (soundfile formats only)."""
     info = sf.info(str(path))
     return info.frames, info.samplerate
-
-
-def write_bytes_atomic(path: str | Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary name, then rename (never half-written).
-
-    Plain ``os.write`` calls, so a full disk surfaces as ``OSError(ENOSPC)`` naming the file
-    (libsndfile reports it as "System error."), and the temporary is removed on any failure.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
-    try:
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-    except BaseException as e:
-        tmp.unlink(missing_ok=True)
-        if isinstance(e, OSError) and e.filename is None:
-            e.filename = str(path)
-        raise
 
 
 def write_wav(path: str | Path, x: np.ndarray, sample_rate: int) -> None:

@@ -11,7 +11,6 @@
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import warnings
@@ -24,22 +23,16 @@ from torch.utils.data import Dataset
 
 from vcmr.audio.io import (AUDIO_EXTENSIONS, AudioReadError, find_audio_files, read_audio, resample,
                            soundfile_channel_names, to_mono)
+from vcmr.data.splits import hash_fraction, hashed_split
 from vcmr.errors import VcmrError
 from vcmr.paths import unreadable_folders
 
 log = logging.getLogger(__name__)
 
 
-def _hash01(relative_path: str) -> float:
-    """md5 of the name's bytes on disk: UTF-8 names hash as before, and a name that is not
-    valid UTF-8 (a surrogate-escaped str from ``os.fsdecode``) hashes its raw bytes instead of
-    raising UnicodeEncodeError."""
-    return int(hashlib.md5(os.fsencode(relative_path)).hexdigest()[:8], 16) / 0xFFFFFFFF
-
-
 def split_of(relative_path: str, valid_fraction: float) -> str:
     """'valid' or 'train' from an md5 hash of the relative path (deterministic, stable)."""
-    return "valid" if _hash01(relative_path) < valid_fraction else "train"
+    return hashed_split(relative_path, valid_fraction)
 
 
 MIN_VALID_FILES = 2  # NT-Xent needs at least two items in a validation batch
@@ -69,7 +62,7 @@ def list_split(root: str | Path, split: str, valid_fraction: float = 0.1) -> lis
                         f"{', '.join(AUDIO_EXTENSIONS)})")
     if split == "all":
         return files
-    ranked = sorted(files, key=lambda f: _hash01(f.relative_to(root).as_posix()))
+    ranked = sorted(files, key=lambda f: hash_fraction(f.relative_to(root).as_posix()))
     valid = [f for f in ranked if split_of(f.relative_to(root).as_posix(), valid_fraction) == "valid"]
     if len(valid) < MIN_VALID_FILES and len(files) >= 2 * MIN_VALID_FILES and valid_fraction > 0:
         valid = ranked[:MIN_VALID_FILES]

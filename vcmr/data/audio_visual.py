@@ -16,7 +16,6 @@ and the reason (the run goes on); when no video is left the error says why.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import warnings
 from collections import Counter
@@ -29,6 +28,7 @@ import torch
 from torch.utils.data import Dataset
 
 from vcmr.audio.io import resample, to_mono
+from vcmr.data.splits import hashed_split
 from vcmr.errors import VcmrError
 from vcmr.models.video import video_seconds
 from vcmr.paths import check_input_dir
@@ -61,8 +61,7 @@ def kept_ids(root: Path) -> list[str]:
 
 
 def video_split(video_id: str, valid_fraction: float) -> str:
-    h = int(hashlib.md5(video_id.encode("utf-8")).hexdigest()[:8], 16) / 0xFFFFFFFF
-    return "valid" if h < valid_fraction else "train"
+    return hashed_split(video_id, valid_fraction)
 
 
 def split_ids(ids: list[str], split: str, valid_fraction: float) -> list[str]:

@@ -10,7 +10,9 @@ imports flow one way: tagging -> loaders -> splits.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +26,19 @@ log = logging.getLogger(__name__)
 
 SUBSETS = ("train", "valid", "test")
 DATASETS = ("magnatagatune", "mtg-jamendo")
+
+
+def hash_fraction(name: str) -> float:
+    """A number in [0, 1] from an md5 hash of ``name`` (deterministic across runs and machines).
+
+    ``name`` is hashed as its bytes on disk (``os.fsencode``): UTF-8 names as UTF-8, and a name
+    that is not valid UTF-8 (a surrogate-escaped str from ``os.fsdecode``) as its raw bytes."""
+    return int(hashlib.md5(os.fsencode(name)).hexdigest()[:8], 16) / 0xFFFFFFFF
+
+
+def hashed_split(name: str, valid_fraction: float) -> str:
+    """'valid' or 'train' by :func:`hash_fraction` (audio files and prepared videos alike)."""
+    return "valid" if hash_fraction(name) < valid_fraction else "train"
 
 
 class DatasetFormatError(VcmrError):

@@ -22,7 +22,8 @@ from typing import Optional
 
 import numpy as np
 
-from vcmr.audio.io import write_bytes_atomic, write_wav
+from vcmr.audio.io import write_wav
+from vcmr.paths import write_bytes_atomic
 from vcmr.config import validate_prepare
 from vcmr.errors import VcmrError
 from vcmr.prepare.decode import DecodeError, decode_window, probe_video, window_start

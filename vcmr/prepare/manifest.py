@@ -22,7 +22,7 @@ import os
 from pathlib import Path
 from typing import Any, Iterable, Optional
 
-from vcmr.audio.io import write_bytes_atomic
+from vcmr.paths import write_bytes_atomic
 from vcmr.errors import VcmrError
 
 __all__ = ["MANIFEST", "DONE_STATUSES", "OUTPUT_KEYS", "ManifestError", "output_settings",

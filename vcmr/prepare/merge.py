@@ -7,6 +7,7 @@ from collections import Counter
 from pathlib import Path
 
 from vcmr.errors import VcmrError
+from vcmr.paths import atomic_output
 from vcmr.prepare.manifest import MANIFEST, is_done, read_manifest, row_files, write_rows
 
 __all__ = ["merge_outputs"]
@@ -15,14 +16,12 @@ _RANK = {"kept": 2, "dropped": 1, "failed": 0}
 
 
 def _link_or_copy(src: Path, dst: Path) -> None:
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dst.with_name(dst.name + ".tmp")
-    tmp.unlink(missing_ok=True)
-    try:
-        os.link(src, tmp)
-    except OSError:
-        shutil.copyfile(src, tmp)
-    tmp.replace(dst)
+    with atomic_output(dst) as tmp:
+        tmp.unlink()  # os.link needs a free name
+        try:
+            os.link(src, tmp)
+        except OSError:
+            shutil.copyfile(src, tmp)
 
 
 def merge_outputs(dirs: list[str | Path], out_dir: str | Path) -> dict[str, int]:

@@ -43,6 +43,7 @@ from vcmr.demo.synth.music import render_music
 from vcmr.demo.synth.parallel import run_parallel
 from vcmr.demo.synth.tags import MTAT_TOP50, random_tags
 from vcmr.errors import VcmrError
+from vcmr.paths import atomic_output
 
 HEX = "0123456789abcdef"
 MTAT_SPLIT_FOLDERS = {"train": HEX[:12], "valid": "c", "test": "def"}
@@ -67,11 +68,8 @@ def _render_mp3(job: tuple) -> dict:
     """Render one clip and write it as mp3 (atomic). Returns the clip's MTAT tags and facts."""
     tags, seed, duration, sample_rate, path = job
     clip = render_music(tags, duration, sample_rate, seed)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".part")
-    sf.write(str(tmp), clip.audio, sample_rate, format="MP3")
-    tmp.replace(path)
+    with atomic_output(path) as tmp:
+        sf.write(str(tmp), clip.audio, sample_rate, format="MP3")
     return {"tags": clip.tags, "mode": clip.mode, "tempo_bpm": clip.tempo_bpm,
             "dynamics": clip.dynamics, "instruments": clip.instruments}
 

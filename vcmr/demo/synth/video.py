@@ -37,6 +37,7 @@ from vcmr.audio.io import resample
 from vcmr.demo.synth.music import SynthClip
 from vcmr.demo.synth.tags import INSTRUMENTS
 from vcmr.errors import VcmrError
+from vcmr.paths import atomic_output
 
 CONTAINERS = {  # suffix -> (format, video codec, audio codec, audio rate or None for the clip's)
     ".mp4": ("mp4", "libx264", "aac", None),
@@ -165,10 +166,8 @@ def write_music_video(path, clip: SynthClip, scene_cuts, size=(320, 240), fps: i
     cuts = sorted(float(c) for c in scene_cuts)
     rng = np.random.default_rng(seed)
     scenes = [_Scene(clip, k, (w, h), rng) for k in range(len(cuts) + 1)]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.stem + ".part" + path.suffix)
     n_frames = int(round(clip.duration * fps))
-    with av.open(str(tmp), "w", format=fmt) as container:
+    with atomic_output(path) as tmp, av.open(str(tmp), "w", format=fmt) as container:
         vs = container.add_stream(vcodec, rate=fps)
         vs.width, vs.height, vs.pix_fmt = w, h, "yuv420p"
         vs.thread_count = 1      # deterministic bytes and no oversubscription in worker pools
@@ -186,7 +185,6 @@ def write_music_video(path, clip: SynthClip, scene_cuts, size=(320, 240), fps: i
         container.mux(vs.encode(None))
         if audio:
             audio.finish()
-    tmp.replace(path)
     return path
 
 
