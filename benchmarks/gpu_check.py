@@ -232,7 +232,7 @@ def stage2(args, sizes, device, cfg_vid) -> dict:
 
         def step():
             with autocast(device, prec):
-                loss = module.loss(module.embed_audio(audio), module.embed_video(video))
+                loss = module.loss(module.net.embed_audio(audio), module.net.embed_video(video))
             opt.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.step(opt)

@@ -165,9 +165,9 @@ def test_stage2_joint_space_matches_module(tmp_path_factory):
     assert model.stage == "vid" and model.joint_size == 128 and model.video_seconds == 1
     x = music(2187 * 3 / SR, seed=7)
     with torch.no_grad():
-        expected_audio = module.embed_audio(torch.from_numpy(x.reshape(3, 2187)))
+        expected_audio = module.net.embed_audio(torch.from_numpy(x.reshape(3, 2187)))
         v = torch.randn(4, 1, 8)
-        expected_video = module.embed_video(v)
+        expected_video = module.net.embed_video(v)
     np.testing.assert_allclose(model.embed(x, SR, space="joint").embeddings, expected_audio.numpy(), atol=1e-6)
     np.testing.assert_allclose(model.embed(x, SR).embeddings.shape, (3, 64))
     np.testing.assert_allclose(model.embed_video_features(v), expected_video.numpy(), atol=1e-6)
@@ -224,8 +224,8 @@ def _old_modules():
 def old_files(tmp_path_factory):
     root = tmp_path_factory.mktemp("old_layout")
     mus, vid, sup = _old_modules()
-    assert "encoder.blocks.7.0.weight" not in mus.state_dict()  # the old layout: 7 blocks, 0..6
-    assert "projector.0.bias" in mus.state_dict() and "video_projector.2.bias" in vid.state_dict()
+    assert "net.encoder.blocks.7.0.weight" not in mus.state_dict()  # the old layout: 7 blocks, 0..6
+    assert "net.projector.0.bias" in mus.state_dict() and "net.video_projector.2.bias" in vid.state_dict()
     files = {"mus": _old_layout(mus, "mus", root / "mus.ckpt"), "vid": _old_layout(vid, "vid", root / "vid.ckpt"),
              "sup": _old_layout(sup, "sup", root / "sup.ckpt", TAGS)}
     return (mus, vid, sup), files
@@ -238,18 +238,18 @@ def test_old_checkpoints_and_exports_rebuild_the_old_model(old_files, stage, tmp
     module = dict(zip(("mus", "vid", "sup"), modules))[stage]
     x = torch.from_numpy(np.stack([music(2187 / SR, seed=s) for s in range(3)]))
     with torch.no_grad():
-        expected = module.encoder(x)
+        expected = module.net.encoder(x)
     export_checkpoint(files[stage], tmp_path / "old.safetensors")
     for src in (files[stage], tmp_path / "old.safetensors"):
         model = vcmr.load_model(src, device="cpu")
         model.batch_size = 8  # one forward pass, as the module's: bit-identical outputs
-        assert model.encoder.cfg.last_block_kernel_size == 0 and len(model.encoder.blocks) == 7
+        assert model.net.encoder.cfg.last_block_kernel_size == 0 and len(model.net.encoder.blocks) == 7
         torch.testing.assert_close(model.embed_segments(x), expected, rtol=0, atol=0)
         if stage == "vid":
             v = torch.randn(2, 1, 8)
             with torch.no_grad():
-                torch.testing.assert_close(model.embed_segments(x, space="joint"), module.embed_audio(x), rtol=0, atol=0)
-                np.testing.assert_array_equal(model.embed_video_features(v), module.embed_video(v).numpy())
+                torch.testing.assert_close(model.embed_segments(x, space="joint"), module.net.embed_audio(x), rtol=0, atol=0)
+                np.testing.assert_array_equal(model.embed_video_features(v), module.net.embed_video(v).numpy())
         if stage == "sup":
             with torch.no_grad():
                 probs = torch.sigmoid(module(x)).mean(0).numpy()
@@ -275,11 +275,11 @@ def test_old_checkpoints_feed_the_stage2_and_stage3_loaders(old_files):
         encoder, cfg = resolve_encoder(sup_cfg)
     assert cfg.last_block_kernel_size == 0
     with torch.no_grad():
-        torch.testing.assert_close(encoder.eval()(x), mus.encoder(x), rtol=0, atol=0)
+        torch.testing.assert_close(encoder.eval()(x), mus.net.encoder(x), rtol=0, atol=0)
     vid_args = TINY_OVERRIDES + ["--feature_dim", "8", "--audio_encoder_ckpt_path", str(files["mus"])]
     with pytest.raises(CheckpointError, match="last_block_kernel_size: checkpoint 0 vs config 1"):
         VideoPretraining(load_config("vid", None, vid_args))
     vid = VideoPretraining(load_config("vid", None, vid_args + ["--last_block_kernel_size", "0"])).eval()
     with torch.no_grad():
-        torch.testing.assert_close(vid.encoder(x), mus.encoder(x), rtol=0, atol=0)
+        torch.testing.assert_close(vid.net.encoder(x), mus.net.encoder(x), rtol=0, atol=0)
     assert dataclasses.asdict(vid.cfg)["projector_bias"] is False  # new heads on the old encoder

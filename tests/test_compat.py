@@ -68,7 +68,7 @@ def test_authors_stage1_embeds_as_their_module(files):
     emb = model.embed_segments(x)
     assert model.stage == "mus" and model.sample_rate == 16000
     assert close(emb, ref.encoder(x.unsqueeze(1))) < 1e-5
-    assert close(model.projector(emb), ref.model(x.unsqueeze(1))) < 1e-5
+    assert close(model.net.projector(emb), ref.model(x.unsqueeze(1))) < 1e-5
 
 
 def test_authors_stage2_joint_embeddings_equal_their_module(files):
@@ -93,7 +93,7 @@ def test_authors_stage3_tag_probabilities_equal_their_module(files):
 def test_clmr_checkpoints_embed_at_22050_hz_as_clmr(files, layout, capsys):
     path, ref = files[layout]
     model = vcmr.load_model(path)
-    enc = model.encoder.cfg
+    enc = model.net.encoder.cfg
     assert (model.sample_rate, model.segment_samples) == (22050, 59049)
     assert enc == EncoderConfig(sample_rate=22050, audio_length=59049, n_blocks=9,
                                 n_channels=[128, 128, 256, 256, 256, 256, 256, 256, 512],
@@ -130,8 +130,8 @@ def test_stage2_starts_from_clmrs_encoder(files, capsys):
     assert (cfg.sample_rate, cfg.audio_length, cfg.last_block_kernel_size) == (22050, 59049, 3)
     module = VideoPretraining(cfg).eval()
     x = waveforms(2, 59049, seed=2)
-    assert close(module.encoder(x), ref.encoder(x.unsqueeze(1))) < 1e-5
-    assert module.video_encoder.n_seconds == 3  # round(59049 / 22050)
+    assert close(module.net.encoder(x), ref.encoder(x.unsqueeze(1))) < 1e-5
+    assert module.net.video_encoder.n_seconds == 3  # round(59049 / 22050)
     assert "encoder architecture taken from the checkpoint" in capsys.readouterr().err
 
 
@@ -276,7 +276,7 @@ def test_pretrain_video_conditions_clmrs_encoder_end_to_end(files, tmp_path, cap
     ckpt = next((tmp_path / "runs").rglob("last.ckpt"))
     model = vcmr.load_model(ckpt)
     assert (model.stage, model.sample_rate, model.segment_samples, model.video_seconds) == ("vid", 22050, 59049, 3)
-    frozen = {k: v for k, v in model.encoder.state_dict().items() if k.startswith("blocks.0.0.")}
+    frozen = {k: v for k, v in model.net.encoder.state_dict().items() if k.startswith("blocks.0.0.")}
     assert all(torch.equal(v, ref.encoder.state_dict()["sequential." + k[len("blocks."):]])
                for k, v in frozen.items())
 

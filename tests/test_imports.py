@@ -77,7 +77,7 @@ def test_the_analysis_sees_imports_inside_functions():
     assert "vcmr.api" in names and "vcmr" in names and "vcmr.compat_read" in names
     # vcmr/__init__.py imports vcmr.api only inside load_model: a lazy import still counts
     assert "vcmr.api" in imported(names["vcmr"], names)
-    assert {"vcmr.model", "vcmr.export", "vcmr.pretrained"} <= imported(names["vcmr.api"], names)
+    assert {"vcmr.inference", "vcmr.export", "vcmr.pretrained"} <= imported(names["vcmr.api"], names)
 
 
 def test_no_two_vcmr_modules_import_each_other():
@@ -88,15 +88,13 @@ def test_no_two_vcmr_modules_import_each_other():
 
 def tiny_stage1_checkpoint(path: Path) -> Path:
     """A stage-1 checkpoint in the layout training writes, built without Lightning."""
-    from vcmr.checkpoint import build_encoder
+    from vcmr.checkpoint import checkpoint_hparams
     from vcmr.config import config_to_dict, load_config
-    from vcmr.models.heads import projector
+    from vcmr.models.stages import build
     cfg = load_config("mus", None, TINY_OVERRIDES)
     torch.manual_seed(0)
-    sd = {f"encoder.{k}": v for k, v in build_encoder(cfg).state_dict().items()}
-    sd |= {f"projector.{k}": v for k, v in
-           projector(cfg.output_size, cfg.output_size, cfg.projection_dim).state_dict().items()}
-    torch.save({"state_dict": sd, "hyper_parameters": {"stage": "mus", "config": config_to_dict(cfg)}}, path)
+    sd = {f"net.{k}": v for k, v in build("mus", cfg).state_dict().items()}
+    torch.save({"state_dict": sd, "hyper_parameters": checkpoint_hparams("mus", config_to_dict(cfg))}, path)
     return path
 
 

@@ -28,7 +28,7 @@ import vcmr.pretrained as pretrained
 from vcmr.audio.io import read_audio
 from vcmr.checkpoint import CheckpointError
 from vcmr.export import load_local_file
-from vcmr.model import (MAX_CHANNELS, SPACES, EmbeddingModel, Embeddings,  # noqa: F401 (re-exported)
+from vcmr.inference import (MAX_CHANNELS, SPACES, EmbeddingModel, Embeddings,  # noqa: F401 (re-exported)
                         default_device, segment_audio, to_mono_waveform)
 
 __all__ = ["Embeddings", "EmbeddingModel", "load_model", "embed_file", "segment_audio",

@@ -19,6 +19,9 @@ import torch
 from vcmr.config import ConfigError, EncoderConfig, encoder_config
 from vcmr.errors import CheckpointError  # re-exported (vcmr.compat_read raises it too)
 from vcmr.models.sample_cnn import SampleCNN
+from vcmr.models.stages import load_weights, stage_config
+
+NET_PREFIX = "net."  # a training module holds its stage network as ``net``
 
 STAGE_NAMES = {"mus": "stage 1 (music pre-training)", "vid": "stage 2 (video-conditioned)",
                "sup": "stage 3 (tagging)"}
@@ -36,8 +39,8 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     ckpt = load_weights_only(path)
     hp = _hparams(ckpt) if isinstance(ckpt, dict) else {}
     if "stage" in hp and "config" in hp and "state_dict" in ckpt:
-        return {"stage": hp["stage"], "config": hp["config"], "state_dict": ckpt["state_dict"],
-                "tags": hp.get("tags")}
+        return {"stage": hp["stage"], "config": hp["config"], "tags": hp.get("tags"),
+                "state_dict": sub_state_dict(ckpt["state_dict"], NET_PREFIX)}
     foreign = read_foreign(path, ckpt)
     if foreign is None:
         raise CheckpointError(f"{str(path)!r} is not a vcmr checkpoint (no vcmr stage/config inside) "
@@ -45,6 +48,20 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     notice(f"{str(path)!r}: {LAYOUT_NAMES[foreign['layout']]}, converted to a vcmr "
            f"{STAGE_NAMES[foreign['stage']]} model")
     return foreign
+
+
+def checkpoint_hparams(stage: str, config: dict[str, Any], tags: list[str] | None = None) -> dict[str, Any]:
+    """The hyper-parameters a training module saves: what ``read_checkpoint`` reads back."""
+    return {"stage": stage, "config": config, **({"tags": list(tags)} if tags is not None else {})}
+
+
+def module_config(stage: str, config: Any, stored: dict[str, Any]) -> Any:
+    """The stage config a training module is built from: ``config`` (a stage config or its
+    dict). ``stored`` holds the other hyper-parameters ``load_from_checkpoint`` passes back."""
+    if stored.get("stage", stage) != stage:
+        raise CheckpointError(f"a {STAGE_NAMES.get(stored['stage'], stored['stage'])} checkpoint "
+                              f"cannot be loaded as {STAGE_NAMES[stage]}")
+    return stage_config(stage, config)
 
 
 def check_resume_checkpoint(path: str | Path, stage: str | None = None) -> None:
@@ -84,25 +101,6 @@ def sub_state_dict(state_dict: dict[str, torch.Tensor], prefix: str) -> dict[str
     return {k[len(prefix):]: v for k, v in state_dict.items() if k.startswith(prefix)}
 
 
-def build_encoder(cfg: EncoderConfig | dict) -> SampleCNN:
-    return SampleCNN(cfg if isinstance(cfg, EncoderConfig) else encoder_config(cfg))
-
-
-def load_encoder_weights(encoder: SampleCNN, state_dict: dict[str, torch.Tensor], source: str) -> None:
-    """Load ``encoder.*`` weights into ``encoder``; a shape or key mismatch is a clear error."""
-    weights = sub_state_dict(state_dict, "encoder.")
-    if not weights:
-        raise CheckpointError(f"{source} holds no encoder weights (keys 'encoder.*')")
-    try:
-        encoder.load_state_dict(weights)
-    except RuntimeError as e:
-        raise CheckpointError(
-            f"the encoder in {source} does not match the configured architecture: "
-            f"{str(e).splitlines()[0]} ... Use the architecture keys stored in the checkpoint "
-            f"(n_blocks, n_channels, first_block_params, output_size, last_block_kernel_size) "
-            f"or another checkpoint") from None
-
-
 def load_encoder(path: str | Path, expected: EncoderConfig | None = None) -> tuple[SampleCNN, dict]:
     """Rebuild and load the SampleCNN of a checkpoint of any stage.
 
@@ -119,6 +117,6 @@ def load_encoder(path: str | Path, expected: EncoderConfig | None = None) -> tup
                  for k in cfg.__dataclass_fields__ if getattr(cfg, k) != getattr(expected, k)]
         raise CheckpointError(f"the encoder architecture in {path} differs from the config ("
                               + "; ".join(diffs) + "). Make the config match the checkpoint.")
-    encoder = build_encoder(cfg)
-    load_encoder_weights(encoder, ckpt["state_dict"], str(path))
+    encoder = SampleCNN(cfg)
+    load_weights(encoder, ckpt["state_dict"], str(path), prefix="encoder.")
     return encoder, ckpt

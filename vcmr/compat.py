@@ -145,15 +145,15 @@ def _authors_vid(sd, hp, source):
     video = video_sizes(sd, hp, source)
     cfg |= {"projection_dim": sd["audio_projector.2.weight"].shape[0], "projector_bias": False,
             "lstm_layers": video["lstm_layers"], "lstm_hidden": video["lstm_hidden"], "lstm_dropout": 0.1,
-            "feature_dim": video["feature_dim"], "video_hidden": video["video_hidden"], "negatives": "all",
+            "feature_dim": video["feature_dim"], "video_hidden": video["video_hidden"],
+            "video_crop_seconds": video["video_seconds"], "negatives": "all",
             "freeze_blocks": 4, "encoder_batchnorm": "adapt"}
     _assumed(hp, AUTHORS_DEFAULTS, source)
     weights = (enc | _take(sd, "audio_projector.", "projector.")
                | _take(sd, "video_temporal.", "video_encoder.lstm.")
                | _take(sd, "video_encoder.1.", "video_encoder.fc.0.")
                | _take(sd, "video_projector.", "video_projector."))
-    return {"stage": "vid", "config": cfg, "tags": None, "state_dict": weights,
-            "video_seconds": video["video_seconds"]}
+    return {"stage": "vid", "config": cfg, "tags": None, "state_dict": weights}
 
 
 def _authors_sup(sd, hp, source):
@@ -164,9 +164,10 @@ def _authors_sup(sd, hp, source):
     cfg |= {"head_hidden": sd["projector.1.weight"].shape[0], "head_dropout": 0.3,
             "encoder_batchnorm": "adapt"}
     _assumed(hp, AUTHORS_DEFAULTS, source)
-    notice(f"{source} stores no tag names: its {sd['projector.3.weight'].shape[0]} outputs are "
-           f"in the order of the dataset it was trained on")
-    return {"stage": "sup", "config": cfg, "tags": None,
+    n_tags = sd["projector.3.weight"].shape[0]
+    notice(f"{source} stores no tag names: its {n_tags} outputs are in the order of the dataset "
+           f"it was trained on (named output_0 ... output_{n_tags - 1} here)")
+    return {"stage": "sup", "config": cfg, "tags": [f"output_{i}" for i in range(n_tags)],
             "state_dict": enc | _take(sd, "projector.", "head.")}
 
 

@@ -140,6 +140,7 @@ class VideoConfig(TrainerConfig, EncoderConfig):
     lstm_hidden: int = 0  # 0: the feature dimension, as in the paper
     video_hidden: int = 512  # Linear after the flattened LSTM output
     feature_dim: int = 0  # per-second frame feature size; 0: read from the prepared data
+    video_crop_seconds: int = 0  # seconds of frame features per clip; 0: the audio crop rounded to whole seconds
     valid_fraction: float = 0.1
     segment_seconds: int = 15
 

@@ -55,7 +55,7 @@ def export_checkpoint(ckpt: str | Path, out: str | Path):
     ``out`` is checked first: never the checkpoint itself (also via a symlink or hard link),
     never a folder, and in a writable folder.
     """
-    from vcmr.model import from_checkpoint
+    from vcmr.inference import from_checkpoint
     check_output_file(out, f"--out {str(out)!r}", [ckpt])
     model = from_checkpoint(Path(ckpt))
     save_model_file(model, out)
@@ -87,7 +87,7 @@ def read_model_file(path: str | Path) -> tuple[dict, dict[str, str]]:
 
 def load_model_file(path: str | Path):
     """An EmbeddingModel (on CPU) from an exported .safetensors file."""
-    from vcmr.model import EmbeddingModel
+    from vcmr.inference import EmbeddingModel
     state_dict, meta = read_model_file(path)
     try:
         config = json.loads(meta["config"])
@@ -115,7 +115,7 @@ def load_local_file(path: Path):
     checkpoint of any stage (told apart by the file's first bytes, not its name)."""
     if is_safetensors(path):
         return load_model_file(path)
-    from vcmr.model import from_checkpoint
+    from vcmr.inference import from_checkpoint
     return from_checkpoint(path)
 
 
@@ -192,7 +192,7 @@ def model_card(model, name: str, metrics: dict[str, Any], license: str = HUB_LIC
 def export_hub_dir(ckpt: str | Path, out_dir: str | Path, license: str = HUB_LICENSE):
     """Checkpoint -> a folder ready for ``hf upload ORG/NAME DIR``: model.safetensors,
     config.json (the file's metadata, readable without safetensors) and README.md (model card)."""
-    from vcmr.model import from_checkpoint
+    from vcmr.inference import from_checkpoint
     from vcmr.paths import check_output_dir
     out_dir = Path(out_dir)
     check_output_dir(out_dir, f"--hub-dir {str(out_dir)!r}")

@@ -134,7 +134,7 @@ def download(entry: PretrainedModel, root: str | Path | None = None) -> Path:
 def load_pretrained(name: str, device=None, root: str | Path | None = None):
     """Download (once), verify and load a registered model; check its architecture."""
     from vcmr.export import load_local_file
-    from vcmr.model import default_device
+    from vcmr.inference import default_device
     entry = get_entry(name)
     model = load_local_file(download(entry, root)).to(default_device(device))
     enc = with_legacy(model.config)  # a file of an earlier vcmr: missing keys mean the old layout

@@ -29,16 +29,16 @@ def vid_cfg(tmp_path, *extra):
 def test_shapes_and_frozen_split(stage1_ckpt, tmp_path):
     cfg = vid_cfg(tmp_path, "--audio_encoder_ckpt_path", stage1_ckpt, "--feature_dim", "12")
     m = VideoPretraining(cfg)
-    assert m.embed_audio(torch.randn(3, 2187)).shape == (3, 128)
-    assert m.embed_video(torch.randn(3, 1, 12)).shape == (3, 128)
-    assert m.video_encoder.lstm.num_layers == 2 and m.video_encoder.lstm.hidden_size == 12
-    assert m.video_encoder.lstm.dropout == pytest.approx(0.1)
-    frozen = {n for n, p in m.encoder.named_parameters() if not p.requires_grad}
+    assert m.net.embed_audio(torch.randn(3, 2187)).shape == (3, 128)
+    assert m.net.embed_video(torch.randn(3, 1, 12)).shape == (3, 128)
+    assert m.net.video_encoder.lstm.num_layers == 2 and m.net.video_encoder.lstm.hidden_size == 12
+    assert m.net.video_encoder.lstm.dropout == pytest.approx(0.1)
+    frozen = {n for n, p in m.net.encoder.named_parameters() if not p.requires_grad}
     assert frozen and all(n.split(".")[1] in {"0", "1", "2", "3"} for n in frozen)
-    assert all(p.requires_grad for n, p in m.encoder.named_parameters() if n.split(".")[1] not in "0123")
+    assert all(p.requires_grad for n, p in m.net.encoder.named_parameters() if n.split(".")[1] not in "0123")
     # weights really come from stage 1
     enc1, _ = load_encoder(stage1_ckpt)
-    torch.testing.assert_close(enc1.blocks[5][0].weight, m.encoder.blocks[5][0].weight)
+    torch.testing.assert_close(enc1.blocks[5][0].weight, m.net.encoder.blocks[5][0].weight)
 
 
 def test_missing_and_mismatched_stage1_checkpoints(stage1_ckpt, tmp_path):
@@ -74,7 +74,7 @@ def test_train_reload_resume(prepared, stage2):
             "Valid/a2v_median_rank"} <= tags
     reloaded = VideoPretraining.load_from_checkpoint(paths["last"]).eval()
     x = torch.randn(2, 2187)
-    assert torch.isfinite(reloaded.embed_audio(x)).all()
+    assert torch.isfinite(reloaded.net.embed_audio(x)).all()
     more = vid_cfg(tmp_path, "--dataset_dir", str(prepared), "--m_epochs", "3", "--ckpt_path", paths["last"],
                    "--experiment_version", "resumed")
     resumed = pretrain_video(more)
@@ -125,10 +125,10 @@ def test_stage2_checkpoint_of_earlier_versions_reloads_as_trained(tmp_path):
     assert (reloaded.cfg.last_block_kernel_size, reloaded.cfg.projector_bias, reloaded.loss.negatives) == (0, True, "cross")
     x, v = torch.randn(3, 2187), torch.randn(3, 1, 8)
     with torch.no_grad():
-        torch.testing.assert_close(reloaded.embed_audio(x), old.embed_audio(x), rtol=0, atol=0)
-        torch.testing.assert_close(reloaded.embed_video(v), old.embed_video(v), rtol=0, atol=0)
-    assert reloaded.cfg.encoder_batchnorm == "frozen" and not reloaded.train().encoder.blocks[0].training
+        torch.testing.assert_close(reloaded.net.embed_audio(x), old.net.embed_audio(x), rtol=0, atol=0)
+        torch.testing.assert_close(reloaded.net.embed_video(v), old.net.embed_video(v), rtol=0, atol=0)
+    assert reloaded.cfg.encoder_batchnorm == "frozen" and not reloaded.train().net.encoder.blocks[0].training
     new = VideoPretraining(load_config("vid", overrides=TINY_OVERRIDES + ["--feature_dim", "8", "--from_scratch", "true"]))
-    assert (new.loss.negatives, new.projector[0].bias, new.video_projector[2].bias) == ("all", None, None)
-    assert len(new.encoder.blocks) == 8  # stem, 6 blocks, last block
-    assert new.cfg.encoder_batchnorm == "adapt" and new.train().encoder.blocks[0].training
+    assert (new.loss.negatives, new.net.projector[0].bias, new.net.video_projector[2].bias) == ("all", None, None)
+    assert len(new.net.encoder.blocks) == 8  # stem, 6 blocks, last block
+    assert new.cfg.encoder_batchnorm == "adapt" and new.train().net.encoder.blocks[0].training

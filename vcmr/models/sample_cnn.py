@@ -105,7 +105,8 @@ class SampleCNN(nn.Module):
         self.train(self.training)
 
     def train(self, mode: bool = True):
-        super().train(mode)
-        for block in self.blocks[: getattr(self, "_eval_blocks", 0)]:
+        frozen = getattr(self, "_eval_blocks", 0)
+        super().train(mode and frozen < len(self.blocks))  # every block frozen: eval as a whole
+        for block in self.blocks[:frozen]:
             block.eval()  # frozen blocks keep their BatchNorm running statistics
         return self

@@ -18,12 +18,10 @@ import torch
 from torch import nn
 
 from vcmr.audio.io import resample
-from vcmr.checkpoint import (CheckpointError, build_encoder, load_encoder_weights, read_checkpoint,
-                             sub_state_dict)
-from vcmr.config import ConfigError, encoder_config, with_legacy
+from vcmr.checkpoint import CheckpointError, read_checkpoint
+from vcmr.config import ConfigError
 from vcmr.errors import VcmrError
-from vcmr.models.heads import projector, tagging_head
-from vcmr.models.video import VideoEncoder
+from vcmr.models.stages import NETWORKS, build, load_weights
 
 __all__ = ["Embeddings", "EmbeddingModel", "from_checkpoint", "segment_audio", "to_mono_waveform"]
 
@@ -95,47 +93,41 @@ def default_device(device: str | torch.device | None) -> torch.device:
 
 # ------------------------------------------------------------------------------ the model
 class EmbeddingModel(nn.Module):
-    """A trained SampleCNN with the heads its stage produced, in eval mode.
+    """One trained stage network (``vcmr.models.stages``) for inference, in eval mode.
 
-    Attributes: ``sample_rate``, ``segment_samples`` (input length), ``embedding_size``
-    (encoder output), ``joint_size`` (stage 2: size of the audio/video joint space, else None),
-    ``stage`` ("mus", "vid", "sup"), ``config`` (the stored stage config), ``tags`` (stage 3),
-    ``batch_size`` (segments per forward pass; change it freely, results do not depend on it).
+    Attributes: ``net`` (the stage network), ``sample_rate``, ``segment_samples`` (input
+    length), ``embedding_size`` (encoder output), ``joint_size`` (stage 2: size of the
+    audio/video joint space, else None), ``stage`` ("mus", "vid", "sup"), ``config`` (the stored
+    stage config), ``tags`` (stage 3), ``layout`` (the foreign layout a converted file came
+    from, else None), ``batch_size`` (segments per forward pass; change it freely, results do
+    not depend on it).
     """
 
     def __init__(self, stage: str, config: dict, state_dict: dict[str, torch.Tensor],
-                 tags: list[str] | None = None, source: str = "model"):
+                 tags: list[str] | None = None, source: str = "model", layout: str | None = None):
         super().__init__()
-        if stage not in ("mus", "vid", "sup"):
+        if stage not in NETWORKS:
             raise CheckpointError(f"{source}: unknown stage {stage!r} (expected mus, vid or sup)")
+        if stage == "sup" and not tags:
+            raise CheckpointError(f"{source}: a stage-3 (tagging) model without its tag names")
         try:
-            enc_cfg = encoder_config(config)
-            self.encoder = build_encoder(enc_cfg)
+            self.net = build(stage, config, tags if stage == "sup" else None)
         except ConfigError as e:
             raise CheckpointError(f"{source}: its stored architecture config is invalid: {e}") from None
-        load_encoder_weights(self.encoder, state_dict, source)
-        self.stage, self.config, self.source = stage, dict(config), source
-        self.tags = list(tags) if tags else None
-        self.sample_rate = enc_cfg.sample_rate
-        self.segment_samples = enc_cfg.audio_length
-        self.embedding_size = enc_cfg.output_size
+        load_weights(self.net, state_dict, source)
+        self.stage, self.config, self.source, self.layout = stage, dict(config), source, layout
+        self.tags = list(tags) if stage == "sup" else None
+        enc = self.net.encoder.cfg
+        self.sample_rate, self.segment_samples, self.embedding_size = (
+            enc.sample_rate, enc.audio_length, enc.output_size)
         self.batch_size: int | None = None  # None: 32 (benchmarks/README.md, "Embedding")
-        self.projector = self.video_encoder = self.video_projector = self.head = None
-        bias = bool(with_legacy(config).get("projector_bias"))  # old files: projectors with bias
-        if stage in ("mus", "vid"):
-            self.projector = _load_projector(state_dict, "projector.", bias, source)
-        if stage == "vid":
-            self.video_encoder = _load_video_encoder(state_dict, source)
-            self.video_projector = _load_projector(state_dict, "video_projector.", bias, source)
-        if stage == "sup":
-            self.head = _load_head(state_dict, self.tags, source)
-        self.joint_size = self.projector[-1].out_features if stage == "vid" else None
+        self.joint_size = self.net.projector[-1].out_features if stage == "vid" else None
         self.eval()
 
     # --------------------------------------------------------------- properties and export
     @property
     def device(self) -> torch.device:
-        return next(self.encoder.parameters()).device
+        return next(self.net.parameters()).device
 
     @property
     def segment_seconds(self) -> float:
@@ -145,8 +137,8 @@ class EmbeddingModel(nn.Module):
         return super().train(False)  # inference only: BatchNorm always uses running statistics
 
     def export_state_dict(self) -> dict[str, torch.Tensor]:
-        """The weights an exported file holds (same key names as the training checkpoint)."""
-        return {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
+        """The weights an exported file holds: the stage network's state dict."""
+        return {k: v.detach().cpu().contiguous() for k, v in self.net.state_dict().items()}
 
     # --------------------------------------------------------------- audio
     def _batch(self) -> int:
@@ -166,7 +158,7 @@ class EmbeddingModel(nn.Module):
         if x.dim() != 2 or x.shape[1] != self.segment_samples:
             raise VcmrError(f"embed_segments expects (n, {self.segment_samples}) waveforms, got "
                             f"{tuple(x.shape)}; use embed() for audio of any length")
-        out = [head(self.encoder(chunk.to(self.device))) for chunk in x.split(self._batch())]
+        out = [head(self.net.encoder(chunk.to(self.device))) for chunk in x.split(self._batch())]
         return torch.cat(out) if out else torch.zeros(0, self.space_size(space), device=self.device)
 
     def embed(self, audio: Any, sample_rate: int, overlap: float = 0.0, space: str = "encoder",
@@ -206,7 +198,7 @@ class EmbeddingModel(nn.Module):
             if self.stage != "vid":
                 raise VcmrError(f"space='joint' needs a stage-2 (video-conditioned) model; "
                                 f"{self.source} is stage {self.stage!r}: use space='encoder'")
-            return self.projector
+            return self.net.projector
         return nn.Identity()
 
     def space_size(self, space: str = "encoder") -> int:
@@ -229,83 +221,32 @@ class EmbeddingModel(nn.Module):
         f = _as_float_tensor(features)
         single = f.dim() == 2
         f = f.unsqueeze(0) if single else f
-        ve = self.video_encoder
+        ve = self.net.video_encoder
         if f.dim() != 3 or tuple(f.shape[1:]) != (ve.n_seconds, ve.feature_dim):
             raise VcmrError(f"video features of shape {tuple(f.shape) if not single else tuple(f.shape[1:])} "
                             f"do not fit this model: give ({ve.n_seconds}, {ve.feature_dim}) per clip "
                             f"(seconds, frame-feature size from `vcmr prepare` with the same frame encoder)")
-        out = torch.cat([self.video_projector(ve(c.to(self.device)))
+        out = torch.cat([self.net.embed_video(c.to(self.device))
                          for c in f.split(self._batch())]).cpu().numpy()
         return out[0] if single else out
 
     @property
     def video_seconds(self) -> int | None:
-        return self.video_encoder.n_seconds if self.video_encoder is not None else None
+        return self.net.video_encoder.n_seconds if self.stage == "vid" else None
 
     @torch.no_grad()
     def predict_tags(self, audio: Any, sample_rate: int, overlap: float = 0.0) -> dict[str, float]:
         """Stage 3: song-level tag probabilities (mean over segments of the sigmoid outputs)."""
-        if self.head is None:
+        if self.stage != "sup":
             raise VcmrError(f"predict_tags needs a stage-3 (tagging) model; {self.source} is "
                             f"stage {self.stage!r}")
         emb = torch.as_tensor(self.embed(audio, sample_rate, overlap).embeddings, device=self.device)
-        probs = torch.sigmoid(self.head(emb)).mean(0).cpu().numpy()
+        probs = torch.sigmoid(self.net.head(emb)).mean(0).cpu().numpy()
         return dict(zip(self.tags, probs.astype(float).tolist()))
-
-
-def _require(state_dict: dict, key: str, source: str) -> torch.Tensor:
-    if key not in state_dict:
-        raise CheckpointError(f"{source} lacks the weight {key!r} its stage needs; the file is "
-                              f"incomplete or was not written by vcmr")
-    return state_dict[key]
-
-
-def _load_into(module: nn.Module, weights: dict, what: str, source: str) -> nn.Module:
-    try:
-        module.load_state_dict(weights)
-    except RuntimeError as e:
-        raise CheckpointError(f"the {what} in {source} does not match its architecture: "
-                              f"{str(e).splitlines()[0]}") from None
-    return module
-
-
-def _load_projector(state_dict: dict, prefix: str, bias: bool, source: str) -> nn.Sequential:
-    """Sizes from the weights; ``bias`` from the stored config (``projector_bias``)."""
-    w0, w2 = _require(state_dict, prefix + "0.weight", source), _require(state_dict, prefix + "2.weight", source)
-    proj = projector(w0.shape[1], w0.shape[0], w2.shape[0], bias=bias)
-    return _load_into(proj, sub_state_dict(state_dict, prefix), prefix.rstrip("."), source)
-
-
-def _load_video_encoder(state_dict: dict, source: str) -> VideoEncoder:
-    """Sizes come from the weights (feature_dim may be 0 = 'from the data' in the config)."""
-    sd = sub_state_dict(state_dict, "video_encoder.")
-    w_ih = _require(state_dict, "video_encoder.lstm.weight_ih_l0", source)
-    w_hh = _require(state_dict, "video_encoder.lstm.weight_hh_l0", source)
-    fc = _require(state_dict, "video_encoder.fc.0.weight", source)
-    feature_dim, hidden = w_ih.shape[1], w_hh.shape[1]
-    layers = sum(1 for k in sd if k.startswith("lstm.weight_ih_l"))
-    if fc.shape[1] % hidden:
-        raise CheckpointError(f"{source}: video encoder sizes are inconsistent (fc input {fc.shape[1]} "
-                              f"is not a multiple of the LSTM hidden size {hidden})")
-    ve = VideoEncoder(feature_dim, fc.shape[1] // hidden, layers=layers, output_size=fc.shape[0],
-                      hidden=hidden)
-    return _load_into(ve, sd, "video encoder", source)
-
-
-def _load_head(state_dict: dict, tags: list[str] | None, source: str) -> nn.Sequential:
-    w1, w3 = _require(state_dict, "head.1.weight", source), _require(state_dict, "head.3.weight", source)
-    if tags is not None and len(tags) != w3.shape[0]:
-        raise CheckpointError(f"{source}: {len(tags)} tag names stored but the head predicts "
-                              f"{w3.shape[0]} tags")
-    head = tagging_head(w1.shape[1], w3.shape[0], hidden=w1.shape[0])
-    return _load_into(head, sub_state_dict(state_dict, "head."), "tagging head", source)
 
 
 def from_checkpoint(path: Path) -> EmbeddingModel:
     """The model of a checkpoint of any stage (vcmr's own, or converted on reading)."""
     ckpt = read_checkpoint(path)
-    tags = ckpt.get("tags") if ckpt["stage"] == "sup" else None
-    if ckpt["stage"] == "sup" and tags is None:  # the original VCMR code stored no tag names
-        n = _require(ckpt["state_dict"], "head.3.weight", str(path)).shape[0]
-        tags = [f"output_{i}" for i in range(n)]
-    return EmbeddingModel(ckpt["stage"], ckpt["config"], ckpt["state_dict"], tags, str(path))
+    return EmbeddingModel(ckpt["stage"], ckpt["config"], ckpt["state_dict"], ckpt.get("tags"),
+                          str(path), ckpt.get("layout"))
