@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from vcmr import hear
-from vcmr.api import EmbeddingModel
+from vcmr.inference import EmbeddingModel
 from vcmr.models.stages import build
 from vcmr.config import EncoderConfig, config_to_dict
 

@@ -17,7 +17,8 @@ import vcmr
 from foreign_models import (AUTHORS_HP, TINY, AuthorsContrastive, AuthorsMultimodal,
                             AuthorsSupervised, ClmrLightning, ClmrSampleCNN, ClmrSimCLR,
                             authors_encoder, lightning1_file, randomise)
-from vcmr.checkpoint import CheckpointError, load_encoder
+from vcmr.errors import CheckpointError
+from vcmr.io.checkpoint import load_encoder
 from vcmr.cli import main
 from vcmr.config import ConfigError, EncoderConfig, load_config
 
@@ -122,7 +123,7 @@ def test_export_converts_each_layout(files, layout, tmp_path, capsys):
 def test_stage2_starts_from_clmrs_encoder(files, capsys):
     """--audio_encoder_ckpt_path clmr_checkpoint_10000.pt: the checkpoint's architecture and
     input (22050 Hz) are taken, and stage 2 starts from its weights."""
-    from vcmr.compat import adopt_encoder_architecture
+    from vcmr.io.foreign import adopt_encoder_architecture
     from vcmr.train.video import VideoPretraining
     path, ref = files["clmr_pt"]
     cfg = load_config("vid", overrides=["--audio_encoder_ckpt_path", str(path), "--feature_dim", "16"])

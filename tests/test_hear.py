@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from vcmr import hear
-from vcmr.api import EmbeddingModel
+from vcmr.inference import EmbeddingModel
 from vcmr.models.stages import build
 from vcmr.config import EncoderConfig, FirstBlockParams, config_to_dict
 from vcmr.errors import VcmrError

@@ -74,10 +74,10 @@ def import_cycles() -> list[list[str]]:
 
 def test_the_analysis_sees_imports_inside_functions():
     names = module_names()
-    assert "vcmr.api" in names and "vcmr" in names and "vcmr.compat_read" in names
-    # vcmr/__init__.py imports vcmr.api only inside load_model: a lazy import still counts
-    assert "vcmr.api" in imported(names["vcmr"], names)
-    assert {"vcmr.inference", "vcmr.export", "vcmr.pretrained"} <= imported(names["vcmr.api"], names)
+    assert "vcmr.io.load" in names and "vcmr" in names and "vcmr.io.safe" in names
+    # vcmr/__init__.py imports vcmr.io.load only inside load_model: a lazy import still counts
+    assert "vcmr.io.load" in imported(names["vcmr"], names)
+    assert {"vcmr.inference", "vcmr.io.model_file", "vcmr.io.hub"} <= imported(names["vcmr.io.load"], names)
 
 
 def test_no_two_vcmr_modules_import_each_other():
@@ -88,7 +88,7 @@ def test_no_two_vcmr_modules_import_each_other():
 
 def tiny_stage1_checkpoint(path: Path) -> Path:
     """A stage-1 checkpoint in the layout training writes, built without Lightning."""
-    from vcmr.checkpoint import checkpoint_hparams
+    from vcmr.io.checkpoint import checkpoint_hparams
     from vcmr.config import config_to_dict, load_config
     from vcmr.models.stages import build
     cfg = load_config("mus", None, TINY_OVERRIDES)
@@ -99,7 +99,7 @@ def tiny_stage1_checkpoint(path: Path) -> Path:
 
 
 def test_core_load_model_path_imports_no_heavy_extra(tmp_path):
-    from vcmr.export import export_checkpoint
+    from vcmr.io.model_file import export_checkpoint
     ckpt = tiny_stage1_checkpoint(tmp_path / "last.ckpt")
     export_checkpoint(ckpt, tmp_path / "model.safetensors")
     code = (

@@ -20,6 +20,7 @@ from typing import Any, Literal, Optional
 
 import yaml
 
+from vcmr.config_authors import is_authors_config, translate_config
 from vcmr.errors import ConfigError  # re-exported: defined below every module that raises it
 
 __all__ = [
@@ -385,8 +386,7 @@ def load_config(stage: str, path: str | Path | None = None,
     if stage not in STAGES:
         raise ConfigError(f"unknown stage {stage!r}; choose one of {', '.join(STAGES)}")
     values = read_yaml(path) if path else {}
-    from vcmr.compat_config import is_authors_config, translate_config  # the authors' files
-    if is_authors_config(values):  # are translated key by key
+    if is_authors_config(values):  # the authors' files are translated key by key
         values = translate_config(stage, values, str(path))
     if overrides:
         extra = parse_overrides(overrides) if isinstance(overrides, list) else overrides

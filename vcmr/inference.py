@@ -1,11 +1,22 @@
-"""The embedding model: a trained SampleCNN with the heads its stage produced, built from a
-stored ``{stage, config, state_dict, tags}`` (a vcmr checkpoint of any stage, a converted
-original-VCMR / CLMR checkpoint, or an exported .safetensors file).
+"""Inference: embed audio with one trained stage network (core install only).
 
-Shared by ``vcmr.api`` (the ``load_model`` dispatcher), ``vcmr.export`` and ``vcmr.pretrained``,
-so they all import it and none imports another's loader. The segmentation rule of ``embed`` is
-written in ``vcmr.api``'s docstring (and the README). Core install only: no Lightning, PyAV or
-transformers; checkpoints are read with ``torch.load(weights_only=True)``.
+    import vcmr
+    model = vcmr.load_model("runs/.../last.ckpt")     # or "model.safetensors", or hf://ORG/NAME
+    emb = model.embed(audio, sample_rate=44100)        # per-segment embeddings + timestamps
+    emb.embeddings.shape, emb.starts, emb.ends         # (n_segments, 512), seconds, seconds
+    song = model.embed_song(audio, 44100)              # (512,) mean over segments
+
+``EmbeddingModel`` wraps the stage network (``vcmr.models.stages``) built from a stored
+``{stage, config, state_dict, tags}``; ``vcmr.io.load.load_model`` makes one from any model
+file.
+
+Segmentation rule (also in the README): the audio is mixed to mono, resampled to the model's
+``sample_rate`` (soxr, HQ) and cut into windows of ``segment_samples`` starting at 0 with hop
+``round(segment_samples * (1 - overlap))``. Windows are added until one reaches the end of the
+audio; the last window, when partial, is zero-padded at the end (the same rule as stage-1
+training for short files). Audio shorter than one window gives one zero-padded window. With
+``pad_last=False`` a partial last window is dropped instead (unless it is the only one).
+``ends`` are clipped to the audio's duration, so ``ends - starts`` is the real audio covered.
 """
 from __future__ import annotations
 
@@ -17,13 +28,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from vcmr.audio.io import resample
-from vcmr.checkpoint import CheckpointError, read_checkpoint
+from vcmr.audio.io import read_audio, resample
 from vcmr.config import ConfigError
-from vcmr.errors import VcmrError
+from vcmr.errors import CheckpointError, VcmrError
 from vcmr.models.stages import NETWORKS, build, load_weights
 
-__all__ = ["Embeddings", "EmbeddingModel", "from_checkpoint", "segment_audio", "to_mono_waveform"]
+__all__ = ["Embeddings", "EmbeddingModel", "embed_file", "segment_audio", "to_mono_waveform"]
 
 SPACES = ("encoder", "joint")
 MAX_CHANNELS = 8  # a 2-D input with a side this small is read as channels
@@ -60,7 +70,7 @@ def to_mono_waveform(audio: Any) -> np.ndarray:
 
 def segment_audio(x: np.ndarray, segment: int, overlap: float = 0.0,
                   pad_last: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """Cut mono ``x`` into (n, segment) windows by the rule in ``vcmr.api``; returns (windows, starts)."""
+    """Cut mono ``x`` into (n, segment) windows by the rule above; returns (windows, starts)."""
     if not 0.0 <= overlap < 1.0:
         raise VcmrError(f"overlap must be in [0, 1) (a fraction of the segment), got {overlap}")
     hop = max(1, round(segment * (1.0 - overlap)))
@@ -245,8 +255,13 @@ class EmbeddingModel(nn.Module):
         return dict(zip(self.tags, probs.astype(float).tolist()))
 
 
-def from_checkpoint(path: Path) -> EmbeddingModel:
-    """The model of a checkpoint of any stage (vcmr's own, or converted on reading)."""
-    ckpt = read_checkpoint(path)
-    return EmbeddingModel(ckpt["stage"], ckpt["config"], ckpt["state_dict"], ckpt.get("tags"),
-                          str(path), ckpt.get("layout"))
+def embed_file(path: str | Path, model: EmbeddingModel, overlap: float = 0.0,
+               song_level: bool = False, space: str = "encoder") -> Embeddings | np.ndarray:
+    """Embeddings of an audio file (or the audio track of a video, with PyAV installed).
+
+    Returns ``Embeddings`` (per segment) or, with ``song_level=True``, the (D,) mean.
+    """
+    x, sr = read_audio(path, sample_rate=model.sample_rate)
+    if song_level:
+        return model.embed_song(x, sr, overlap, space)
+    return model.embed(x, sr, overlap, space)

@@ -8,7 +8,7 @@ import pytest
 import torch
 from conftest import TINY_OVERRIDES
 
-from vcmr.checkpoint import load_encoder
+from vcmr.io.checkpoint import load_encoder
 from vcmr.config import load_config
 from vcmr.evaluate.tagging import evaluate_checkpoints, load_tagging_model
 from vcmr.synth.formats import write_magnatagatune

@@ -4,7 +4,7 @@ from conftest import TINY_OVERRIDES
 
 from vcmr.cli import main
 from vcmr.config import config_to_dict, load_config
-from vcmr.checkpoint import checkpoint_hparams
+from vcmr.io.checkpoint import checkpoint_hparams
 from vcmr.models.stages import build
 
 

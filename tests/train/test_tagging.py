@@ -6,7 +6,7 @@ import pytest
 import torch
 from conftest import TINY_OVERRIDES
 
-from vcmr.checkpoint import checkpoint_hparams, load_encoder
+from vcmr.io.checkpoint import checkpoint_hparams, load_encoder
 from vcmr.config import config_to_dict, load_config
 from vcmr.data.cache import cache_audio, cache_path
 from vcmr.data.tagging import load_split

@@ -8,7 +8,8 @@ import torch
 from conftest import ROOT, TINY_OVERRIDES
 from prepared_layout import write_prepared
 
-from vcmr.checkpoint import CheckpointError, load_encoder, read_checkpoint
+from vcmr.errors import CheckpointError
+from vcmr.io.checkpoint import load_encoder, read_checkpoint
 from vcmr.config import load_config
 from vcmr.errors import VcmrError
 from vcmr.train.video import VideoPretraining, pretrain_video

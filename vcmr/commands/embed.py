@@ -11,7 +11,7 @@ def add_arguments(parser):
                         help="audio/video files or folders (searched recursively)")
     parser.add_argument("--ckpt", required=True,
                         help="model: a .ckpt of any stage, a .safetensors from `vcmr export` (or its --hub-dir folder), "
-                             "a Hugging Face Hub model hf://ORG/NAME[@REVISION], or a pretrained name")
+                             "a Hugging Face Hub model hf://ORG/NAME[@REVISION], or the authors' or CLMR's checkpoint")
     parser.add_argument("--out", required=True, help="output file (.npy, .npz, .parquet or .csv)")
     parser.add_argument("--format", choices=["npy", "npz", "parquet", "csv"], default=None,
                         help="output format (default: from the --out suffix)")
@@ -48,7 +48,7 @@ def check_device(device: str | None) -> None:
 
 
 def run(args) -> int:
-    from vcmr.api import load_model
+    from vcmr.io.load import load_model
     from vcmr.embed_io import collect_inputs, embed_paths, format_of, write_table
     from vcmr.errors import VcmrError
     from vcmr.paths import check_output_file

@@ -17,7 +17,8 @@ def add_arguments(parser):
 
 def run(args) -> int:
     from vcmr.errors import VcmrError
-    from vcmr.export import export_checkpoint, export_hub_dir
+    from vcmr.io.hub import export_hub_dir
+    from vcmr.io.model_file import export_checkpoint
     if not args.out and not args.hub_dir:
         raise VcmrError("vcmr export needs --out FILE.safetensors or --hub-dir FOLDER (or both)")
     for target in filter(None, (args.out, args.hub_dir)):

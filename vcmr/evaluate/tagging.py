@@ -37,11 +37,10 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 from torch import nn
 from torch.utils.data import DataLoader
 
-from vcmr.api import load_model
-from vcmr.checkpoint import CheckpointError
 from vcmr.data.tagging import SongDataset, TaggingSplit, collate_songs, load_split_from_config
-from vcmr.errors import VcmrError
+from vcmr.errors import CheckpointError, VcmrError
 from vcmr.inference import EmbeddingModel
+from vcmr.io.load import load_model
 
 log = logging.getLogger(__name__)
 

@@ -31,15 +31,15 @@ import torch
 from torch.utils.data import DataLoader
 
 from vcmr.audio.augment import AugmentChain
-from vcmr.checkpoint import checkpoint_hparams, module_config
 from vcmr.config import MusicConfig, config_to_dict
 from vcmr.data.audio_folder import AudioFolder, collate_indexed
 from vcmr.data.sampling import ResumeSamplerEpoch, epoch_loader_kwargs
 from vcmr.errors import VcmrError
+from vcmr.io.checkpoint import checkpoint_hparams, module_config
 from vcmr.losses import NTXent
 from vcmr.models.stages import build
-from vcmr.train.optim import build_optimizer
 from vcmr.train import trainer as trainer_lib
+from vcmr.train.optim import build_optimizer
 
 # Each item is an excerpt of excerpt_seconds (default 15 s, the reference's segment) from which
 # the chain crops the two views independently (never from the zero padding of shorter files);

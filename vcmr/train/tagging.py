@@ -48,11 +48,11 @@ from pytorch_lightning.callbacks import EarlyStopping
 from torch import nn
 from torch.utils.data import DataLoader
 
-from vcmr.checkpoint import checkpoint_hparams, load_encoder, module_config
 from vcmr.config import EncoderConfig, SupervisedConfig, config_to_dict, encoder_config
 from vcmr.data.sampling import ResumeSamplerEpoch, epoch_loader_kwargs
 from vcmr.data.tagging import CropDataset, collate_crops, load_split_from_config
 from vcmr.evaluate.tagging import tagging_metrics
+from vcmr.io.checkpoint import checkpoint_hparams, load_encoder, module_config
 from vcmr.models import SampleCNN
 from vcmr.models.stages import build
 from vcmr.train import trainer as trainer_lib

@@ -27,12 +27,13 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader
 
-from vcmr.checkpoint import checkpoint_hparams, load_encoder, module_config
 from vcmr.config import VideoConfig, config_to_dict, encoder_config
 from vcmr.data.audio_visual import AudioVisualDataset
 from vcmr.data.sampling import ResumeSamplerEpoch, epoch_loader_kwargs
 from vcmr.errors import VcmrError
 from vcmr.evaluate.retrieval import retrieval_metrics
+from vcmr.io.checkpoint import checkpoint_hparams, load_encoder, module_config
+from vcmr.io.foreign import adopt_encoder_architecture
 from vcmr.losses import AudioVideoNTXent
 from vcmr.models import SampleCNN, video_seconds
 from vcmr.models.stages import build
@@ -127,7 +128,6 @@ def pretrain_video(cfg: VideoConfig, callbacks=()) -> dict[str, Any]:
     ``callbacks``: extra Lightning callbacks."""
     trainer_lib.seed_everything(cfg.seed)
     if not cfg.ckpt_path:  # an original-VCMR or CLMR stage-1 file brings its own architecture
-        from vcmr.compat import adopt_encoder_architecture
         cfg = adopt_encoder_architecture(cfg, cfg.audio_encoder_ckpt_path)
     train_loader, val_loader = make_loaders(cfg)
     found = train_loader.dataset.feature_dim

@@ -1,13 +1,11 @@
-"""Reading checkpoints of any stage without Lightning (core install).
+"""vcmr training checkpoints, read without Lightning (core install).
 
-Every training stage saves ``hyper_parameters = {"stage": ..., "config": {...}}`` and puts the
-SampleCNN under the ``encoder.`` prefix of its state dict, so one function rebuilds the
-encoder of a stage-1, stage-2 or stage-3 checkpoint. A config stored by an earlier vcmr version
-lacks the keys added since; they take their ``vcmr.config.LEGACY`` value (no last block, ...),
-so such a checkpoint rebuilds the architecture it was trained with. Checkpoints of the original
-VCMR code and of CLMR are converted on reading (``vcmr.compat``). Files are always read with
-``torch.load(weights_only=True)`` (argparse.Namespace the only class allowed): nothing else is
-unpickled.
+Every training module saves ``hyper_parameters = {"stage", "config", ["tags"]}``
+(``checkpoint_hparams``) and holds its stage network (``vcmr.models.stages``) as ``net``, so
+its state dict is the network's under ``net.``. ``read_checkpoint`` gives vcmr's
+``{"stage", "config", "state_dict", "tags"}`` with the network's own keys, for a vcmr
+checkpoint or, converted on reading (``vcmr.io.foreign``), one of the original VCMR code or of
+CLMR. Files are read by ``vcmr.io.safe`` only: nothing is unpickled.
 """
 from __future__ import annotations
 
@@ -17,7 +15,12 @@ from typing import Any
 import torch
 
 from vcmr.config import ConfigError, EncoderConfig, encoder_config
-from vcmr.errors import CheckpointError  # re-exported (vcmr.compat_read raises it too)
+from vcmr.config_authors import notice
+from vcmr.errors import CheckpointError
+from vcmr.inference import EmbeddingModel
+from vcmr.io.foreign import read_foreign
+from vcmr.io.layouts import LAYOUT_NAMES
+from vcmr.io.safe import hyper_parameters, read_weights_only
 from vcmr.models.sample_cnn import SampleCNN
 from vcmr.models.stages import load_weights, stage_config
 
@@ -25,29 +28,6 @@ NET_PREFIX = "net."  # a training module holds its stage network as ``net``
 
 STAGE_NAMES = {"mus": "stage 1 (music pre-training)", "vid": "stage 2 (video-conditioned)",
                "sup": "stage 3 (tagging)"}
-
-
-def read_checkpoint(path: str | Path) -> dict[str, Any]:
-    """``{"stage", "config", "state_dict", "tags"}`` from a Lightning checkpoint written by
-    vcmr, or converted from a checkpoint of the original VCMR code or of CLMR
-    (``vcmr.compat``: recognised by its keys, converted in memory, with one notice)."""
-    from vcmr.compat import LAYOUT_NAMES, _hparams, load_weights_only, notice, read_foreign
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint {str(path)!r} not found: give the path of a .ckpt "
-                              f"file written by vcmr (e.g. runs/<experiment>/version_0/checkpoints/last.ckpt)")
-    ckpt = load_weights_only(path)
-    hp = _hparams(ckpt) if isinstance(ckpt, dict) else {}
-    if "stage" in hp and "config" in hp and "state_dict" in ckpt:
-        return {"stage": hp["stage"], "config": hp["config"], "tags": hp.get("tags"),
-                "state_dict": sub_state_dict(ckpt["state_dict"], NET_PREFIX)}
-    foreign = read_foreign(path, ckpt)
-    if foreign is None:
-        raise CheckpointError(f"{str(path)!r} is not a vcmr checkpoint (no vcmr stage/config inside) "
-                              f"nor one of the original VCMR or CLMR layouts vcmr converts")
-    notice(f"{str(path)!r}: {LAYOUT_NAMES[foreign['layout']]}, converted to a vcmr "
-           f"{STAGE_NAMES[foreign['stage']]} model")
-    return foreign
 
 
 def checkpoint_hparams(stage: str, config: dict[str, Any], tags: list[str] | None = None) -> dict[str, Any]:
@@ -64,27 +44,51 @@ def module_config(stage: str, config: Any, stored: dict[str, Any]) -> Any:
     return stage_config(stage, config)
 
 
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """``{"stage", "config", "state_dict", "tags"}`` of a vcmr checkpoint (the state dict with
+    the stage network's keys), or of a converted checkpoint of the original VCMR code or of
+    CLMR (recognised by its keys, converted in memory with one notice; ``"layout"`` added)."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {str(path)!r} not found: give the path of a .ckpt "
+                              f"file written by vcmr (e.g. runs/<experiment>/version_0/checkpoints/last.ckpt)")
+    ckpt = read_weights_only(path)
+    hp = hyper_parameters(ckpt)
+    if "stage" in hp and "config" in hp and "state_dict" in ckpt:
+        return {"stage": hp["stage"], "config": hp["config"], "tags": hp.get("tags"),
+                "state_dict": sub_state_dict(ckpt["state_dict"], NET_PREFIX)}
+    foreign = read_foreign(path, ckpt)
+    if foreign is None:
+        raise CheckpointError(f"{str(path)!r} is not a vcmr checkpoint (no vcmr stage/config inside) "
+                              f"nor one of the original VCMR or CLMR layouts vcmr converts")
+    notice(f"{str(path)!r}: {LAYOUT_NAMES[foreign['layout']]}, converted to a vcmr "
+           f"{STAGE_NAMES[foreign['stage']]} model")
+    return foreign
+
+
+def model_from_checkpoint(path: str | Path) -> EmbeddingModel:
+    """The inference model (on CPU) of a checkpoint of any stage, vcmr's or converted."""
+    ckpt = read_checkpoint(path)
+    return EmbeddingModel(ckpt["stage"], ckpt["config"], ckpt["state_dict"], ckpt.get("tags"),
+                          str(path), ckpt.get("layout"))
+
+
 def check_resume_checkpoint(path: str | Path, stage: str | None = None) -> None:
     """Check a training-resume file (``ckpt_path``) with the weights-only reader before
     Lightning sees it: a vcmr checkpoint of ``stage`` with the training state Lightning restores.
-
-    Nothing is unpickled (``weights_only=True`` whatever ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD``
-    says); Lightning's own load is then made weights-only too (``vcmr.train.trainer.run_fit``).
-    """
+    Lightning's own load is then made weights-only too (``vcmr.train.trainer.run_fit``)."""
     path = Path(path)
     what = f"ckpt_path {str(path)!r}"
     if not path.is_file():
         raise CheckpointError(f"{what} not found: give a checkpoint written by an earlier run "
                               f"(…/checkpoints/last.ckpt) or leave ckpt_path unset")
     try:
-        ckpt = torch.load(str(path), map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise CheckpointError(f"{what} cannot be read as a checkpoint ({type(e).__name__}: "
-                              f"{str(e).splitlines()[0] if str(e) else ''}); it is not a file vcmr "
-                              f"wrote, or it is incomplete. Give …/checkpoints/last.ckpt of an "
-                              f"earlier run") from None
-    hp = ckpt.get("hyper_parameters", {}) if isinstance(ckpt, dict) else {}
-    if not isinstance(hp, dict) or "stage" not in hp or "state_dict" not in ckpt:
+        ckpt = read_weights_only(path, "the file")
+    except CheckpointError as e:
+        raise CheckpointError(f"{what} cannot be read as a checkpoint: {e}. Give "
+                              f"…/checkpoints/last.ckpt of an earlier run") from None
+    hp = hyper_parameters(ckpt)
+    if "stage" not in hp or "state_dict" not in ckpt:
         raise CheckpointError(f"{what} is not a vcmr training checkpoint (no vcmr stage inside)")
     if stage is not None and hp["stage"] != stage:
         raise CheckpointError(f"{what} is a {STAGE_NAMES.get(hp['stage'], hp['stage'])} checkpoint; "
@@ -102,10 +106,10 @@ def sub_state_dict(state_dict: dict[str, torch.Tensor], prefix: str) -> dict[str
 
 
 def load_encoder(path: str | Path, expected: EncoderConfig | None = None) -> tuple[SampleCNN, dict]:
-    """Rebuild and load the SampleCNN of a checkpoint of any stage.
+    """The SampleCNN of a checkpoint of any stage, with its weights.
 
     With ``expected``, the checkpoint's architecture must equal it (else CheckpointError).
-    Returns ``(encoder, checkpoint_dict)``.
+    Returns ``(encoder, read_checkpoint's dict)``.
     """
     ckpt = read_checkpoint(path)
     try:
@@ -120,3 +124,16 @@ def load_encoder(path: str | Path, expected: EncoderConfig | None = None) -> tup
     encoder = SampleCNN(cfg)
     load_weights(encoder, ckpt["state_dict"], str(path), prefix="encoder.")
     return encoder, ckpt
+
+
+def checkpoint_metrics(path: str | Path) -> dict[str, Any]:
+    """What a Lightning checkpoint records about its training: epoch, global step and each
+    ModelCheckpoint's monitored metric with its best score ({} if none)."""
+    raw = read_weights_only(path)
+    if not isinstance(raw, dict):
+        return {}
+    out: dict[str, Any] = {k: int(raw[k]) for k in ("epoch", "global_step") if isinstance(raw.get(k), int)}
+    for state in (raw.get("callbacks") or {}).values():
+        if isinstance(state, dict) and state.get("monitor") and state.get("best_model_score") is not None:
+            out[f"best {state['monitor']}"] = float(state["best_model_score"])
+    return out

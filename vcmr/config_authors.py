@@ -8,8 +8,8 @@ error. Where the authors' code ran something other than its file says, the trans
 the code (their stage-1/2 "Adam" is AdamW at a fixed learning rate; see ``_optimizer``).
 
 Below ``vcmr.config`` in the import order: it imports only ``vcmr.errors`` and, for the one
-check that reads a checkpoint (``check_video_keys``), ``vcmr.compat_read``. All names are
-re-exported by ``vcmr.compat``.
+check that reads a checkpoint (``check_video_keys``), the leaf reader ``vcmr.io.layouts``.
+The authors' checkpoints are converted by ``vcmr.io.foreign``.
 """
 from __future__ import annotations
 
@@ -181,7 +181,7 @@ def check_video_keys(values: dict[str, Any]) -> None:
     wanted = {k: values[k] for k in ("video_crop_length_sec", "video_n_features") if k in values}
     if not wanted or not path or not Path(str(path)).is_file():
         return
-    from vcmr.compat_read import authors_video_sizes  # torch is imported only for this check
+    from vcmr.io.layouts import authors_video_sizes  # lazy: torch is imported only for this check
     sizes = authors_video_sizes(path)
     if sizes is None:  # not a stage-2 checkpoint of the authors' code
         return
