@@ -109,7 +109,7 @@ class Step:
     def __init__(self, cfg, device: torch.device, precision: str):
         torch.manual_seed(0)
         self.encoder = SampleCNN(cfg).to(device)
-        self.proj = projector(cfg.output_size, cfg.output_size, cfg.projection_dim, bias=False).to(device)
+        self.proj = projector(cfg.output_size, cfg.output_size, cfg.projection_dim).to(device)
         params = list(self.encoder.parameters()) + list(self.proj.parameters())
         self.opt = build_optimizer(params, cfg.optimizer, cfg.learning_rate, cfg.weight_decay)
         self.loss = NTXent(cfg.temperature)

@@ -100,6 +100,19 @@ def test_architecture_mismatch_is_a_clear_error(exported1, tmp_path):
         vcmr.load_model(_rewrite(path, tmp_path / "sr.safetensors", lambda m: {**m, "sample_rate": "22050"}))
 
 
+def test_model_file_of_another_format_version_is_refused(exported1, tmp_path):
+    _, path = exported1
+    assert read_model_file(path)[1]["format_version"] == "2"
+    edits = {"1": lambda m: {**m, "format_version": "1"},
+             None: lambda m: {k: v for k, v in m.items() if k != "format_version"}}
+    for version, edit in edits.items():
+        bad = _rewrite(path, tmp_path / f"v{version}.safetensors", edit)
+        said = f"has format version {version}" if version else "records no format version"
+        with pytest.raises(ModelFileError, match=f"v{version}.safetensors'? {said}; this vcmr reads .* "
+                                                 f"version 2 only: export it again with this vcmr"):
+            vcmr.load_model(bad)
+
+
 def test_export_command_errors(tmp_path, capsys):
     assert main(["export", str(tmp_path / "none.ckpt"), "--out", str(tmp_path / "o.safetensors")]) == 1
     assert "not found" in capsys.readouterr().err

@@ -87,14 +87,6 @@ def test_adapt_batchnorm_follows_tagging_data_with_fixed_weights(tmp_path, small
     assert module.net.encoder.training and all(not p.requires_grad for p in module.net.encoder.parameters())
 
 
-def test_old_stage3_config_keeps_frozen_batchnorm(tmp_path):
-    """A stage-3 config stored before encoder_batchnorm existed means the old behaviour."""
-    cfg = load_config("sup", overrides=TINY_OVERRIDES)
-    stored = {k: v for k, v in config_to_dict(cfg).items() if k != "encoder_batchnorm"}
-    module = TaggingModule(stored, ["a", "b"]).train()
-    assert module.cfg.encoder_batchnorm == "frozen" and not module.net.encoder.training
-
-
 def test_pretrained_architecture_wins_with_warning(tmp_path):
     stage1_cfg = load_config("mus", overrides=TINY_OVERRIDES)
     enc = fake_stage1_checkpoint(tmp_path / "s1.ckpt", stage1_cfg)

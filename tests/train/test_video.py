@@ -109,27 +109,30 @@ def test_retrieve_command(prepared, stage2, capsys):
     assert main(["retrieve", "--ckpt", paths["last"], "--dataset_dir", str(prepared), "--video", "nope"]) == 1
 
 
-def test_stage2_checkpoint_of_earlier_versions_reloads_as_trained(tmp_path):
-    """A stage-2 checkpoint without the new config keys (no last block, projectors with bias,
-    cross-modal negatives) reloads into the module it was trained as."""
-    from vcmr.config import LEGACY, config_to_dict
+def test_ablation_checkpoint_reloads_as_trained_and_other_versions_are_refused(tmp_path):
+    """A stage-2 checkpoint trained with the ablation options (no last block, cross-modal
+    negatives, frozen BatchNorm) reloads into the module it was trained as; a checkpoint of
+    another format version is refused."""
     torch.manual_seed(4)
-    old = VideoPretraining(load_config("vid", overrides=TINY_OVERRIDES + [
+    ablation = VideoPretraining(load_config("vid", overrides=TINY_OVERRIDES + [
         "--feature_dim", "8", "--from_scratch", "true", "--last_block_kernel_size", "0",
-        "--projector_bias", "true", "--negatives", "cross", "--encoder_batchnorm", "frozen"]),
-        load_audio_encoder=False).eval()
-    config = {k: v for k, v in config_to_dict(old.cfg).items() if k not in LEGACY}
-    path = tmp_path / "old.ckpt"
-    torch.save({"hyper_parameters": {"stage": "vid", "config": config}, "state_dict": old.state_dict(),
-                "pytorch-lightning_version": "2.6.0"}, path)
+        "--negatives", "cross", "--encoder_batchnorm", "frozen"]), load_audio_encoder=False).eval()
+    path = tmp_path / "ablation.ckpt"
+    saved = {"hyper_parameters": dict(ablation.hparams), "state_dict": ablation.state_dict(),
+             "pytorch-lightning_version": "2.6.0"}
+    torch.save(saved, path)
     reloaded = VideoPretraining.load_from_checkpoint(path).eval()
-    assert (reloaded.cfg.last_block_kernel_size, reloaded.cfg.projector_bias, reloaded.loss.negatives) == (0, True, "cross")
+    assert (reloaded.cfg.last_block_kernel_size, reloaded.loss.negatives) == (0, "cross")
     x, v = torch.randn(3, 2187), torch.randn(3, 1, 8)
     with torch.no_grad():
-        torch.testing.assert_close(reloaded.net.embed_audio(x), old.net.embed_audio(x), rtol=0, atol=0)
-        torch.testing.assert_close(reloaded.net.embed_video(v), old.net.embed_video(v), rtol=0, atol=0)
+        torch.testing.assert_close(reloaded.net.embed_audio(x), ablation.net.embed_audio(x), rtol=0, atol=0)
+        torch.testing.assert_close(reloaded.net.embed_video(v), ablation.net.embed_video(v), rtol=0, atol=0)
     assert reloaded.cfg.encoder_batchnorm == "frozen" and not reloaded.train().net.encoder.blocks[0].training
     new = VideoPretraining(load_config("vid", overrides=TINY_OVERRIDES + ["--feature_dim", "8", "--from_scratch", "true"]))
     assert (new.loss.negatives, new.net.projector[0].bias, new.net.video_projector[2].bias) == ("all", None, None)
     assert len(new.net.encoder.blocks) == 8  # stem, 6 blocks, last block
     assert new.cfg.encoder_batchnorm == "adapt" and new.train().net.encoder.blocks[0].training
+    saved["hyper_parameters"].pop("format_version")
+    torch.save(saved, path)
+    with pytest.raises(CheckpointError, match="records no format version.*retrain with this vcmr"):
+        VideoPretraining.load_from_checkpoint(path)

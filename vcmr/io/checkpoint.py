@@ -1,11 +1,16 @@
 """vcmr training checkpoints, read without Lightning (core install).
 
-Every training module saves ``hyper_parameters = {"stage", "config", ["tags"]}``
-(``checkpoint_hparams``) and holds its stage network (``vcmr.models.stages``) as ``net``, so
+Every training module saves ``hyper_parameters = {"format_version", "stage", "config",
+["tags"]}`` (``checkpoint_hparams``) and holds its stage network (``vcmr.models.stages``) as ``net``, so
 its state dict is the network's under ``net.``. ``read_checkpoint`` gives vcmr's
 ``{"stage", "config", "state_dict", "tags"}`` with the network's own keys, for a vcmr
 checkpoint or, converted on reading (``vcmr.io.foreign``), one of the original VCMR code or of
 CLMR. Files are read by ``vcmr.io.safe`` only: nothing is unpickled.
+
+``FORMAT_VERSION`` numbers the layout of vcmr's own files, checkpoints and exported model files
+alike (the stage networks' state dicts and config keys); a file of any other version, or of
+none, is refused with a message saying what to do. Foreign files are recognised by their
+layout instead.
 """
 from __future__ import annotations
 
@@ -25,6 +30,8 @@ from vcmr.models.sample_cnn import SampleCNN
 from vcmr.models.stages import load_weights, stage_config
 
 NET_PREFIX = "net."  # a training module holds its stage network as ``net``
+FORMAT_VERSION = 2  # of vcmr's checkpoints and model files
+RETRAIN = "retrain with this vcmr, or keep using the vcmr version that wrote it"
 
 STAGE_NAMES = {"mus": "stage 1 (music pre-training)", "vid": "stage 2 (video-conditioned)",
                "sup": "stage 3 (tagging)"}
@@ -32,12 +39,25 @@ STAGE_NAMES = {"mus": "stage 1 (music pre-training)", "vid": "stage 2 (video-con
 
 def checkpoint_hparams(stage: str, config: dict[str, Any], tags: list[str] | None = None) -> dict[str, Any]:
     """The hyper-parameters a training module saves: what ``read_checkpoint`` reads back."""
-    return {"stage": stage, "config": config, **({"tags": list(tags)} if tags is not None else {})}
+    return {"format_version": FORMAT_VERSION, "stage": stage, "config": config,
+            **({"tags": list(tags)} if tags is not None else {})}
+
+
+def check_format_version(found: Any, source: str, fix: str = RETRAIN,
+                         error: type[CheckpointError] = CheckpointError) -> None:
+    """Refuse a vcmr file whose format version (``found``) is not ``FORMAT_VERSION``."""
+    if found is not None and str(found) == str(FORMAT_VERSION):
+        return
+    what = "records no format version" if found is None else f"has format version {found}"
+    raise error(f"{source} {what}; this vcmr reads vcmr files of format version "
+                f"{FORMAT_VERSION} only: {fix}")
 
 
 def module_config(stage: str, config: Any, stored: dict[str, Any]) -> Any:
     """The stage config a training module is built from: ``config`` (a stage config or its
     dict). ``stored`` holds the other hyper-parameters ``load_from_checkpoint`` passes back."""
+    if stored:
+        check_format_version(stored.get("format_version"), "the checkpoint")
     if stored.get("stage", stage) != stage:
         raise CheckpointError(f"a {STAGE_NAMES.get(stored['stage'], stored['stage'])} checkpoint "
                               f"cannot be loaded as {STAGE_NAMES[stage]}")
@@ -55,6 +75,7 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     ckpt = read_weights_only(path)
     hp = hyper_parameters(ckpt)
     if "stage" in hp and "config" in hp and "state_dict" in ckpt:
+        check_format_version(hp.get("format_version"), f"checkpoint {str(path)!r}")
         return {"stage": hp["stage"], "config": hp["config"], "tags": hp.get("tags"),
                 "state_dict": sub_state_dict(ckpt["state_dict"], NET_PREFIX)}
     foreign = read_foreign(path, ckpt)
@@ -90,6 +111,7 @@ def check_resume_checkpoint(path: str | Path, stage: str | None = None) -> None:
     hp = hyper_parameters(ckpt)
     if "stage" not in hp or "state_dict" not in ckpt:
         raise CheckpointError(f"{what} is not a vcmr training checkpoint (no vcmr stage inside)")
+    check_format_version(hp.get("format_version"), what, "resume only runs of this vcmr")
     if stage is not None and hp["stage"] != stage:
         raise CheckpointError(f"{what} is a {STAGE_NAMES.get(hp['stage'], hp['stage'])} checkpoint; "
                               f"resuming {STAGE_NAMES.get(stage, stage)} needs a checkpoint of the "

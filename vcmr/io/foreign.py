@@ -115,7 +115,7 @@ _FILE_KEYS = {"dataset_dir", "batch_size", "m_epochs", "learning_rate", "weight_
 def _authors_mus(sd, hp, source):
     enc = _blocks(sd, "encoder.all_blocks.")
     cfg = _stage_values(hp, "mus") | _encoder_config(enc, hp, source, AUTHORS_DEFAULTS)
-    cfg |= {"projection_dim": sd["projector.2.weight"].shape[0], "projector_bias": False}
+    cfg["projection_dim"] = sd["projector.2.weight"].shape[0]
     _assumed(hp, AUTHORS_DEFAULTS, source)
     return {"stage": "mus", "config": cfg, "tags": None,
             "state_dict": enc | _take(sd, "projector.", "projector.")}
@@ -125,7 +125,7 @@ def _authors_vid(sd, hp, source):
     enc = _blocks(sd, "encoder.all_blocks.")
     cfg = _stage_values(hp, "vid") | _encoder_config(enc, hp, source, AUTHORS_DEFAULTS)
     video = video_sizes(sd, hp, source)
-    cfg |= {"projection_dim": sd["audio_projector.2.weight"].shape[0], "projector_bias": False,
+    cfg |= {"projection_dim": sd["audio_projector.2.weight"].shape[0],
             "lstm_layers": video["lstm_layers"], "lstm_hidden": video["lstm_hidden"], "lstm_dropout": 0.1,
             "feature_dim": video["feature_dim"], "video_hidden": video["video_hidden"],
             "video_crop_seconds": video["video_seconds"], "negatives": "all",
@@ -162,11 +162,9 @@ def _clmr(sd, hp, source):
     weights = dict(enc)
     if proj + "2.weight" in sd:
         weights |= _take(sd, proj, "projector.")
-        cfg |= {"projection_dim": sd[proj + "2.weight"].shape[0],
-                "projector_bias": proj + "0.bias" in sd}
+        cfg["projection_dim"] = sd[proj + "2.weight"].shape[0]
     _assumed(hp, CLMR_DEFAULTS, source)
-    return {"stage": "mus", "config": cfg,
-            "tags": None, "state_dict": weights}
+    return {"stage": "mus", "config": cfg, "tags": None, "state_dict": weights}
 
 
 CONVERTERS = {"authors_mus": _authors_mus, "authors_vid": _authors_vid,

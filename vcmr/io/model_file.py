@@ -21,11 +21,12 @@ from safetensors.torch import save_file
 from vcmr._version import __version__
 from vcmr.errors import CheckpointError
 from vcmr.inference import EmbeddingModel
-from vcmr.io.checkpoint import model_from_checkpoint
+from vcmr.io.checkpoint import FORMAT_VERSION, check_format_version, model_from_checkpoint
 from vcmr.paths import atomic_output, check_output_file
 
 FORMAT = "vcmr"
-FORMAT_VERSION = "1"
+REEXPORT = ("export it again with this vcmr from its checkpoint (`vcmr export CKPT --out FILE`), "
+            "or keep using the vcmr version that wrote it")
 
 
 class ModelFileError(CheckpointError):
@@ -36,7 +37,7 @@ def save_model_file(model: EmbeddingModel, out: str | Path) -> Path:
     """Write an EmbeddingModel to ``out`` (.safetensors), atomically (temp name, then rename)."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "vcmr_version": __version__,
+    meta = {"format": FORMAT, "format_version": str(FORMAT_VERSION), "vcmr_version": __version__,
             "stage": model.stage, "config": json.dumps(model.config, sort_keys=True),
             "sample_rate": str(model.sample_rate), "audio_length": str(model.segment_samples)}
     if model.tags is not None:
@@ -74,9 +75,7 @@ def read_model_file(path: str | Path) -> tuple[dict, dict[str, str]]:
     if meta.get("format") != FORMAT:
         raise ModelFileError(f"{str(path)!r} is a safetensors file but not a vcmr model (no "
                              f"'format: vcmr' metadata); export one with `vcmr export CKPT --out FILE`")
-    if meta.get("format_version") != FORMAT_VERSION:
-        raise ModelFileError(f"{str(path)!r} uses vcmr model format {meta.get('format_version')!r}; "
-                             f"this vcmr reads format {FORMAT_VERSION}: upgrade vcmr")
+    check_format_version(meta.get("format_version"), f"model file {str(path)!r}", REEXPORT, ModelFileError)
     return state_dict, meta
 
 

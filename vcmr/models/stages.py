@@ -40,8 +40,7 @@ class MusicNet(nn.Module):
     def __init__(self, cfg: MusicConfig):
         super().__init__()
         self.encoder = SampleCNN(encoder_config(cfg))
-        self.projector = projector(cfg.output_size, cfg.output_size, cfg.projection_dim,
-                                   bias=cfg.projector_bias)
+        self.projector = projector(cfg.output_size, cfg.output_size, cfg.projection_dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.encoder(x)
@@ -62,12 +61,10 @@ class AudioVideoNet(nn.Module):
                               "pretrain_video(); set --feature_dim when building the network directly")
         self.encoder = SampleCNN(encoder_config(cfg))
         self.encoder.freeze_blocks(cfg.freeze_blocks, cfg.encoder_batchnorm)
-        self.projector = projector(cfg.output_size, cfg.output_size, cfg.projection_dim,
-                                   bias=cfg.projector_bias)
+        self.projector = projector(cfg.output_size, cfg.output_size, cfg.projection_dim)
         self.video_encoder = VideoEncoder(cfg.feature_dim, clip_seconds(cfg), cfg.lstm_layers,
                                           cfg.lstm_dropout, cfg.video_hidden, hidden=cfg.lstm_hidden or None)
-        self.video_projector = projector(cfg.video_hidden, cfg.video_hidden, cfg.projection_dim,
-                                         bias=cfg.projector_bias)
+        self.video_projector = projector(cfg.video_hidden, cfg.video_hidden, cfg.projection_dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.encoder(x)
