@@ -40,6 +40,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from vcmr.audio.io import resample
 from vcmr.errors import VcmrError
 from vcmr.inference import segment_audio
 from vcmr.io.load import load_model as load_embedding_model
@@ -94,7 +95,6 @@ def _check_audio(audio: torch.Tensor, model: HearModel) -> torch.Tensor:
 
 def _at_model_rate(audio: torch.Tensor, model: HearModel) -> torch.Tensor:
     """(n_sounds, n) at the HEAR rate -> (n_sounds, m) at the model's rate, one soxr call."""
-    from vcmr.audio.io import resample
     rate = model.model.sample_rate
     if rate == model.sample_rate or audio.shape[0] == 0 or audio.shape[1] == 0:
         return audio

@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from vcmr.audio.io import read_audio, resample
-from vcmr.config import ConfigError
+from vcmr.config import ConfigError, config_to_dict
 from vcmr.errors import CheckpointError, VcmrError
 from vcmr.models.stages import NETWORKS, build, load_weights
 
@@ -113,7 +113,7 @@ class EmbeddingModel(nn.Module):
     not depend on it).
     """
 
-    def __init__(self, stage: str, config: dict, state_dict: dict[str, torch.Tensor],
+    def __init__(self, stage: str, config: Any, state_dict: dict[str, torch.Tensor],
                  tags: list[str] | None = None, source: str = "model", layout: str | None = None):
         super().__init__()
         if stage not in NETWORKS:
@@ -125,7 +125,8 @@ class EmbeddingModel(nn.Module):
         except ConfigError as e:
             raise CheckpointError(f"{source}: its stored architecture config is invalid: {e}") from None
         load_weights(self.net, state_dict, source)
-        self.stage, self.config, self.source, self.layout = stage, dict(config), source, layout
+        self.config = dict(config) if isinstance(config, dict) else config_to_dict(config)
+        self.stage, self.source, self.layout = stage, source, layout
         self.tags = list(tags) if stage == "sup" else None
         enc = self.net.encoder.cfg
         self.sample_rate, self.segment_samples, self.embedding_size = (

@@ -5,8 +5,15 @@ of Recall@K over N candidates is K / N and the chance median rank is (N + 1) / 2
 """
 from __future__ import annotations
 
+from pathlib import Path
+
+import numpy as np
 import torch
 import torch.nn.functional as F
+from tqdm import tqdm
+
+from vcmr.audio.io import read_audio
+from vcmr.data.audio_visual import kept_ids, list_segments
 
 
 def ranks_of_matches(query: torch.Tensor, candidates: torch.Tensor) -> torch.Tensor:
@@ -34,7 +41,6 @@ def retrieval_metrics(audio: torch.Tensor, video: torch.Tensor, ks=(1, 5, 10)) -
 # ----------------------------------------------------------------------------- dataset index
 def _video_windows(features, n_seconds: int, rows: slice | None = None):
     """Non-overlapping windows of ``n_seconds`` rows: (n_windows, n_seconds, D)."""
-    import numpy as np
     f = np.asarray(features if rows is None else features[rows], dtype=np.float32)
     n = max(1, f.shape[0] // n_seconds)
     return f[: n * n_seconds].reshape(n, n_seconds, f.shape[1])
@@ -48,12 +54,6 @@ def build_index(model, dataset_dir, ids=None, progress: bool = True) -> dict:
     its video embedding the mean over its windows of ``model.video_seconds`` seconds, and a
     video's embedding the mean over all its windows.
     """
-    import numpy as np
-    from tqdm import tqdm
-
-    from vcmr.audio.io import read_audio
-    from vcmr.data.audio_visual import kept_ids, list_segments
-    from pathlib import Path
     root = Path(dataset_dir)
     ids = kept_ids(root) if ids is None else list(ids)
     segments = list_segments(root, ids)
@@ -81,7 +81,6 @@ def segment_retrieval_metrics(index: dict) -> dict[str, float]:
 
 def video_retrieval_metrics(index: dict) -> dict[str, float]:
     """Recall@K / median rank between each video's mean segment audio and every video."""
-    import numpy as np
     rows = {}
     for i, (vid, _) in enumerate(index["segments"]):
         rows.setdefault(vid, []).append(i)
