@@ -26,21 +26,16 @@ import numpy as np
 import torch
 
 from vcmr import hear
-from vcmr.api import EmbeddingModel
-from vcmr.checkpoint import build_encoder
+from vcmr.inference import EmbeddingModel
+from vcmr.models.stages import build
 from vcmr.config import EncoderConfig, config_to_dict
 
 
 def paper_model() -> EmbeddingModel:
     torch.manual_seed(0)
     cfg = EncoderConfig()
-    state = {f"encoder.{k}": v for k, v in build_encoder(cfg).state_dict().items()}
-    return EmbeddingModel("sup", config_to_dict(cfg), {**state, **_head(cfg)}, ["tag"], "paper encoder")
-
-
-def _head(cfg):
-    from vcmr.models.heads import tagging_head
-    return {f"head.{k}": v for k, v in tagging_head(cfg.output_size, 1).state_dict().items()}
+    state = build("sup", config_to_dict(cfg), ["tag"]).state_dict()
+    return EmbeddingModel("sup", config_to_dict(cfg), state, ["tag"], "paper encoder")
 
 
 def workloads(model: EmbeddingModel, args) -> dict:

@@ -28,14 +28,13 @@ TINY = ["--n_blocks", "6", "--n_channels", "16,16,32,32,32,64", "--audio_length"
 
 
 def throughput(n_songs: int, repeats: int) -> None:
-    from vcmr.config import EncoderConfig
+    from vcmr.config import EncoderConfig, config_to_dict
     from vcmr.data.tagging import TaggingItem, TaggingSplit
-    from vcmr.evaluate.tagging import Tagger, run_segments
-    from vcmr.models import SampleCNN
-    from vcmr.models.heads import tagging_head
+    from vcmr.evaluate.tagging import run_segments
+    from vcmr.models.stages import build
 
     cfg = EncoderConfig()
-    model = Tagger(SampleCNN(cfg), tagging_head(cfg.output_size, 50)).eval()
+    model = build("sup", config_to_dict(cfg), [f"tag{i}" for i in range(50)]).eval()
     tmp = Path(tempfile.mkdtemp())
     from vcmr.audio.io import write_wav
     rng = np.random.default_rng(0)

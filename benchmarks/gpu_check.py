@@ -109,7 +109,7 @@ class Step:
     def __init__(self, cfg, device: torch.device, precision: str):
         torch.manual_seed(0)
         self.encoder = SampleCNN(cfg).to(device)
-        self.proj = projector(cfg.output_size, cfg.output_size, cfg.projection_dim, bias=False).to(device)
+        self.proj = projector(cfg.output_size, cfg.output_size, cfg.projection_dim).to(device)
         params = list(self.encoder.parameters()) + list(self.proj.parameters())
         self.opt = build_optimizer(params, cfg.optimizer, cfg.learning_rate, cfg.weight_decay)
         self.loss = NTXent(cfg.temperature)
@@ -232,7 +232,7 @@ def stage2(args, sizes, device, cfg_vid) -> dict:
 
         def step():
             with autocast(device, prec):
-                loss = module.loss(module.embed_audio(audio), module.embed_video(video))
+                loss = module.loss(module.net.embed_audio(audio), module.net.embed_video(video))
             opt.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.step(opt)

@@ -67,9 +67,8 @@ def stage2_module(feature_dim: int = 8):
 
 def stage2_checkpoint(root: Path) -> Path:
     if "vid" not in _CACHE:
-        from vcmr.config import config_to_dict
         module = stage2_module()
-        _CACHE["vid"] = _save(module, {"stage": "vid", "config": config_to_dict(module.cfg)}, root / "vid.ckpt")
+        _CACHE["vid"] = _save(module, dict(module.hparams), root / "vid.ckpt")
     return _CACHE["vid"]
 
 
@@ -84,8 +83,6 @@ def stage3_module():
 
 def stage3_checkpoint(root: Path) -> Path:
     if "sup" not in _CACHE:
-        from vcmr.config import config_to_dict
         module = stage3_module()
-        _CACHE["sup"] = _save(module, {"stage": "sup", "config": config_to_dict(module.cfg), "tags": TAGS},
-                              root / "sup.ckpt")
+        _CACHE["sup"] = _save(module, dict(module.hparams), root / "sup.ckpt")
     return _CACHE["sup"]

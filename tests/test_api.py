@@ -7,10 +7,9 @@ import pytest
 import torch
 
 import vcmr
-from vcmr.api import segment_audio
+from vcmr.inference import segment_audio
 from vcmr.audio.io import resample, write_wav
-from vcmr.checkpoint import CheckpointError
-from vcmr.errors import VcmrError
+from vcmr.errors import CheckpointError, VcmrError
 
 from embed_helpers import SR, TAGS, music, stage1_checkpoint, stage2_checkpoint, stage2_module, stage3_checkpoint, stage3_module
 
@@ -28,8 +27,8 @@ def model1(ckpt1):
 
 
 def test_public_api_is_small_and_core_only(ckpt1, tmp_path):
-    assert sorted(vcmr.__all__) == sorted(["load_model", "embed_file", "available_models", "__version__"])
-    from vcmr.export import export_checkpoint
+    assert sorted(vcmr.__all__) == sorted(["load_model", "embed_file", "__version__"])
+    from vcmr.io.model_file import export_checkpoint
     export_checkpoint(ckpt1, tmp_path / "m.safetensors")
     code = (
         "import sys, numpy as np, vcmr\n"
@@ -150,13 +149,28 @@ def test_bad_input_errors(model1, bad, kwargs, match):
 
 
 def test_model_name_and_path_errors(tmp_path):
-    assert vcmr.available_models() == []
-    with pytest.raises(VcmrError, match="unknown model 'vcmr-mtat'.*no pretrained models"):
+    with pytest.raises(CheckpointError, match="'vcmr-mtat' not found.*hf://ORG/NAME"):
         vcmr.load_model("vcmr-mtat")
     with pytest.raises(CheckpointError, match="not found"):
         vcmr.load_model(tmp_path / "missing.ckpt")
     with pytest.raises(CheckpointError, match="folder"):
         vcmr.load_model(tmp_path)
+
+
+def test_checkpoint_of_another_format_version_is_refused(ckpt1, tmp_path):
+    """load_model and the resume check name the file, the version found and what to do."""
+    from vcmr.io.checkpoint import check_resume_checkpoint
+    ckpt = torch.load(ckpt1, map_location="cpu", weights_only=True)
+    assert ckpt["hyper_parameters"]["format_version"] == 2
+    for version, said in ((None, "records no format version"), (1, "has format version 1")):
+        hp = {k: v for k, v in ckpt["hyper_parameters"].items() if k != "format_version"}
+        path = tmp_path / f"v{version}.ckpt"
+        torch.save({**ckpt, "hyper_parameters": hp | ({"format_version": version} if version else {})}, path)
+        with pytest.raises(CheckpointError, match=f"{path.name}'? {said}; this vcmr reads vcmr files "
+                                                  f"of format version 2 only: retrain with this vcmr"):
+            vcmr.load_model(path)
+        with pytest.raises(CheckpointError, match=f"{path.name}'? {said}; .* resume only runs of this vcmr"):
+            check_resume_checkpoint(path, "mus")
 
 
 def test_stage2_joint_space_matches_module(tmp_path_factory):
@@ -165,9 +179,9 @@ def test_stage2_joint_space_matches_module(tmp_path_factory):
     assert model.stage == "vid" and model.joint_size == 128 and model.video_seconds == 1
     x = music(2187 * 3 / SR, seed=7)
     with torch.no_grad():
-        expected_audio = module.embed_audio(torch.from_numpy(x.reshape(3, 2187)))
+        expected_audio = module.net.embed_audio(torch.from_numpy(x.reshape(3, 2187)))
         v = torch.randn(4, 1, 8)
-        expected_video = module.embed_video(v)
+        expected_video = module.net.embed_video(v)
     np.testing.assert_allclose(model.embed(x, SR, space="joint").embeddings, expected_audio.numpy(), atol=1e-6)
     np.testing.assert_allclose(model.embed(x, SR).embeddings.shape, (3, 64))
     np.testing.assert_allclose(model.embed_video_features(v), expected_video.numpy(), atol=1e-6)
@@ -188,98 +202,3 @@ def test_stage3_tags_match_module(tmp_path_factory):
     np.testing.assert_allclose(list(probs.values()), expected.numpy(), atol=1e-6)
     with pytest.raises(VcmrError, match="stage-2"):
         model.embed_video_features(np.zeros((1, 8)))
-
-
-# ------------------------------------------------------------------ files of earlier vcmr versions
-# Before issue 12, SampleCNN had no last block, projectors had biases and stage 2 used cross-modal
-# negatives only; the stored configs had none of the keys in vcmr.config.LEGACY. The old modules
-# are built here with those options given explicitly (not through LEGACY), then saved the way
-# earlier versions saved them: a config dict without the new keys.
-OLD_OPTIONS = ["--last_block_kernel_size", "0", "--projector_bias", "true"]
-
-
-def _old_layout(module, stage: str, path, tags=None):
-    from vcmr.config import LEGACY, config_to_dict
-    config = {k: v for k, v in config_to_dict(module.cfg).items() if k not in LEGACY}
-    hp = {"stage": stage, "config": config, **({"tags": tags} if tags else {})}
-    torch.save({"hyper_parameters": hp, "state_dict": module.state_dict()}, path)
-    return path
-
-
-def _old_modules():
-    from vcmr.config import load_config
-    from vcmr.train.music import MusicPretraining
-    from vcmr.train.tagging import TaggingModule
-    from vcmr.train.video import VideoPretraining
-    from conftest import TINY_OVERRIDES
-    torch.manual_seed(12)
-    mus = MusicPretraining(load_config("mus", None, TINY_OVERRIDES + OLD_OPTIONS)).eval()
-    vid = VideoPretraining(load_config("vid", None, TINY_OVERRIDES + OLD_OPTIONS + [
-        "--negatives", "cross", "--feature_dim", "8", "--from_scratch", "true"]), load_audio_encoder=False).eval()
-    sup = TaggingModule(load_config("sup", None, TINY_OVERRIDES + ["--last_block_kernel_size", "0"]), TAGS).eval()
-    return mus, vid, sup
-
-
-@pytest.fixture(scope="module")
-def old_files(tmp_path_factory):
-    root = tmp_path_factory.mktemp("old_layout")
-    mus, vid, sup = _old_modules()
-    assert "encoder.blocks.7.0.weight" not in mus.state_dict()  # the old layout: 7 blocks, 0..6
-    assert "projector.0.bias" in mus.state_dict() and "video_projector.2.bias" in vid.state_dict()
-    files = {"mus": _old_layout(mus, "mus", root / "mus.ckpt"), "vid": _old_layout(vid, "vid", root / "vid.ckpt"),
-             "sup": _old_layout(sup, "sup", root / "sup.ckpt", TAGS)}
-    return (mus, vid, sup), files
-
-
-@pytest.mark.parametrize("stage", ["mus", "vid", "sup"])
-def test_old_checkpoints_and_exports_rebuild_the_old_model(old_files, stage, tmp_path):
-    from vcmr.export import export_checkpoint
-    modules, files = old_files
-    module = dict(zip(("mus", "vid", "sup"), modules))[stage]
-    x = torch.from_numpy(np.stack([music(2187 / SR, seed=s) for s in range(3)]))
-    with torch.no_grad():
-        expected = module.encoder(x)
-    export_checkpoint(files[stage], tmp_path / "old.safetensors")
-    for src in (files[stage], tmp_path / "old.safetensors"):
-        model = vcmr.load_model(src, device="cpu")
-        model.batch_size = 8  # one forward pass, as the module's: bit-identical outputs
-        assert model.encoder.cfg.last_block_kernel_size == 0 and len(model.encoder.blocks) == 7
-        torch.testing.assert_close(model.embed_segments(x), expected, rtol=0, atol=0)
-        if stage == "vid":
-            v = torch.randn(2, 1, 8)
-            with torch.no_grad():
-                torch.testing.assert_close(model.embed_segments(x, space="joint"), module.embed_audio(x), rtol=0, atol=0)
-                np.testing.assert_array_equal(model.embed_video_features(v), module.embed_video(v).numpy())
-        if stage == "sup":
-            with torch.no_grad():
-                probs = torch.sigmoid(module(x)).mean(0).numpy()
-            np.testing.assert_allclose(list(model.predict_tags(x.reshape(-1).numpy(), SR).values()), probs, atol=1e-6)
-
-
-def test_old_checkpoints_feed_the_stage2_and_stage3_loaders(old_files):
-    """Stage 3 (finetune, evaluate) reads any old checkpoint's encoder; stage 2 asks for the
-    matching architecture key instead of failing on missing weights."""
-    import dataclasses
-    from conftest import TINY_OVERRIDES
-    from vcmr.checkpoint import load_encoder
-    from vcmr.config import load_config
-    from vcmr.train.tagging import resolve_encoder
-    from vcmr.train.video import VideoPretraining
-    (mus, _, _), files = old_files
-    x = torch.randn(2, 2187)
-    for path in files.values():
-        encoder, _ = load_encoder(path)
-        assert encoder.cfg.last_block_kernel_size == 0
-    sup_cfg = load_config("sup", None, TINY_OVERRIDES + ["--pretrained_ckpt_path", str(files["mus"])])
-    with pytest.warns(UserWarning, match="last_block_kernel_size=0"):
-        encoder, cfg = resolve_encoder(sup_cfg)
-    assert cfg.last_block_kernel_size == 0
-    with torch.no_grad():
-        torch.testing.assert_close(encoder.eval()(x), mus.encoder(x), rtol=0, atol=0)
-    vid_args = TINY_OVERRIDES + ["--feature_dim", "8", "--audio_encoder_ckpt_path", str(files["mus"])]
-    with pytest.raises(CheckpointError, match="last_block_kernel_size: checkpoint 0 vs config 1"):
-        VideoPretraining(load_config("vid", None, vid_args))
-    vid = VideoPretraining(load_config("vid", None, vid_args + ["--last_block_kernel_size", "0"])).eval()
-    with torch.no_grad():
-        torch.testing.assert_close(vid.encoder(x), mus.encoder(x), rtol=0, atol=0)
-    assert dataclasses.asdict(vid.cfg)["projector_bias"] is False  # new heads on the old encoder

@@ -1,5 +1,4 @@
-"""Portable .safetensors model files and the pretrained-model registry."""
-import hashlib
+"""Portable .safetensors model files."""
 import json
 
 import numpy as np
@@ -9,12 +8,11 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 import vcmr
-from vcmr import pretrained
-from vcmr.checkpoint import CheckpointError
 from vcmr.cli import main
-from vcmr.export import ModelFileError, export_checkpoint, read_model_file
+from vcmr.errors import CheckpointError
+from vcmr.io.model_file import ModelFileError, export_checkpoint, read_model_file
 
-from embed_helpers import SR, TAGS, music, stage1_checkpoint, stage2_checkpoint, stage3_checkpoint
+from embed_helpers import TAGS, music, stage1_checkpoint, stage2_checkpoint, stage3_checkpoint
 
 
 @pytest.fixture(scope="session")
@@ -102,45 +100,17 @@ def test_architecture_mismatch_is_a_clear_error(exported1, tmp_path):
         vcmr.load_model(_rewrite(path, tmp_path / "sr.safetensors", lambda m: {**m, "sample_rate": "22050"}))
 
 
-def test_registry_download_verify_and_load(exported1, tmp_path, monkeypatch):
-    model, path = exported1
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    monkeypatch.setattr(pretrained, "_MODELS", {})
-    monkeypatch.setenv("VCMR_CACHE", str(tmp_path / "cache"))
-    pretrained.register(pretrained.PretrainedModel("tiny-test", path.as_uri(), digest,
-                                                   config={"output_size": 64}, stage="mus"))
-    assert vcmr.available_models() == ["tiny-test"]
-    loaded = vcmr.load_model("tiny-test", device="cpu")
-    cached = list((tmp_path / "cache").glob("*.safetensors"))
-    assert len(cached) == 1 and hashlib.sha256(cached[0].read_bytes()).hexdigest() == digest
-    x = music(0.3, seed=12)
-    np.testing.assert_array_equal(loaded.embed(x, SR).embeddings, model.embed(x, SR).embeddings)
-    cached[0].write_bytes(b"damaged")  # a damaged cache entry is fetched again
-    assert pretrained.download(pretrained.get_entry("tiny-test")) == cached[0]
-    assert hashlib.sha256(cached[0].read_bytes()).hexdigest() == digest
-
-
-def test_registry_errors(exported1, tmp_path, monkeypatch):
+def test_model_file_of_another_format_version_is_refused(exported1, tmp_path):
     _, path = exported1
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    monkeypatch.setattr(pretrained, "_MODELS", {})
-    cache = tmp_path / "cache"
-    monkeypatch.setenv("VCMR_CACHE", str(cache))
-    pretrained.register(pretrained.PretrainedModel("bad-sum", path.as_uri(), "0" * 64, stage="mus"))
-    with pytest.raises(pretrained.PretrainedError, match="checksum mismatch.*expected sha256 0000"):
-        vcmr.load_model("bad-sum")
-    assert not list(cache.glob("*"))  # nothing kept
-    pretrained.register(pretrained.PretrainedModel("bad-arch", path.as_uri(), digest,
-                                                   config={"output_size": 512}, stage="mus"))
-    with pytest.raises(CheckpointError, match="output_size: registry 512 vs file 64"):
-        vcmr.load_model("bad-arch")
-    pretrained.register(pretrained.PretrainedModel("gone", (tmp_path / "nope.safetensors").as_uri(), digest))
-    with pytest.raises(pretrained.PretrainedError, match="cannot download model 'gone'"):
-        vcmr.load_model("gone")
-    with pytest.raises(pretrained.PretrainedError, match="unknown model 'other'.*available: bad-arch, bad-sum, gone"):
-        vcmr.load_model("other")
-    with pytest.raises(pretrained.PretrainedError, match="sha256"):
-        pretrained.register(pretrained.PretrainedModel("x", "file:///x", "abc"))
+    assert read_model_file(path)[1]["format_version"] == "2"
+    edits = {"1": lambda m: {**m, "format_version": "1"},
+             None: lambda m: {k: v for k, v in m.items() if k != "format_version"}}
+    for version, edit in edits.items():
+        bad = _rewrite(path, tmp_path / f"v{version}.safetensors", edit)
+        said = f"has format version {version}" if version else "records no format version"
+        with pytest.raises(ModelFileError, match=f"v{version}.safetensors'? {said}; this vcmr reads .* "
+                                                 f"version 2 only: export it again with this vcmr"):
+            vcmr.load_model(bad)
 
 
 def test_export_command_errors(tmp_path, capsys):

@@ -16,8 +16,8 @@ import pytest
 import torch
 
 from vcmr import hear
-from vcmr.api import EmbeddingModel
-from vcmr.checkpoint import build_encoder
+from vcmr.inference import EmbeddingModel
+from vcmr.models.stages import build
 from vcmr.config import EncoderConfig, FirstBlockParams, config_to_dict
 from vcmr.errors import VcmrError
 
@@ -32,9 +32,7 @@ def tiny_model(sample_rate: int, seed: int = 0) -> EmbeddingModel:
     cfg = EncoderConfig(sample_rate=sample_rate, audio_length=2187, n_blocks=6,
                         n_channels=[16, 16, 32, 32, 32, 64], output_size=64,
                         first_block_params=FirstBlockParams(out_channels=16, conv_size=3))
-    state = {f"encoder.{k}": v for k, v in build_encoder(cfg).state_dict().items()}
-    from vcmr.models.heads import tagging_head
-    state.update({f"head.{k}": v for k, v in tagging_head(64, 2).state_dict().items()})
+    state = build("sup", config_to_dict(cfg), ["a", "b"]).state_dict()
     return EmbeddingModel("sup", config_to_dict(cfg), state, ["a", "b"], f"tiny {sample_rate} Hz")
 
 

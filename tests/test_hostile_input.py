@@ -329,7 +329,8 @@ def test_lightning_resume_load_is_weights_only(tmp_path, synth_audio_dir, model)
 
 
 def test_resume_with_another_stage_checkpoint(tmp_path, capsys, model):
-    from vcmr.checkpoint import CheckpointError, check_resume_checkpoint
+    from vcmr.errors import CheckpointError
+    from vcmr.io.checkpoint import check_resume_checkpoint
     with pytest.raises(CheckpointError, match="stage 1 .* resuming stage 2 .* same stage"):
         check_resume_checkpoint(model[0], "vid")
 

@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 
 import vcmr
-from vcmr import pretrained
 from vcmr.audio.io import read_audio, write_wav
-from vcmr.checkpoint import CheckpointError
 from vcmr.cli import main
-from vcmr.export import checkpoint_metrics
+from vcmr.errors import CheckpointError
+from vcmr.io.checkpoint import checkpoint_metrics
+from vcmr.io.hub import HubError
 
 from embed_helpers import music, stage1_checkpoint, stage3_checkpoint
 
@@ -128,27 +128,15 @@ def offline_cache(tmp_path, monkeypatch):
 
 
 def test_offline_errors_say_what_to_do(offline_cache, hub_dir):
-    with pytest.raises(pretrained.PretrainedError, match="not in the Hugging Face cache.*offline"):
+    with pytest.raises(HubError, match="not in the Hugging Face cache.*offline"):
         vcmr.load_model("hf://vcmr-test/never-downloaded")
     fill_cache(offline_cache, "vcmr-test/tiny-tagger", hub_dir)
-    with pytest.raises(pretrained.PretrainedError, match="not in the Hugging Face cache"):
+    with pytest.raises(HubError, match="not in the Hugging Face cache"):
         vcmr.load_model("hf://vcmr-test/tiny-tagger@v2")  # a revision never fetched
     assert vcmr.load_model("hf://vcmr-test/tiny-tagger", "cpu").tags is not None
     for bad in ("hf://", "hf://just-a-name", "hf://org/name@", "hf://org/na me"):
-        with pytest.raises(pretrained.PretrainedError, match="hf://ORG/NAME"):
+        with pytest.raises(HubError, match="hf://ORG/NAME"):
             vcmr.load_model(bad)
-
-
-def test_registry_entries_on_the_hub_download_through_huggingface_hub(offline_cache, hub_dir, monkeypatch):
-    fill_cache(offline_cache, "vcmr-test/tiny-tagger", hub_dir)
-    sha = hashlib.sha256((hub_dir / "model.safetensors").read_bytes()).hexdigest()
-    monkeypatch.setattr(pretrained, "_MODELS", {})
-    pretrained.register(pretrained.PretrainedModel("tiny-tagger", "hf://vcmr-test/tiny-tagger", sha,
-                                                   {"output_size": 64}, stage="sup"))
-    assert vcmr.load_model("tiny-tagger", "cpu").stage == "sup"
-    pretrained.register(pretrained.PretrainedModel("wrong-sum", "hf://vcmr-test/tiny-tagger", "0" * 64))
-    with pytest.raises(pretrained.PretrainedError, match="checksum mismatch"):
-        vcmr.load_model("wrong-sum")
 
 
 def test_a_folder_without_model_file_is_refused(tmp_path):

@@ -207,20 +207,18 @@ def test_nothing_below_the_demo_imports_it():
 
 def tiny_stage1_checkpoint(path: Path) -> Path:
     """A stage-1 checkpoint in the layout training writes, built without Lightning."""
-    from vcmr.checkpoint import build_encoder
+    from vcmr.io.checkpoint import checkpoint_hparams
     from vcmr.config import config_to_dict, load_config
-    from vcmr.models.heads import projector
+    from vcmr.models.stages import build
     cfg = load_config("mus", None, TINY_OVERRIDES)
     torch.manual_seed(0)
-    sd = {f"encoder.{k}": v for k, v in build_encoder(cfg).state_dict().items()}
-    sd |= {f"projector.{k}": v for k, v in
-           projector(cfg.output_size, cfg.output_size, cfg.projection_dim).state_dict().items()}
-    torch.save({"state_dict": sd, "hyper_parameters": {"stage": "mus", "config": config_to_dict(cfg)}}, path)
+    sd = {f"net.{k}": v for k, v in build("mus", cfg).state_dict().items()}
+    torch.save({"state_dict": sd, "hyper_parameters": checkpoint_hparams("mus", config_to_dict(cfg))}, path)
     return path
 
 
 def test_core_load_model_path_imports_no_heavy_extra(tmp_path):
-    from vcmr.export import export_checkpoint
+    from vcmr.io.model_file import export_checkpoint
     ckpt = tiny_stage1_checkpoint(tmp_path / "last.ckpt")
     export_checkpoint(ckpt, tmp_path / "model.safetensors")
     code = (

@@ -73,7 +73,7 @@ def test_stage2_loss_is_simclr_nt_xent_with_intra_modal_negatives(n, tau):
     expected = simclr_audio_video_loop(za, zv, tau)
     assert AudioVideoNTXent(tau)(za, zv).item() == pytest.approx(expected, rel=1e-5)  # default: all
     assert AudioVideoNTXent(tau, "all")(za, zv).item() == pytest.approx(expected, rel=1e-5)
-    # cross (earlier vcmr): the same pairs without the intra-modal negatives -> another number
+    # cross (the ablation): the same pairs without the intra-modal negatives -> another number
     cross = AudioVideoNTXent(tau, "cross")(za, zv).item()
     assert cross == pytest.approx(cross_modal_nt_xent(za, zv, tau).item())
     assert abs(cross - expected) > 1e-3

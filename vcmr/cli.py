@@ -142,7 +142,7 @@ if __name__ == "__main__":
 def run_seed_script(command: str, stage: str, args: list[str]) -> int:
     """What the original VCMR scripts did: read ``config/config_<stage>.yaml`` from the working
     folder when no ``--config`` is given (the authors' own file is accepted as it is, see
-    ``vcmr.compat``), then run ``vcmr <command>``."""
+    ``vcmr.config_authors``), then run ``vcmr <command>``."""
     default = Path("config") / f"config_{stage}.yaml"
     given = any(a == "--config" or a.startswith("--config=") for a in args)
     if not given and default.is_file():

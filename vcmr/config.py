@@ -20,12 +20,13 @@ from typing import Any, Literal, Optional
 
 import yaml
 
+from vcmr.config_authors import is_authors_config, translate_config
 from vcmr.errors import ConfigError  # re-exported: defined below every module that raises it
 
 __all__ = [
     "ConfigError", "EncoderConfig", "MusicConfig", "VideoConfig", "SupervisedConfig",
     "EvalConfig", "PrepareConfig", "STAGES", "load_config", "config_to_dict",
-    "config_from_dict", "parse_overrides", "encoder_config", "LEGACY", "with_legacy",
+    "config_from_dict", "parse_overrides", "encoder_config",
 ]
 
 
@@ -50,7 +51,7 @@ class EncoderConfig:
     output_size: int = 512
     # After the n_blocks blocks, the authors' SampleCNN has a last block Conv1d(kernel 1, out
     # output_size) - BatchNorm - activation whose output is the embedding (odd kernel size;
-    # 0 = no last block, the layout of vcmr before 0.2).
+    # CLMR's is 3; 0 = no last block: the last pooled block's output is the embedding).
     last_block_kernel_size: int = 1
 
 
@@ -101,8 +102,7 @@ class AugmentConfig:
 class MusicConfig(AugmentConfig, TrainerConfig, EncoderConfig):
     """Stage 1: SimCLR on raw audio (``config/config_mus.yaml``)."""
     experiment_name: str = "mus_pretrain"
-    projection_dim: int = 128
-    projector_bias: bool = False  # the authors' projector Linear layers have no bias
+    projection_dim: int = 128  # the projector's Linear layers have no bias, as the authors'
     temperature: float = 0.1
     valid_fraction: float = 0.1
     min_audio_seconds: float = 0.0  # files shorter than this are skipped; shorter than the excerpt are zero-padded
@@ -122,8 +122,7 @@ class VideoConfig(TrainerConfig, EncoderConfig):
     # adapt: the frozen blocks' BatchNorm layers run in training mode (batch statistics, running
     # statistics move), as the authors' code ran; frozen: they keep the stage-1 statistics.
     encoder_batchnorm: Literal["adapt", "frozen"] = "adapt"
-    projection_dim: int = 128
-    projector_bias: bool = False  # both projectors (audio and video), as in the authors' code
+    projection_dim: int = 128  # both projectors (audio and video) without bias, as the authors'
     temperature: float = 0.1
     # all: SimCLR NT-Xent on the 2N audio and video embeddings (2N-2 negatives per anchor,
     # audio-audio and video-video included), as the authors trained; cross: CLIP-style InfoNCE
@@ -134,6 +133,7 @@ class VideoConfig(TrainerConfig, EncoderConfig):
     lstm_hidden: int = 0  # 0: the feature dimension, as in the paper
     video_hidden: int = 512  # Linear after the flattened LSTM output
     feature_dim: int = 0  # per-second frame feature size; 0: read from the prepared data
+    video_crop_seconds: int = 0  # seconds of frame features per clip; 0: the audio crop rounded to whole seconds
     valid_fraction: float = 0.1
     segment_seconds: int = 15
 
@@ -392,8 +392,7 @@ def load_config(stage: str, path: str | Path | None = None,
     if stage not in STAGES:
         raise ConfigError(f"unknown stage {stage!r}; choose one of {', '.join(STAGES)}")
     values = read_yaml(path) if path else {}
-    from vcmr.compat_config import is_authors_config, translate_config  # the authors' files
-    if is_authors_config(values):  # are translated key by key
+    if is_authors_config(values):  # the authors' files are translated key by key
         values = translate_config(stage, values, str(path))
     if overrides:
         extra = parse_overrides(overrides) if isinstance(overrides, list) else overrides
@@ -483,41 +482,18 @@ def config_to_dict(cfg: Any) -> dict[str, Any]:
     return dataclasses.asdict(cfg)
 
 
-# Keys added after configs were first stored in checkpoints and exported files, with the value
-# that reproduces what a config WITHOUT the key meant (the behaviour of earlier vcmr versions).
-# A stored config is read through this table, so an old checkpoint rebuilds the model it was
-# trained as, while a new one (every key stored) is unaffected. Add a row with every new key
-# whose default differs from the old behaviour.
-LEGACY: dict[str, Any] = {
-    "last_block_kernel_size": 0,  # no last block: the embedding was the 9th block's output
-    "projector_bias": True,  # Linear layers of the projectors had biases
-    "negatives": "cross",  # stage 2: CLIP-style InfoNCE, cross-modal negatives only
-    "sync_batchnorm": False,  # per-process BatchNorm statistics
-    "encoder_batchnorm": "frozen",  # stage 3: a frozen encoder's BatchNorm kept in eval mode
-}
-
-
-def with_legacy(values: dict[str, Any]) -> dict[str, Any]:
-    """A stored config dict completed with the LEGACY value of every key it lacks."""
-    return {**LEGACY, **values}
-
-
-def config_from_dict(stage: str, values: dict[str, Any], strict: bool = False) -> Any:
-    """Rebuild a stage config from a checkpoint's dict (unknown keys dropped unless strict).
-
-    Keys the dict lacks take their LEGACY value (the old behaviour), else the stage default.
-    """
+def config_from_dict(stage: str, values: dict[str, Any]) -> Any:
+    """Rebuild a stage config from the dict a checkpoint or model file stores. Keys the stage
+    does not have (another stage's, or training options of another vcmr) are dropped; keys
+    the dict lacks take the stage default. The file's format version says the keys describe
+    this vcmr's architecture (``vcmr.io.checkpoint``)."""
     cls = STAGES[stage]
     names = {f.name for f in dataclasses.fields(cls)}
-    values = {**{k: v for k, v in LEGACY.items() if k in names}, **values}
-    if not strict:
-        values = {k: v for k, v in values.items() if k in names}
-    return _build(cls, values)
+    return _build(cls, {k: v for k, v in values.items() if k in names})
 
 
 def encoder_config(cfg: Any) -> EncoderConfig:
-    """The architecture part of any stage config, or of a stored config dict (missing keys
-    taking their LEGACY value, so an old checkpoint rebuilds its old architecture)."""
-    src = with_legacy(cfg) if isinstance(cfg, dict) else dataclasses.asdict(cfg)
+    """The architecture part of any stage config, or of a stored config dict."""
+    src = dict(cfg) if isinstance(cfg, dict) else dataclasses.asdict(cfg)
     names = {f.name for f in dataclasses.fields(EncoderConfig)}
     return _build(EncoderConfig, {k: v for k, v in src.items() if k in names})

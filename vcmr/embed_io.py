@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 import numpy as np
+from tqdm import tqdm
 
 from vcmr.audio.io import AUDIO_EXTENSIONS, VIDEO_EXTENSIONS, AudioReadError, find_audio_files, read_audio
 from vcmr.errors import VcmrError
@@ -77,7 +78,6 @@ def embed_paths(files: list[Path], model, overlap: float = 0.0, song_level: bool
                 space: str = "encoder", progress: bool = True,
                 on_error: Callable[[str, str], None] | None = None) -> tuple[EmbeddingTable, list[tuple[str, str]]]:
     """Embed every file; a file that fails is reported (``on_error``) and skipped."""
-    from tqdm import tqdm
     table, errors = EmbeddingTable(song_level), []
     for path in tqdm(files, desc="embedding", unit="file", disable=not progress):
         try:
@@ -160,7 +160,7 @@ def _write_npy(table: EmbeddingTable, path: Path) -> None:
 
 
 def _write_parquet(table: EmbeddingTable, path: Path) -> None:
-    try:
+    try:  # pyarrow is the optional `parquet` extra: imported only for --format parquet
         import pyarrow as pa
         import pyarrow.parquet as pq
     except ImportError:

@@ -12,4 +12,4 @@ class ConfigError(ValueError):
 
 class CheckpointError(VcmrError):
     """A checkpoint is missing, corrupt, or does not fit the expected architecture.
-    (Re-exported by ``vcmr.checkpoint``; here so that the safe file reader can raise it.)"""
+    (Here, below every module that raises it: the safe file reader, the model builders.)"""

@@ -5,8 +5,8 @@
         --model-options '{"timestamp_hop_ms": 25, "batch_size": 32}'
 
 * ``load_model(model_file_path, timestamp_hop_ms=50, device=None, batch_size=None)``: a .ckpt
-  (any stage), an exported .safetensors file, a Hub model (``hf://ORG/NAME[@REVISION]``) or a
-  registry name. The returned module has ``sample_rate``, ``scene_embedding_size`` and
+  (any stage), an exported .safetensors file or a Hub model (``hf://ORG/NAME[@REVISION]``),
+  read by ``vcmr.io.load.load_model``. The returned module has ``sample_rate``, ``scene_embedding_size`` and
   ``timestamp_embedding_size`` (both the encoder's ``embedding_size``, 512 in the paper).
 * ``sample_rate`` is a rate HEAR publishes its data at: the smallest of 16000, 22050, 32000,
   44100, 48000 Hz that is >= the model's own rate (48000 above that). Audio arrives at that
@@ -40,7 +40,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from vcmr.audio.io import resample
 from vcmr.errors import VcmrError
+from vcmr.inference import segment_audio
+from vcmr.io.load import load_model as load_embedding_model
 
 DEFAULT_HOP_MS = 50.0
 HEAR_RATES = (16000, 22050, 32000, 44100, 48000)  # the rates hearvalidator 2021.0.6 accepts
@@ -75,12 +78,9 @@ class HearModel(nn.Module):
 def load_model(model_file_path: str = "", timestamp_hop_ms: float = DEFAULT_HOP_MS,
                device=None, batch_size: int | None = None) -> HearModel:
     if not model_file_path:
-        from vcmr.pretrained import describe_available
         raise VcmrError("vcmr.hear.load_model needs model_file_path: a .ckpt from vcmr training, "
-                        f"a .safetensors file from `vcmr export`, hf://ORG/NAME, or a pretrained "
-                        f"name ({describe_available()})")
-    from vcmr.api import load_model as _load
-    return HearModel(_load(model_file_path, device), timestamp_hop_ms, batch_size)
+                        "a .safetensors file from `vcmr export`, or hf://ORG/NAME")
+    return HearModel(load_embedding_model(model_file_path, device), timestamp_hop_ms, batch_size)
 
 
 def _check_audio(audio: torch.Tensor, model: HearModel) -> torch.Tensor:
@@ -95,7 +95,6 @@ def _check_audio(audio: torch.Tensor, model: HearModel) -> torch.Tensor:
 
 def _at_model_rate(audio: torch.Tensor, model: HearModel) -> torch.Tensor:
     """(n_sounds, n) at the HEAR rate -> (n_sounds, m) at the model's rate, one soxr call."""
-    from vcmr.audio.io import resample
     rate = model.model.sample_rate
     if rate == model.sample_rate or audio.shape[0] == 0 or audio.shape[1] == 0:
         return audio
@@ -139,7 +138,6 @@ def get_timestamp_embeddings(audio: torch.Tensor, model: HearModel) -> tuple[tor
 
 def get_scene_embeddings(audio: torch.Tensor, model: HearModel) -> torch.Tensor:
     """Mean of each sound's non-overlapping segments; all sounds' segments batched together."""
-    from vcmr.api import segment_audio
     audio = _check_audio(audio, model)
     m = model.model
     if audio.shape[0] == 0:

@@ -81,7 +81,7 @@ class AudioVideoNTXent(nn.Module):
     video embeddings): each of the 2N anchors has its pair as positive and the 2N-2 other
     embeddings as negatives, audio-audio and video-video included. ``negatives="cross"``:
     CLIP-style InfoNCE, audio->video and video->audio with the N-1 other-modality negatives
-    (the objective of earlier vcmr versions). Both use cosine similarity / temperature.
+    (an ablation: no intra-modal negatives). Both use cosine similarity / temperature.
     """
 
     def __init__(self, temperature: float = 0.1, negatives: str = "all"):

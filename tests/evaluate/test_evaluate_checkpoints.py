@@ -8,9 +8,9 @@ import pytest
 import torch
 from conftest import TINY_OVERRIDES
 
-from vcmr.checkpoint import load_encoder
+from vcmr.io.checkpoint import load_encoder
 from vcmr.config import load_config
-from vcmr.evaluate.tagging import evaluate_checkpoints, load_tagger
+from vcmr.evaluate.tagging import evaluate_checkpoints, load_tagging_model
 from vcmr.demo.synth.formats import write_magnatagatune
 from vcmr.train.tagging import finetune
 
@@ -62,6 +62,6 @@ def test_two_checkpoints_together_equal_each_alone(two_stage3_checkpoints, tmp_p
 
 def test_loaded_checkpoints_share_no_tensor(two_stage3_checkpoints):
     _, (a, b) = two_stage3_checkpoints
-    ta, tb = load_tagger(a)[0], load_tagger(b)[0]
+    ta, tb = load_tagging_model(a), load_tagging_model(b)
     pa = {t.data_ptr() for t in ta.state_dict().values()}
     assert pa.isdisjoint(t.data_ptr() for t in tb.state_dict().values())

@@ -4,13 +4,14 @@ from conftest import TINY_OVERRIDES
 
 from vcmr.cli import main
 from vcmr.config import config_to_dict, load_config
-from vcmr.models import SampleCNN
+from vcmr.io.checkpoint import checkpoint_hparams
+from vcmr.models.stages import build
 
 
 def test_evaluate_rejects_stage1_checkpoint(tmp_path, capsys):
     cfg = load_config("mus", overrides=TINY_OVERRIDES)
-    torch.save({"hyper_parameters": {"stage": "mus", "config": config_to_dict(cfg)},
-                "state_dict": {f"encoder.{k}": v for k, v in SampleCNN(cfg).state_dict().items()}},
+    torch.save({"hyper_parameters": checkpoint_hparams("mus", config_to_dict(cfg)),
+                "state_dict": {f"net.{k}": v for k, v in build("mus", cfg).state_dict().items()}},
                tmp_path / "s1.ckpt")
     code = main(["evaluate", "--dataset_dir", str(tmp_path), "--ckpt", str(tmp_path / "s1.ckpt")])
     err = capsys.readouterr().err

@@ -27,8 +27,8 @@ def test_paper_configuration_parameter_count():
     assert [type(m).__name__ for m in model.blocks[9]] == ["Conv1d", "BatchNorm1d", "ReLU", "MaxPool1d"]
 
 
-def test_without_last_block_is_the_old_layout():
-    """last_block_kernel_size 0: the encoder of earlier vcmr versions, same key names."""
+def test_without_last_block():
+    """last_block_kernel_size 0: no last block, the other blocks' key names unchanged."""
     old = SampleCNN(load_config("mus", overrides=["--last_block_kernel_size", "0"]))
     assert n_params(old) == 2_171_392 and len(old.blocks) == 10
     new_keys = set(SampleCNN(load_config("mus")).state_dict())
@@ -111,9 +111,8 @@ def test_freeze_blocks_adapt_moves_batchnorm_statistics_only():
 
 def test_heads():
     assert projector(512, 512, 128)(torch.randn(2, 512)).shape == (2, 128)
-    # the authors' projector has no biases; bias=True is the layout of earlier vcmr versions
+    # the authors' projector has no biases
     assert n_params(projector(512, 512, 128)) == 512 * 512 + 512 * 128
-    assert n_params(projector(512, 512, 128, bias=True)) == 512 * 512 + 512 * 128 + 512 + 128
     head = tagging_head(512, 50)
     assert head(torch.randn(2, 512)).shape == (2, 50)
     assert isinstance(head[0], torch.nn.Dropout) and head[0].p == 0.3

@@ -8,7 +8,7 @@ import pytest
 import torch
 from conftest import ROOT, TINY_OVERRIDES
 
-from vcmr.checkpoint import load_encoder
+from vcmr.io.checkpoint import load_encoder
 from vcmr.config import load_config
 from vcmr.train.music import MusicPretraining, make_loaders, pretrain_music
 

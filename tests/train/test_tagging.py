@@ -6,12 +6,13 @@ import pytest
 import torch
 from conftest import TINY_OVERRIDES
 
-from vcmr.checkpoint import load_encoder
+from vcmr.io.checkpoint import checkpoint_hparams, load_encoder
 from vcmr.config import config_to_dict, load_config
 from vcmr.data.cache import cache_audio, cache_path
 from vcmr.data.tagging import load_split
-from vcmr.evaluate.tagging import Tagger, evaluate_checkpoints, evaluate_tagger, load_tagger
+from vcmr.evaluate.tagging import evaluate_checkpoints, evaluate_tagger, load_tagging_model
 from vcmr.models import SampleCNN
+from vcmr.models.stages import build
 from vcmr.demo.synth.formats import write_magnatagatune
 from vcmr.train.tagging import TaggingModule, finetune, resolve_encoder
 
@@ -31,12 +32,13 @@ def small_mtat(tmp_path_factory):
 
 
 def fake_stage1_checkpoint(path, cfg):
-    """A checkpoint laid out as Lightning writes stage 1 (hyper_parameters + encoder.* weights)."""
-    enc = SampleCNN(cfg)
-    torch.nn.init.normal_(enc.blocks[0][0].weight)
-    torch.save({"hyper_parameters": {"stage": "mus", "config": config_to_dict(cfg)},
-                "state_dict": {f"encoder.{k}": v for k, v in enc.state_dict().items()}}, path)
-    return enc
+    """A checkpoint laid out as Lightning writes stage 1 (hyper_parameters + the network's
+    weights under net.); returns its encoder."""
+    net = build("mus", cfg)
+    torch.nn.init.normal_(net.encoder.blocks[0][0].weight)
+    torch.save({"hyper_parameters": checkpoint_hparams("mus", config_to_dict(cfg)),
+                "state_dict": {f"net.{k}": v for k, v in net.state_dict().items()}}, path)
+    return net.encoder
 
 
 def batchnorm_buffers(encoder):
@@ -53,16 +55,16 @@ def test_checkpoint_format_and_frozen_encoder(tmp_path, small_mtat):
     assert hp["stage"] == "sup" and len(hp["tags"]) == 50 and hp["config"]["audio_length"] == 2187
     assert hp["config"]["pretrained_ckpt_path"] == str(tmp_path / "s1.ckpt")
     keys = ck["state_dict"].keys()
-    assert any(k.startswith("head.") for k in keys)
-    assert [k for k in keys if not k.startswith(("encoder.", "head."))] == []
+    assert any(k.startswith("net.head.") for k in keys)
+    assert [k for k in keys if not k.startswith(("net.encoder.", "net.head."))] == []
     # frozen: the encoder, BatchNorm statistics included, is exactly the stage-1 encoder
     encoder, _ = load_encoder(paths["last"])
     for (name, a), b in zip(encoder.state_dict().items(), stage1.state_dict().values()):
         assert torch.equal(a, b), name
     module = TaggingModule(cfg, hp["tags"], SampleCNN(cfg)).train()
-    assert not module.encoder.training and module.head.training
-    tagger, tags, _ = load_tagger(paths["last"])
-    assert tags == hp["tags"] and tagger(torch.zeros(2, 2187)).shape == (2, 50)
+    assert not module.net.encoder.training and module.net.head.training
+    model = load_tagging_model(paths["last"])
+    assert model.tags == hp["tags"] and model.net(torch.zeros(2, 2187)).shape == (2, 50)
 
 
 def test_adapt_batchnorm_follows_tagging_data_with_fixed_weights(tmp_path, small_mtat):
@@ -82,15 +84,7 @@ def test_adapt_batchnorm_follows_tagging_data_with_fixed_weights(tmp_path, small
     steps = {int(v) - int(old[k]) for k, v in new.items() if "num_batches" in k}
     assert steps == {2 * per_epoch}  # every training step of both epochs, no validation step
     module = TaggingModule(cfg, ["a"], SampleCNN(cfg)).train()
-    assert module.encoder.training and all(not p.requires_grad for p in module.encoder.parameters())
-
-
-def test_old_stage3_config_keeps_frozen_batchnorm(tmp_path):
-    """A stage-3 config stored before encoder_batchnorm existed means the old behaviour."""
-    cfg = load_config("sup", overrides=TINY_OVERRIDES)
-    stored = {k: v for k, v in config_to_dict(cfg).items() if k != "encoder_batchnorm"}
-    module = TaggingModule(stored, ["a", "b"]).train()
-    assert module.cfg.encoder_batchnorm == "frozen" and not module.encoder.training
+    assert module.net.encoder.training and all(not p.requires_grad for p in module.net.encoder.parameters())
 
 
 def test_pretrained_architecture_wins_with_warning(tmp_path):
@@ -109,7 +103,7 @@ def test_pretrained_architecture_wins_with_warning(tmp_path):
 def test_stage1_checkpoint_cannot_be_evaluated_directly(tmp_path):
     fake_stage1_checkpoint(tmp_path / "s1.ckpt", load_config("mus", overrides=TINY_OVERRIDES))
     with pytest.raises(Exception, match="without a tagging head.*vcmr finetune"):
-        load_tagger(tmp_path / "s1.ckpt")
+        load_tagging_model(tmp_path / "s1.ckpt")
 
 
 def test_audio_cache_matches_decoding(tmp_path, small_mtat):
@@ -139,7 +133,7 @@ def test_end_to_end_trained_head_beats_random(tmp_path):
     torch.manual_seed(1)  # the lower baseline: the same model before training
     split = load_split("magnatagatune", data, "test")
     untrained = TaggingModule(cfg, split.tags)
-    base = evaluate_tagger(Tagger(untrained.encoder, untrained.head), split.tags, split, ecfg, 16000, 2187)
+    base = evaluate_tagger(untrained.net, split.tags, split, ecfg, 16000, 2187)
     got = (trained["roc_auc"], base["overlaps"]["0.0"]["roc_auc"])
     assert got[0] > got[1] + 0.05 and got[0] > 0.6, f"trained vs untrained ROC-AUC: {got}"
     saved = json.loads((tmp_path / "res" / "magnatagatune" / "trained" / "global_metrics.json").read_text())

@@ -8,7 +8,8 @@ import torch
 from conftest import ROOT, TINY_OVERRIDES
 from prepared_layout import write_prepared
 
-from vcmr.checkpoint import CheckpointError, load_encoder, read_checkpoint
+from vcmr.errors import CheckpointError
+from vcmr.io.checkpoint import load_encoder, read_checkpoint
 from vcmr.config import load_config
 from vcmr.errors import VcmrError
 from vcmr.train.video import VideoPretraining, pretrain_video
@@ -29,16 +30,16 @@ def vid_cfg(tmp_path, *extra):
 def test_shapes_and_frozen_split(stage1_ckpt, tmp_path):
     cfg = vid_cfg(tmp_path, "--audio_encoder_ckpt_path", stage1_ckpt, "--feature_dim", "12")
     m = VideoPretraining(cfg)
-    assert m.embed_audio(torch.randn(3, 2187)).shape == (3, 128)
-    assert m.embed_video(torch.randn(3, 1, 12)).shape == (3, 128)
-    assert m.video_encoder.lstm.num_layers == 2 and m.video_encoder.lstm.hidden_size == 12
-    assert m.video_encoder.lstm.dropout == pytest.approx(0.1)
-    frozen = {n for n, p in m.encoder.named_parameters() if not p.requires_grad}
+    assert m.net.embed_audio(torch.randn(3, 2187)).shape == (3, 128)
+    assert m.net.embed_video(torch.randn(3, 1, 12)).shape == (3, 128)
+    assert m.net.video_encoder.lstm.num_layers == 2 and m.net.video_encoder.lstm.hidden_size == 12
+    assert m.net.video_encoder.lstm.dropout == pytest.approx(0.1)
+    frozen = {n for n, p in m.net.encoder.named_parameters() if not p.requires_grad}
     assert frozen and all(n.split(".")[1] in {"0", "1", "2", "3"} for n in frozen)
-    assert all(p.requires_grad for n, p in m.encoder.named_parameters() if n.split(".")[1] not in "0123")
+    assert all(p.requires_grad for n, p in m.net.encoder.named_parameters() if n.split(".")[1] not in "0123")
     # weights really come from stage 1
     enc1, _ = load_encoder(stage1_ckpt)
-    torch.testing.assert_close(enc1.blocks[5][0].weight, m.encoder.blocks[5][0].weight)
+    torch.testing.assert_close(enc1.blocks[5][0].weight, m.net.encoder.blocks[5][0].weight)
 
 
 def test_missing_and_mismatched_stage1_checkpoints(stage1_ckpt, tmp_path):
@@ -74,7 +75,7 @@ def test_train_reload_resume(prepared, stage2):
             "Valid/a2v_median_rank"} <= tags
     reloaded = VideoPretraining.load_from_checkpoint(paths["last"]).eval()
     x = torch.randn(2, 2187)
-    assert torch.isfinite(reloaded.embed_audio(x)).all()
+    assert torch.isfinite(reloaded.net.embed_audio(x)).all()
     more = vid_cfg(tmp_path, "--dataset_dir", str(prepared), "--m_epochs", "3", "--ckpt_path", paths["last"],
                    "--experiment_version", "resumed")
     resumed = pretrain_video(more)
@@ -108,27 +109,30 @@ def test_retrieve_command(prepared, stage2, capsys):
     assert main(["retrieve", "--ckpt", paths["last"], "--dataset_dir", str(prepared), "--video", "nope"]) == 1
 
 
-def test_stage2_checkpoint_of_earlier_versions_reloads_as_trained(tmp_path):
-    """A stage-2 checkpoint without the new config keys (no last block, projectors with bias,
-    cross-modal negatives) reloads into the module it was trained as."""
-    from vcmr.config import LEGACY, config_to_dict
+def test_ablation_checkpoint_reloads_as_trained_and_other_versions_are_refused(tmp_path):
+    """A stage-2 checkpoint trained with the ablation options (no last block, cross-modal
+    negatives, frozen BatchNorm) reloads into the module it was trained as; a checkpoint of
+    another format version is refused."""
     torch.manual_seed(4)
-    old = VideoPretraining(load_config("vid", overrides=TINY_OVERRIDES + [
+    ablation = VideoPretraining(load_config("vid", overrides=TINY_OVERRIDES + [
         "--feature_dim", "8", "--from_scratch", "true", "--last_block_kernel_size", "0",
-        "--projector_bias", "true", "--negatives", "cross", "--encoder_batchnorm", "frozen"]),
-        load_audio_encoder=False).eval()
-    config = {k: v for k, v in config_to_dict(old.cfg).items() if k not in LEGACY}
-    path = tmp_path / "old.ckpt"
-    torch.save({"hyper_parameters": {"stage": "vid", "config": config}, "state_dict": old.state_dict(),
-                "pytorch-lightning_version": "2.6.0"}, path)
+        "--negatives", "cross", "--encoder_batchnorm", "frozen"]), load_audio_encoder=False).eval()
+    path = tmp_path / "ablation.ckpt"
+    saved = {"hyper_parameters": dict(ablation.hparams), "state_dict": ablation.state_dict(),
+             "pytorch-lightning_version": "2.6.0"}
+    torch.save(saved, path)
     reloaded = VideoPretraining.load_from_checkpoint(path).eval()
-    assert (reloaded.cfg.last_block_kernel_size, reloaded.cfg.projector_bias, reloaded.loss.negatives) == (0, True, "cross")
+    assert (reloaded.cfg.last_block_kernel_size, reloaded.loss.negatives) == (0, "cross")
     x, v = torch.randn(3, 2187), torch.randn(3, 1, 8)
     with torch.no_grad():
-        torch.testing.assert_close(reloaded.embed_audio(x), old.embed_audio(x), rtol=0, atol=0)
-        torch.testing.assert_close(reloaded.embed_video(v), old.embed_video(v), rtol=0, atol=0)
-    assert reloaded.cfg.encoder_batchnorm == "frozen" and not reloaded.train().encoder.blocks[0].training
+        torch.testing.assert_close(reloaded.net.embed_audio(x), ablation.net.embed_audio(x), rtol=0, atol=0)
+        torch.testing.assert_close(reloaded.net.embed_video(v), ablation.net.embed_video(v), rtol=0, atol=0)
+    assert reloaded.cfg.encoder_batchnorm == "frozen" and not reloaded.train().net.encoder.blocks[0].training
     new = VideoPretraining(load_config("vid", overrides=TINY_OVERRIDES + ["--feature_dim", "8", "--from_scratch", "true"]))
-    assert (new.loss.negatives, new.projector[0].bias, new.video_projector[2].bias) == ("all", None, None)
-    assert len(new.encoder.blocks) == 8  # stem, 6 blocks, last block
-    assert new.cfg.encoder_batchnorm == "adapt" and new.train().encoder.blocks[0].training
+    assert (new.loss.negatives, new.net.projector[0].bias, new.net.video_projector[2].bias) == ("all", None, None)
+    assert len(new.net.encoder.blocks) == 8  # stem, 6 blocks, last block
+    assert new.cfg.encoder_batchnorm == "adapt" and new.train().net.encoder.blocks[0].training
+    saved["hyper_parameters"].pop("format_version")
+    torch.save(saved, path)
+    with pytest.raises(CheckpointError, match="records no format version.*retrain with this vcmr"):
+        VideoPretraining.load_from_checkpoint(path)

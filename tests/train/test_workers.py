@@ -83,4 +83,4 @@ def test_bf16_mixed_stage1_and_2_on_cpu(synth_audio_dir, tmp_path, stage1_ckpt):
     with torch.autocast("cpu", dtype=torch.bfloat16):
         a, b = module._views(torch.randn(2, 4374), torch.Generator().manual_seed(0))
         assert a.dtype == b.dtype == torch.float32
-        assert module.encoder(a).dtype == torch.bfloat16
+        assert module.net.encoder(a).dtype == torch.bfloat16

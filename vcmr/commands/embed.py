@@ -5,13 +5,22 @@
 """
 import sys
 
+from tqdm import tqdm
+
+from vcmr.embed_io import collect_inputs, embed_paths, format_of, write_table
+from vcmr.errors import VcmrError
+from vcmr.paths import check_output_file
+
+# torch and the model loader are imported in the functions that need them, so that
+# `vcmr embed --help` answers without loading torch.
+
 
 def add_arguments(parser):
     parser.add_argument("inputs", nargs="+", metavar="INPUT",
                         help="audio/video files or folders (searched recursively)")
     parser.add_argument("--ckpt", required=True,
                         help="model: a .ckpt of any stage, a .safetensors from `vcmr export` (or its --hub-dir folder), "
-                             "a Hugging Face Hub model hf://ORG/NAME[@REVISION], or a pretrained name")
+                             "a Hugging Face Hub model hf://ORG/NAME[@REVISION], or the authors' or CLMR's checkpoint")
     parser.add_argument("--out", required=True, help="output file (.npy, .npz, .parquet or .csv)")
     parser.add_argument("--format", choices=["npy", "npz", "parquet", "csv"], default=None,
                         help="output format (default: from the --out suffix)")
@@ -29,7 +38,6 @@ def add_arguments(parser):
 def check_device(device: str | None) -> None:
     """A device that exists on this machine, before any file is read (else a VcmrError)."""
     import torch
-    from vcmr.errors import VcmrError
     if device in (None, "auto"):
         return
     try:
@@ -48,11 +56,7 @@ def check_device(device: str | None) -> None:
 
 
 def run(args) -> int:
-    from vcmr.api import load_model
-    from vcmr.embed_io import collect_inputs, embed_paths, format_of, write_table
-    from vcmr.errors import VcmrError
-    from vcmr.paths import check_output_file
-
+    from vcmr.io.load import load_model
     fmt = format_of(args.out, args.format)
     if not 0.0 <= args.overlap < 1.0:
         raise VcmrError(f"--overlap must be in [0, 1), got {args.overlap}")
@@ -69,7 +73,6 @@ def run(args) -> int:
         print(f"vcmr embed: skipped {path}: {msg}", file=sys.stderr)
 
     def report(path, msg):  # tqdm.write keeps the progress bar intact
-        from tqdm import tqdm
         tqdm.write(f"vcmr embed: skipped {path}: {msg}", file=sys.stderr)
 
     table, errors = embed_paths(files, model, args.overlap, args.song_level, args.space,

@@ -3,7 +3,11 @@ ready for the Hugging Face Hub.
 
     vcmr export runs/mus_pretrain/version_0/checkpoints/last.ckpt --out model.safetensors
     vcmr export runs/.../best.ckpt --hub-dir my-vcmr-model && hf upload ORG/my-vcmr-model my-vcmr-model
+
+The model-file modules (torch, safetensors) are imported in ``run``, so that
+``vcmr export --help`` answers without loading torch.
 """
+from vcmr.errors import VcmrError
 
 
 def add_arguments(parser):
@@ -16,8 +20,8 @@ def add_arguments(parser):
 
 
 def run(args) -> int:
-    from vcmr.errors import VcmrError
-    from vcmr.export import export_checkpoint, export_hub_dir
+    from vcmr.io.hub import export_hub_dir
+    from vcmr.io.model_file import export_checkpoint
     if not args.out and not args.hub_dir:
         raise VcmrError("vcmr export needs --out FILE.safetensors or --hub-dir FOLDER (or both)")
     for target in filter(None, (args.out, args.hub_dir)):

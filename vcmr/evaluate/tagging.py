@@ -36,47 +36,26 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from vcmr.checkpoint import CheckpointError, load_encoder
 from vcmr.data.tag_categories import categories_for
-from vcmr.data.tagging import SongDataset, TaggingSplit, collate_songs, load_split_from_config
-from vcmr.errors import VcmrError
 from vcmr.metrics.songs import AGGREGATIONS, aggregate, segment_song, sigmoid
 from vcmr.metrics.tagging import tagging_metrics
-from vcmr.models.heads import tagging_head
+from vcmr.data.tagging import SongDataset, TaggingSplit, collate_songs, load_split_from_config
+from vcmr.errors import CheckpointError, VcmrError
+from vcmr.inference import EmbeddingModel
+from vcmr.io.load import load_model
 
 log = logging.getLogger(__name__)
 
 
 # ---------------------------------------------------------------------------- models
-class Tagger(nn.Module):
-    """Encoder + tagging head as a plain module: waveform (B, L) -> logits (B, n_tags)."""
-
-    def __init__(self, encoder: nn.Module, head: nn.Module):
-        super().__init__()
-        self.encoder, self.head = encoder, head
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.encoder(x))
-
-
-def load_tagger(path: str | Path) -> tuple[Tagger, list[str], dict]:
-    """A stage-3 checkpoint -> ``(Tagger in eval mode, tags, checkpoint dict)``."""
-    encoder, ckpt = load_encoder(path)
-    if ckpt["stage"] != "sup":
+def load_tagging_model(path: str | Path) -> EmbeddingModel:
+    """A stage-3 model (on CPU) from any file ``load_model`` reads; another stage is refused."""
+    model = load_model(path, device="cpu")
+    if model.stage != "sup":
         raise CheckpointError(
-            f"{path} is a {ckpt['stage']!r} checkpoint without a tagging head; fine-tune it first "
+            f"{path} is a {model.stage!r} model without a tagging head; fine-tune it first "
             f"(vcmr finetune --pretrained_ckpt_path {path}) and evaluate the stage-3 checkpoint")
-    tags, cfg = list(ckpt.get("tags") or []), ckpt["config"]
-    if ckpt.get("tags") is None and "layout" in ckpt:  # the original VCMR code stored no tag names
-        tags = [None] * ckpt["state_dict"]["head.3.weight"].shape[0]  # the dataset's, in its order
-    head = tagging_head(encoder.output_size, len(tags), cfg.get("head_hidden", 128), cfg.get("head_dropout", 0.3))
-    weights = {k[len("head."):]: v for k, v in ckpt["state_dict"].items() if k.startswith("head.")}
-    try:
-        head.load_state_dict(weights)
-    except RuntimeError as e:
-        raise CheckpointError(f"the tagging head in {path} does not match its stored tags/config: "
-                              f"{str(e).splitlines()[0]}") from None
-    return Tagger(encoder, head).eval(), tags, ckpt
+    return model
 
 
 def pick_device(accelerator: str = "auto") -> torch.device:
@@ -179,7 +158,8 @@ def unique_names(ckpts: Sequence[str], names: Optional[Sequence[Optional[str]]])
 def evaluate_tagger(model: nn.Module, tags: list[str], split: TaggingSplit, cfg, sample_rate: int,
                     audio_length: int, device: Optional[torch.device] = None,
                     progress: bool = False) -> dict[str, Any]:
-    """Song-level metrics of an encoder+head ``model`` on a loaded split, for each overlap."""
+    """Song-level metrics of a tagging network ``model`` (waveforms -> logits, e.g.
+    ``EmbeddingModel.net`` of a stage-3 model) on a loaded split, for each overlap."""
     if list(tags) != list(split.tags):
         raise VcmrError(f"the model was trained on {len(tags)} tags that differ from the dataset's "
                         f"{len(split.tags)} tags ({cfg.dataset}, {cfg.split}); evaluate it on the "
@@ -218,18 +198,19 @@ def evaluate_checkpoints(cfg, ckpts: Sequence[str], names: Optional[Sequence[str
     if cfg.model_name and len(ckpts) == 1 and not names:
         names = [cfg.model_name]
     names = unique_names(ckpts, names)
-    models = [load_tagger(c) for c in ckpts]  # every checkpoint checked before any audio is read
+    models = [load_tagging_model(c) for c in ckpts]  # every file checked before any audio is read
     split = load_split_from_config(cfg, cfg.subset)
     results: dict[str, dict[str, Any]] = {}
     base = Path(cfg.results_dir) / cfg.dataset
-    for ckpt, name, (model, tags, info) in zip(ckpts, names, models):
-        enc = model.encoder.cfg
-        if tags and tags[0] is None and len(tags) == len(split.tags):
+    for ckpt, name, model in zip(ckpts, names, models):
+        tags = model.tags
+        if model.layout and len(tags) == len(split.tags):  # a foreign file stores no tag names
             log.info("%s stores no tag names: its outputs are taken in the dataset's tag order", ckpt)
             tags = list(split.tags)
-        res = evaluate_tagger(model, tags, split, cfg, enc.sample_rate, enc.audio_length, progress=progress)
+        res = evaluate_tagger(model.net, tags, split, cfg, model.sample_rate, model.segment_samples,
+                              progress=progress)
         res.update(model_name=name, checkpoint=str(ckpt),
-                   pretrained_ckpt_path=info["config"].get("pretrained_ckpt_path"))
+                   pretrained_ckpt_path=model.config.get("pretrained_ckpt_path"))
         res["files"] = write_results(base / name, res)
         results[name] = res
         log.info("%s: %s", name, {ov: (m["roc_auc"], m["pr_auc"]) for ov, m in res["overlaps"].items()})

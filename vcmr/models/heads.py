@@ -4,14 +4,11 @@ from __future__ import annotations
 from torch import nn
 
 
-def projector(in_dim: int, hidden_dim: int, out_dim: int, bias: bool = False) -> nn.Sequential:
-    """SimCLR projector: Linear - ReLU - Linear (512-512-128 in the paper).
-
-    The authors' projectors (stage 1 and both stage-2 branches) have no biases; ``bias=True``
-    is the layout of earlier vcmr versions (config key ``projector_bias``).
-    """
-    return nn.Sequential(nn.Linear(in_dim, hidden_dim, bias=bias), nn.ReLU(),
-                         nn.Linear(hidden_dim, out_dim, bias=bias))
+def projector(in_dim: int, hidden_dim: int, out_dim: int) -> nn.Sequential:
+    """SimCLR projector: Linear - ReLU - Linear (512-512-128 in the paper), without biases as
+    the authors' projectors (stage 1 and both stage-2 branches) and CLMR's."""
+    return nn.Sequential(nn.Linear(in_dim, hidden_dim, bias=False), nn.ReLU(),
+                         nn.Linear(hidden_dim, out_dim, bias=False))
 
 
 def tagging_head(in_dim: int, n_tags: int, hidden: int = 128, dropout: float = 0.3) -> nn.Sequential:

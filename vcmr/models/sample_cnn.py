@@ -8,9 +8,9 @@ BatchNorm - activation whose output is the embedding. The input length must be
 after the last pooling. The paper geometry has 2,435,072 parameters.
 
 ``blocks[i]`` is the authors' ``all_blocks[i]`` (stem, the n_blocks blocks, the last block), so
-their checkpoints map key by key. ``last_block_kernel_size: 0`` (the layout of earlier vcmr
-versions) has no last block; ``fc`` then maps the last channels to ``output_size`` when they
-differ. The encoder returns features only; projectors and classifier heads live in ``heads.py``.
+their checkpoints map key by key. ``last_block_kernel_size: 0`` builds no last block: the
+last pooled block's output is the embedding, and ``fc`` maps its channels to ``output_size``
+when they differ. The encoder returns features only; projectors and classifier heads live in ``heads.py``.
 """
 from __future__ import annotations
 
@@ -105,7 +105,8 @@ class SampleCNN(nn.Module):
         self.train(self.training)
 
     def train(self, mode: bool = True):
-        super().train(mode)
-        for block in self.blocks[: getattr(self, "_eval_blocks", 0)]:
+        frozen = getattr(self, "_eval_blocks", 0)
+        super().train(mode and frozen < len(self.blocks))  # every block frozen: eval as a whole
+        for block in self.blocks[:frozen]:
             block.eval()  # frozen blocks keep their BatchNorm running statistics
         return self

@@ -35,7 +35,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from vcmr.errors import VcmrError
+from vcmr.errors import CheckpointError, VcmrError
 
 __all__ = ["FrameEncoder", "FrameEncoderError", "FRAME_ENCODERS", "available_frame_encoders",
            "build_frame_encoder", "measure_best_batch", "CLIP_DEFAULT_SOURCE", "CLIP_REVISION",
@@ -253,18 +253,15 @@ def _unpickle_reason(e: Exception) -> str:
 
 
 def load_weights_only(path: str | Path, what: str) -> dict:
-    """A state dict read with ``torch.load(weights_only=True)`` passed explicitly, which
+    """A state dict read by vcmr's weights-only reader (``vcmr.io.safe``), which
     ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD`` cannot override: tensors and plain containers only,
     nothing in the file is ever run. Anything else is refused with a message."""
     import torch
+    from vcmr.io.safe import read_weights_only  # lazy, as torch here
     try:
-        state = torch.load(str(path), map_location="cpu", weights_only=True)
-    except Exception as e:  # UnpicklingError for code or unknown classes, others for junk
-        raise FrameEncoderError(
-            f"{what} {str(path)!r} refused: it is not a plain PyTorch weights file (read with "
-            f"weights_only=True: {_unpickle_reason(e)}). Use the weights published for this encoder; a "
-            f"file holding Python objects is never unpickled, whatever "
-            f"TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD says.") from None
+        state = read_weights_only(path, what)
+    except CheckpointError as e:
+        raise FrameEncoderError(f"{e} (use the weights published for this encoder)") from None
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):

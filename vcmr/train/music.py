@@ -31,14 +31,15 @@ import torch
 from torch.utils.data import DataLoader
 
 from vcmr.audio.augment import AugmentChain
-from vcmr.config import MusicConfig, config_to_dict, config_from_dict
+from vcmr.config import MusicConfig, config_to_dict
 from vcmr.data.audio_folder import AudioFolder, collate_indexed
 from vcmr.data.sampling import ResumeSamplerEpoch, epoch_loader_kwargs
 from vcmr.errors import VcmrError
+from vcmr.io.checkpoint import checkpoint_hparams, module_config
 from vcmr.losses import NTXent
-from vcmr.models import SampleCNN, projector
-from vcmr.train.optim import build_optimizer
+from vcmr.models.stages import build
 from vcmr.train import trainer as trainer_lib
+from vcmr.train.optim import build_optimizer
 
 # Each item is an excerpt of excerpt_seconds (default 15 s, the reference's segment) from which
 # the chain crops the two views independently (never from the zero padding of shorter files);
@@ -62,24 +63,21 @@ def _single_thread_on_cpu(x: torch.Tensor):
 
 
 class MusicPretraining(trainer_lib.SkippableSteps, pl.LightningModule):
-    """SampleCNN encoder + projector trained with NT-Xent between two augmented views."""
+    """The stage-1 network (``net``: encoder + projector) trained with NT-Xent between two
+    augmented views. ``stored``: the other hyper-parameters ``load_from_checkpoint`` passes."""
 
-    def __init__(self, cfg: MusicConfig | dict | None = None, stage: str = "mus",
-                 config: dict | None = None):
+    def __init__(self, config: MusicConfig | dict, **stored):
         super().__init__()
-        cfg = config if cfg is None else cfg  # load_from_checkpoint passes stored hparams
-        cfg = cfg if isinstance(cfg, MusicConfig) else config_from_dict("mus", cfg)
+        cfg = module_config("mus", config, stored)
         self.cfg = cfg
-        self.save_hyperparameters({"stage": "mus", "config": config_to_dict(cfg)})
-        self.encoder = SampleCNN(cfg)
-        self.projector = projector(cfg.output_size, cfg.output_size, cfg.projection_dim,
-                                   bias=cfg.projector_bias)
+        self.save_hyperparameters(checkpoint_hparams("mus", config_to_dict(cfg)))
+        self.net = build("mus", cfg)
         self.augment = AugmentChain.from_config(cfg)
         self.loss = NTXent(cfg.temperature)
         self.n_trained_batches = self.n_skipped_batches = 0  # see pretrain_music
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.encoder(x)
+        return self.net(x)
 
     def _views(self, batch: torch.Tensor, generator: torch.Generator | None):
         """Two augmented views of ``batch``, computed in float32 outside autocast."""
@@ -103,7 +101,7 @@ class MusicPretraining(trainer_lib.SkippableSteps, pl.LightningModule):
         return self._generator(batch, self.cfg.seed, 0, self.global_rank, self.global_step)
 
     def _step(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        return self.loss(self.projector(self.encoder(a)), self.projector(self.encoder(b)))
+        return self.loss(self.net.projector(self.net(a)), self.net.projector(self.net(b)))
 
     def training_step(self, batch, batch_idx: int):
         batch, _ = _unpack(batch)

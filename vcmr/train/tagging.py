@@ -7,11 +7,11 @@ The defaults are what the authors' stage 3 ran (their ``SupervisedLearning`` tra
 ``scripts/supervised.py``): the encoder's weights are frozen (``--freeze_encoder false``
 fine-tunes all layers) but its BatchNorm layers stay in training mode, so they normalise with
 batch statistics and their running statistics adapt to the tagging data
-(``encoder_batchnorm: adapt``; ``frozen`` keeps the pre-trained statistics, the behaviour of
-vcmr before 0.2 and of ``vcmr probe``). In their code this comes from Lightning 1.x calling
-``train()`` on the whole module at the start of fitting and after each validation, undoing
-the ``encoder.eval()`` of the constructor; Lightning 2 restores each submodule's own mode, so
-here the mode is set explicitly. The head is Dropout(0.3) - Linear(512, 128) - ReLU -
+(``encoder_batchnorm: adapt``; ``frozen`` keeps the pre-trained statistics, as ``vcmr probe``
+does). In their code this comes from Lightning 1.x calling ``train()`` on the whole module at
+the start of fitting and after each validation, undoing the ``encoder.eval()`` of the
+constructor; Lightning 2 restores each submodule's own mode, so here the mode is set
+explicitly (the network, ``vcmr.models.stages.TaggingNet``, decides what it means). The head is Dropout(0.3) - Linear(512, 128) - ReLU -
 Linear(128, n_tags), the loss BCE with logits, the optimiser AdamW (lr 1e-3, weight decay
 1e-6) on the head, ReduceLROnPlateau (factor 0.1, ``lr_patience`` 5) and early stopping
 (``patience`` 10) on the validation loss, at most 100 epochs of batches of 128, and
@@ -25,7 +25,8 @@ config's architecture keys are overwritten, with a warning when they differ).
 baseline of the paper's tables).
 
 Checkpoint contents: ``hyper_parameters = {"stage": "sup", "config": {...}, "tags": [...]}``;
-the state dict holds ``encoder.*`` (SampleCNN) and ``head.*`` (tagging head).
+the state dict holds the ``TaggingNet`` under ``net.``: ``net.encoder.*`` (SampleCNN) and
+``net.head.*`` (tagging head).
 
 Python (the demo calls this directly)::
 
@@ -46,13 +47,13 @@ from pytorch_lightning.callbacks import EarlyStopping
 from torch import nn
 from torch.utils.data import DataLoader
 
-from vcmr.checkpoint import resolve_encoder
-from vcmr.config import SupervisedConfig, config_from_dict, config_to_dict
+from vcmr.config import SupervisedConfig, config_to_dict
 from vcmr.data.sampling import ResumeSamplerEpoch, epoch_loader_kwargs
 from vcmr.data.tagging import CropDataset, collate_crops, load_split_from_config
 from vcmr.metrics.tagging import tagging_metrics
+from vcmr.io.checkpoint import checkpoint_hparams, module_config, resolve_encoder
 from vcmr.models import SampleCNN
-from vcmr.models.heads import tagging_head
+from vcmr.models.stages import build
 from vcmr.train import trainer as trainer_lib
 from vcmr.train.optim import build_optimizer
 
@@ -60,44 +61,32 @@ LR_FACTOR = 0.1
 
 
 class TaggingModule(trainer_lib.SkippableSteps, pl.LightningModule):
-    """Encoder (``encoder``) + tagging head (``head``) trained with BCE on multi-hot tags."""
+    """The stage-3 network (``net``: encoder + tagging head) trained with BCE on multi-hot tags.
+
+    ``encoder``: weights to start from (``resolve_encoder``); ``stored``: the other
+    hyper-parameters ``load_from_checkpoint`` passes. Which encoder parts train and whether its
+    BatchNorm statistics adapt is the network's (``TaggingNet``).
+    """
 
     def __init__(self, config: SupervisedConfig | dict, tags: list[str],
-                 encoder: Optional[SampleCNN] = None, stage: str = "sup"):
+                 encoder: Optional[SampleCNN] = None, **stored):
         super().__init__()
-        cfg = config if isinstance(config, SupervisedConfig) else config_from_dict("sup", config)
+        cfg = module_config("sup", config, stored)
         self.cfg, self.tags = cfg, list(tags)
-        self.save_hyperparameters({"stage": "sup", "config": config_to_dict(cfg), "tags": self.tags})
-        self.encoder = encoder if encoder is not None else SampleCNN(cfg)
-        self.head = tagging_head(self.encoder.output_size, len(self.tags), cfg.head_hidden, cfg.head_dropout)
+        self.save_hyperparameters(checkpoint_hparams("sup", config_to_dict(cfg), self.tags))
+        self.net = build("sup", cfg, self.tags)
+        if encoder is not None:
+            self.net.encoder.load_state_dict(encoder.state_dict())
         self.loss = nn.BCEWithLogitsLoss()
-        if cfg.freeze_encoder:
-            self.encoder.requires_grad_(False)
         self._val: list[tuple[torch.Tensor, torch.Tensor]] = []
-
-    @property
-    def encoder_trains_batchnorm(self) -> bool:
-        """Whether the encoder runs in training mode while the head trains (see module docstring)."""
-        return not self.cfg.freeze_encoder or self.cfg.encoder_batchnorm == "adapt"
-
-    def train(self, mode: bool = True):
-        super().train(mode)
-        if mode:
-            self.encoder.train(self.encoder_trains_batchnorm)
-        return self
 
     def on_train_batch_start(self, batch, batch_idx: int):
         # Lightning 2 neither calls train() when fitting starts nor after validation (it restores
-        # each submodule's recorded mode), and a loaded encoder may arrive in eval mode.
-        self.encoder.train(self.encoder_trains_batchnorm)
+        # each submodule's recorded mode): set the encoder's training mode, its frozen parts kept.
+        self.net.encoder.train()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.cfg.freeze_encoder:
-            with torch.no_grad():
-                h = self.encoder(x)
-        else:
-            h = self.encoder(x)
-        return self.head(h)
+        return self.net(x)
 
     def training_step(self, batch, batch_idx: int):
         x, y = batch
@@ -107,7 +96,7 @@ class TaggingModule(trainer_lib.SkippableSteps, pl.LightningModule):
         smallest = min(trainer_lib.batch_sizes(self, len(x) if x.numel() else 0))
         if smallest == 0:
             return self.skip_step()  # every file of a batch was unreadable (already warned)
-        if smallest == 1 and self.encoder.training:
+        if smallest == 1 and self.net.encoder.training:
             warnings.warn("skipped a training batch of one clip: BatchNorm in training mode needs "
                           "at least two (use a batch_size that does not leave one song over)", stacklevel=2)
             return self.skip_step()

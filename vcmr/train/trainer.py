@@ -181,7 +181,7 @@ def run_fit(trainer: pl.Trainer, module: pl.LightningModule, train_loader, val_l
     with ``weights_only=True`` too: a file that carries code never runs it, whatever
     ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD`` says. A run whose weights end non-finite fails.
     """
-    from vcmr.checkpoint import check_resume_checkpoint
+    from vcmr.io.checkpoint import check_resume_checkpoint
     if ckpt_path:
         check_resume_checkpoint(ckpt_path, module.hparams.get("stage"))
     if not any(isinstance(cb, FiniteGuard) for cb in trainer.callbacks):

@@ -27,20 +27,22 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader
 
-from vcmr.checkpoint import load_encoder
-from vcmr.config import VideoConfig, config_from_dict, config_to_dict, encoder_config
+from vcmr.config import VideoConfig, config_to_dict, encoder_config
 from vcmr.data.audio_visual import AudioVisualDataset
 from vcmr.data.sampling import ResumeSamplerEpoch, epoch_loader_kwargs
 from vcmr.errors import VcmrError
-from vcmr.losses import AudioVideoNTXent
 from vcmr.metrics.retrieval import retrieval_metrics
-from vcmr.models import SampleCNN, VideoEncoder, projector, video_seconds
+from vcmr.io.checkpoint import checkpoint_hparams, load_encoder, module_config
+from vcmr.io.foreign import adopt_encoder_architecture
+from vcmr.losses import AudioVideoNTXent
+from vcmr.models import SampleCNN, video_seconds
+from vcmr.models.stages import build
 from vcmr.train import trainer as trainer_lib
 from vcmr.train.optim import build_optimizer
 
 
-def initial_encoder(cfg: VideoConfig) -> SampleCNN:
-    """The stage-1 encoder from ``audio_encoder_ckpt_path`` or, with ``from_scratch``, a new one."""
+def initial_encoder(cfg: VideoConfig) -> SampleCNN | None:
+    """The stage-1 encoder from ``audio_encoder_ckpt_path``, or None with ``from_scratch``."""
     if cfg.audio_encoder_ckpt_path:
         if not Path(cfg.audio_encoder_ckpt_path).is_file():
             raise VcmrError(f"audio_encoder_ckpt_path {cfg.audio_encoder_ckpt_path!r} not found: give "
@@ -50,52 +52,39 @@ def initial_encoder(cfg: VideoConfig) -> SampleCNN:
     if not cfg.from_scratch:
         raise VcmrError("stage 2 starts from a stage-1 encoder: give --audio_encoder_ckpt_path CKPT, "
                         "or --from_scratch true to train a new encoder (ablation)")
-    return SampleCNN(encoder_config(cfg))
+    return None
 
 
 class VideoPretraining(trainer_lib.SkippableSteps, pl.LightningModule):
-    def __init__(self, cfg: VideoConfig | dict | None = None, load_audio_encoder: bool = True,
-                 stage: str = "vid", config: dict | None = None):
+    """The stage-2 network (``net``) trained with the audio-video contrastive loss; the encoder
+    starts from the stage-1 checkpoint unless ``load_audio_encoder`` is False. ``stored``: the
+    other hyper-parameters ``load_from_checkpoint`` passes (then the weights come from the
+    checkpoint itself)."""
+
+    def __init__(self, config: VideoConfig | dict, load_audio_encoder: bool = True, **stored):
         super().__init__()
-        if cfg is None:  # Lightning's load_from_checkpoint passes the stored hyper-parameters
-            cfg, load_audio_encoder = config, False
-        cfg = cfg if isinstance(cfg, VideoConfig) else config_from_dict("vid", cfg)
-        if cfg.feature_dim <= 0:
-            raise VcmrError("feature_dim is not set: it is read from the prepared data by "
-                            "pretrain_video(); set --feature_dim when building the module directly")
+        cfg = module_config("vid", config, stored)
         self.cfg = cfg
-        self.save_hyperparameters({"stage": "vid", "config": config_to_dict(cfg)})
-        # On reload (resume, load_from_checkpoint) the weights come from the checkpoint itself.
-        self.encoder = initial_encoder(cfg) if load_audio_encoder else SampleCNN(encoder_config(cfg))
-        self.encoder.freeze_blocks(cfg.freeze_blocks, cfg.encoder_batchnorm)
-        self.projector = projector(cfg.output_size, cfg.output_size, cfg.projection_dim,
-                                   bias=cfg.projector_bias)
-        n_sec = video_seconds(cfg.audio_length, cfg.sample_rate)
-        self.video_encoder = VideoEncoder(cfg.feature_dim, n_sec, cfg.lstm_layers, cfg.lstm_dropout,
-                                          cfg.video_hidden, hidden=cfg.lstm_hidden or None)
-        self.video_projector = projector(cfg.video_hidden, cfg.video_hidden, cfg.projection_dim,
-                                         bias=cfg.projector_bias)
+        self.save_hyperparameters(checkpoint_hparams("vid", config_to_dict(cfg)))
+        self.net = build("vid", cfg)
+        encoder = initial_encoder(cfg) if load_audio_encoder and not stored else None
+        if encoder is not None:
+            self.net.encoder.load_state_dict(encoder.state_dict())
         self.loss = AudioVideoNTXent(cfg.temperature, cfg.negatives)
         self._val_audio: list[torch.Tensor] = []
         self._val_video: list[torch.Tensor] = []
-
-    def embed_audio(self, x: torch.Tensor) -> torch.Tensor:
-        return self.projector(self.encoder(x))
-
-    def embed_video(self, v: torch.Tensor) -> torch.Tensor:
-        return self.video_projector(self.video_encoder(v))
 
     def training_step(self, batch, batch_idx: int):
         audio, video, _ = batch
         if min(trainer_lib.batch_sizes(self, audio.shape[0])) < 2:
             return self.skip_step()  # no negatives, BatchNorm cannot normalise one clip: all skip
-        loss = self.loss(self.embed_audio(audio), self.embed_video(video))
+        loss = self.loss(self.net.embed_audio(audio), self.net.embed_video(video))
         self.log("Train/loss", loss, prog_bar=True, sync_dist=True, batch_size=audio.shape[0])
         return loss
 
     def validation_step(self, batch, batch_idx: int):
         audio, video, _ = batch
-        za, zv = self.embed_audio(audio), self.embed_video(video)
+        za, zv = self.net.embed_audio(audio), self.net.embed_video(video)
         loss = self.loss(za, zv)
         self.log("Valid/loss", loss, prog_bar=True, sync_dist=True, batch_size=audio.shape[0])
         self._val_audio.append(za.detach())
@@ -139,7 +128,6 @@ def pretrain_video(cfg: VideoConfig, callbacks=()) -> dict[str, Any]:
     ``callbacks``: extra Lightning callbacks."""
     trainer_lib.seed_everything(cfg.seed)
     if not cfg.ckpt_path:  # an original-VCMR or CLMR stage-1 file brings its own architecture
-        from vcmr.compat import adopt_encoder_architecture
         cfg = adopt_encoder_architecture(cfg, cfg.audio_encoder_ckpt_path)
     train_loader, val_loader = make_loaders(cfg)
     found = train_loader.dataset.feature_dim
@@ -147,6 +135,11 @@ def pretrain_video(cfg: VideoConfig, callbacks=()) -> dict[str, Any]:
         raise VcmrError(f"feature_dim={cfg.feature_dim} but the prepared data in {cfg.dataset_dir} "
                         f"has {found}-D features; leave feature_dim at 0 to read it from the data")
     cfg.feature_dim = found
+    clip = video_seconds(cfg.audio_length, cfg.sample_rate)
+    if cfg.video_crop_seconds not in (0, clip):
+        raise VcmrError(f"video_crop_seconds={cfg.video_crop_seconds} but training pairs each "
+                        f"{cfg.audio_length}-sample crop at {cfg.sample_rate} Hz with {clip} s of "
+                        f"video; leave video_crop_seconds at 0")
     resuming = bool(cfg.ckpt_path)
     module = VideoPretraining(cfg, load_audio_encoder=not resuming)
     cbs = [ResumeSamplerEpoch(train_loader.sampler, val_loader.sampler), *callbacks]

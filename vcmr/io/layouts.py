@@ -1,17 +1,19 @@
-"""Safe reading of checkpoint files, and the layouts of the original projects' checkpoints.
+"""The layouts of the original projects' checkpoints, recognised by their keys.
 
-Files are read with ``torch.load(weights_only=True)``; the only class allowed beyond tensors and
-plain containers is ``argparse.Namespace`` (Lightning 1.x hyper-parameters), by name. Anything
-else is refused with the class named; nothing is ever unpickled in full.
+| layout | keys | vcmr stage |
+|---|---|---|
+| authors' ``ContrastiveLearning`` | ``encoder.all_blocks.*``, ``projector.{0,2}`` | mus |
+| authors' ``MultimodalLearning`` | ``audio_projector.*``, ``video_temporal.*`` (LSTM), ``video_encoder.1.*``, ``video_projector.*`` | vid |
+| authors' ``SupervisedLearning`` | ``encoder.all_blocks.*``, ``projector.{1,3}`` (head) | sup |
+| CLMR Lightning | ``model.encoder.sequential.*``, ``model.projector.*`` | mus |
+| CLMR plain ``.pt`` (``clmr_checkpoint_10000.pt``) | ``encoder.sequential.*``, ``projector.*`` | mus |
 
-Below ``vcmr.config`` in the import order (it imports only torch and ``vcmr.errors``), so the
-config loader can check an authors' stage-3 file against the stage-2 checkpoint it names
-(``authors_video_sizes``). The conversion to vcmr's layout is ``vcmr.compat``, which
-re-exports these names.
+A leaf module (torch, ``vcmr.errors`` and the safe reader only), so the config loader can check
+an authors' stage-3 file against the stage-2 checkpoint it names (``authors_video_sizes``). The
+conversion to vcmr's own config and state dict is ``vcmr.io.foreign``.
 """
 from __future__ import annotations
 
-import argparse
 import re
 from pathlib import Path
 from typing import Any
@@ -19,57 +21,14 @@ from typing import Any
 import torch
 
 from vcmr.errors import CheckpointError
-
-ALLOWED_CLASSES = [argparse.Namespace]  # Lightning 1.x hyper-parameters saved from argparse
-
-
-def load_weights_only(path: str | Path, what: str = "checkpoint") -> Any:
-    """``torch.load(weights_only=True)`` with exactly ``ALLOWED_CLASSES`` added; any other
-    object is refused with a CheckpointError naming it (it is never constructed)."""
-    import pickle
-    try:
-        with torch.serialization.safe_globals(ALLOWED_CLASSES):
-            return torch.load(str(path), map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as e:
-        if _refused_global(e) is None:  # not an object: damaged or not a torch file at all
-            raise CheckpointError(f"{what} {str(path)!r} cannot be read ({_last_line(e)}); is the "
-                                  f"file complete?") from None
-        raise CheckpointError(
-            f"{what} {str(path)!r} refused: it holds a Python object that loading would have to "
-            f"construct ({_refused_global(e)}); vcmr reads only tensors, plain containers and "
-            f"argparse.Namespace, so nothing in the file runs. Save the weights as a plain "
-            f"state dict (or export them as .safetensors) from a trusted copy") from None
-    except Exception as e:
-        first = str(e).splitlines()[0] if str(e) else ""
-        raise CheckpointError(f"{what} {str(path)!r} cannot be read ({type(e).__name__}: {first}); "
-                              f"is the file complete?") from None
-
-
-def _refused_global(e: Exception) -> str | None:
-    """The class or function torch's weights-only unpickler refused, from its message."""
-    m = re.search(r"GLOBAL ([\w.]+)", str(e))
-    return f"class or function {m.group(1)}" if m else None
-
-
-def _last_line(e: Exception) -> str:
-    m = re.search(r"WeightsUnpickler error:\s*(\S.*)", str(e))  # torch's reason, not its advice
-    lines = [m.group(1)] if m else [ln.strip() for ln in str(e).splitlines() if ln.strip()]
-    return f"{type(e).__name__}: {lines[0][:200]}" if lines else type(e).__name__
-
-
-# ================================================================ checkpoint layouts
-def _hparams(ckpt: dict) -> dict[str, Any]:
-    hp = ckpt.get("hyper_parameters", {})
-    if isinstance(hp, argparse.Namespace):
-        hp = vars(hp)
-    return dict(hp) if isinstance(hp, dict) else {}
+from vcmr.io.safe import hyper_parameters, read_weights_only
 
 
 def detect_layout(ckpt: Any) -> tuple[str, dict[str, torch.Tensor], dict[str, Any]] | None:
     """``(layout, state_dict, hyper-parameters)`` of a foreign checkpoint, or None."""
     if not isinstance(ckpt, dict):
         return None
-    sd, hp = ckpt.get("state_dict"), _hparams(ckpt)
+    sd, hp = ckpt.get("state_dict"), hyper_parameters(ckpt)
     if not isinstance(sd, dict):
         sd, hp = ckpt, {}  # a plain state dict (CLMR's released .pt)
     if not all(isinstance(v, torch.Tensor) for v in sd.values()) or not sd:
@@ -101,7 +60,7 @@ _DUPLICATES = {"model.0.": "encoder.", "model.1.": "projector.", "audio_model.0.
                "video_model.1.": "video_projector."}
 
 
-def _drop_duplicates(sd: dict, source: str) -> dict:
+def drop_duplicates(sd: dict, source: str) -> dict:
     """Drop the ``nn.Sequential`` aliases (``model.0.*`` = ``encoder.*`` ...) after checking
     that each holds the same tensor as its original."""
     out = {}
@@ -138,10 +97,10 @@ def video_sizes(sd: dict, hp: dict, source: str) -> dict[str, int]:
 
 def authors_video_sizes(path: str | Path) -> dict[str, int] | None:
     """``video_sizes`` of the authors' stage-2 checkpoint at ``path``, None for any other file.
-    Reads only what the config check needs; the full conversion is ``vcmr.compat.read_foreign``."""
-    found = detect_layout(load_weights_only(path))
+    Reads only what the config check needs; the full conversion is ``vcmr.io.foreign.read_foreign``."""
+    found = detect_layout(read_weights_only(path))
     if found is None or found[0] != "authors_vid":
         return None
     layout, sd, hp = found
     source = f"{str(path)!r} ({LAYOUT_NAMES[layout]})"
-    return video_sizes(_drop_duplicates(sd, source), hp, source)
+    return video_sizes(drop_duplicates(sd, source), hp, source)

@@ -1,18 +1,7 @@
-"""Files of the original projects: the VCMR authors' config files and checkpoints, and CLMR's.
-
-Config files (``config/config_{mus,vid,sup,eval}.yaml`` of klean2050/VCMR) are translated into
-vcmr's keys by ``vcmr.compat_config`` (its docstring says how).
-
-Checkpoints are recognised by their keys and converted, in memory, to vcmr's
-``{"stage", "config", "state_dict", "tags"}``:
-
-| layout | keys | vcmr stage |
-|---|---|---|
-| authors' ``ContrastiveLearning`` | ``encoder.all_blocks.*``, ``projector.{0,2}`` | mus |
-| authors' ``MultimodalLearning`` | ``audio_projector.*``, ``video_temporal.*`` (LSTM), ``video_encoder.1.*``, ``video_projector.*`` | vid |
-| authors' ``SupervisedLearning`` | ``encoder.all_blocks.*``, ``projector.{1,3}`` (head) | sup |
-| CLMR Lightning | ``model.encoder.sequential.*``, ``model.projector.*`` | mus |
-| CLMR plain ``.pt`` (``clmr_checkpoint_10000.pt``) | ``encoder.sequential.*``, ``projector.*`` | mus |
+"""Checkpoints of the original projects (the VCMR authors' and CLMR's), converted in memory to
+vcmr's own ``{"stage", "config", "state_dict", "tags", "layout"}``: a stage config and the state
+dict of the stage network (``vcmr.models.stages``) that ``build`` then makes, like any vcmr file.
+The layouts are recognised by their keys (``vcmr.io.layouts``, which lists them).
 
 The duplicated sub-module keys (``model.*``, ``audio_model.*``, ``video_model.*``) are checked
 equal to their originals and dropped. The architecture comes from the hyper-parameters when
@@ -20,42 +9,37 @@ they hold it, else from the weights' shapes; a disagreement is an error naming t
 SampleCNN is a vcmr encoder configuration: stem kernel 3, nine kernel-3 blocks with channels
 128, 128, 256 x 6, 512 and a kernel-3 last block (``last_block_kernel_size: 3``); CLMR's
 plain file holds no metadata, so its published input is assumed (59049 samples at 22050 Hz).
+The authors' stage-3 files store no tag names: their outputs are named ``output_<i>`` and the
+model records its ``layout``, so evaluation takes them in the dataset's tag order.
 
-Safety: files are read with ``torch.load(weights_only=True)``; the only class allowed beyond
-tensors and plain containers is ``argparse.Namespace`` (Lightning 1.x hyper-parameters), by
-name. Anything else is refused with the class named; nothing is ever unpickled in full.
-
-Split by import order: the config translation is ``vcmr.compat_config`` (below ``vcmr.config``),
-the safe reader and layout detection ``vcmr.compat_read``; this module converts checkpoints and
-re-exports both, so ``vcmr.compat.<name>`` keeps working.
+The authors' config files are translated by ``vcmr.config_authors``.
 """
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from vcmr.compat_config import (AUTHOR_KEYS, STAGE_IGNORED, check_video_keys,  # noqa: F401 (re-exported)
-                                is_authors_config, notice, translate_config)
-from vcmr.compat_read import (ALLOWED_CLASSES, LAYOUT_NAMES, _drop_duplicates,  # noqa: F401 (re-exported)
-                              _hparams, authors_video_sizes, detect_layout, load_weights_only,
-                              video_sizes)
+from vcmr.config import STAGES, EncoderConfig, encoder_config
+from vcmr.config_authors import notice
 from vcmr.errors import CheckpointError
+from vcmr.io.layouts import LAYOUT_NAMES, detect_layout, drop_duplicates, video_sizes
+from vcmr.io.safe import read_weights_only
 
 
-# ================================================================ checkpoint layouts
 def read_foreign(path: str | Path, ckpt: Any = None) -> dict[str, Any] | None:
     """vcmr's ``{"stage", "config", "state_dict", "tags", "layout"}`` for a foreign checkpoint
     at ``path`` (already loaded as ``ckpt`` if given), or None when the layout is not one."""
-    ckpt = load_weights_only(path) if ckpt is None else ckpt
+    ckpt = read_weights_only(path) if ckpt is None else ckpt
     found = detect_layout(ckpt)
     if found is None:
         return None
     layout, sd, hp = found
     source = f"{str(path)!r} ({LAYOUT_NAMES[layout]})"
-    sd = _drop_duplicates(sd, source)
+    sd = drop_duplicates(sd, source)
     return CONVERTERS[layout](sd, hp, source) | {"layout": layout}
 
 
@@ -117,8 +101,6 @@ def _take(sd: dict, old: str, new: str) -> dict[str, torch.Tensor]:
 def _stage_values(hp: dict, stage: str) -> dict[str, Any]:
     """Hyper-parameters that come from the authors' or CLMR's config files and are keys of the
     vcmr stage config with the same meaning (Lightning 1.x trainer arguments are left out)."""
-    import dataclasses
-    from vcmr.config import STAGES
     names = {f.name for f in dataclasses.fields(STAGES[stage])}
     return {k: v for k, v in hp.items() if k in names and (k in _FILE_KEYS or k.startswith("transforms_"))
             and isinstance(v, (str, int, float, bool, list))}
@@ -133,7 +115,7 @@ _FILE_KEYS = {"dataset_dir", "batch_size", "m_epochs", "learning_rate", "weight_
 def _authors_mus(sd, hp, source):
     enc = _blocks(sd, "encoder.all_blocks.")
     cfg = _stage_values(hp, "mus") | _encoder_config(enc, hp, source, AUTHORS_DEFAULTS)
-    cfg |= {"projection_dim": sd["projector.2.weight"].shape[0], "projector_bias": False}
+    cfg["projection_dim"] = sd["projector.2.weight"].shape[0]
     _assumed(hp, AUTHORS_DEFAULTS, source)
     return {"stage": "mus", "config": cfg, "tags": None,
             "state_dict": enc | _take(sd, "projector.", "projector.")}
@@ -143,17 +125,17 @@ def _authors_vid(sd, hp, source):
     enc = _blocks(sd, "encoder.all_blocks.")
     cfg = _stage_values(hp, "vid") | _encoder_config(enc, hp, source, AUTHORS_DEFAULTS)
     video = video_sizes(sd, hp, source)
-    cfg |= {"projection_dim": sd["audio_projector.2.weight"].shape[0], "projector_bias": False,
+    cfg |= {"projection_dim": sd["audio_projector.2.weight"].shape[0],
             "lstm_layers": video["lstm_layers"], "lstm_hidden": video["lstm_hidden"], "lstm_dropout": 0.1,
-            "feature_dim": video["feature_dim"], "video_hidden": video["video_hidden"], "negatives": "all",
+            "feature_dim": video["feature_dim"], "video_hidden": video["video_hidden"],
+            "video_crop_seconds": video["video_seconds"], "negatives": "all",
             "freeze_blocks": 4, "encoder_batchnorm": "adapt"}
     _assumed(hp, AUTHORS_DEFAULTS, source)
     weights = (enc | _take(sd, "audio_projector.", "projector.")
                | _take(sd, "video_temporal.", "video_encoder.lstm.")
                | _take(sd, "video_encoder.1.", "video_encoder.fc.0.")
                | _take(sd, "video_projector.", "video_projector."))
-    return {"stage": "vid", "config": cfg, "tags": None, "state_dict": weights,
-            "video_seconds": video["video_seconds"]}
+    return {"stage": "vid", "config": cfg, "tags": None, "state_dict": weights}
 
 
 def _authors_sup(sd, hp, source):
@@ -164,9 +146,10 @@ def _authors_sup(sd, hp, source):
     cfg |= {"head_hidden": sd["projector.1.weight"].shape[0], "head_dropout": 0.3,
             "encoder_batchnorm": "adapt"}
     _assumed(hp, AUTHORS_DEFAULTS, source)
-    notice(f"{source} stores no tag names: its {sd['projector.3.weight'].shape[0]} outputs are "
-           f"in the order of the dataset it was trained on")
-    return {"stage": "sup", "config": cfg, "tags": None,
+    n_tags = sd["projector.3.weight"].shape[0]
+    notice(f"{source} stores no tag names: its {n_tags} outputs are in the order of the dataset "
+           f"it was trained on (named output_0 ... output_{n_tags - 1} here)")
+    return {"stage": "sup", "config": cfg, "tags": [f"output_{i}" for i in range(n_tags)],
             "state_dict": enc | _take(sd, "projector.", "head.")}
 
 
@@ -179,11 +162,9 @@ def _clmr(sd, hp, source):
     weights = dict(enc)
     if proj + "2.weight" in sd:
         weights |= _take(sd, proj, "projector.")
-        cfg |= {"projection_dim": sd[proj + "2.weight"].shape[0],
-                "projector_bias": proj + "0.bias" in sd}
+        cfg["projection_dim"] = sd[proj + "2.weight"].shape[0]
     _assumed(hp, CLMR_DEFAULTS, source)
-    return {"stage": "mus", "config": cfg,
-            "tags": None, "state_dict": weights}
+    return {"stage": "mus", "config": cfg, "tags": None, "state_dict": weights}
 
 
 CONVERTERS = {"authors_mus": _authors_mus, "authors_vid": _authors_vid,
@@ -194,8 +175,6 @@ def adopt_encoder_architecture(cfg: Any, path: str | None) -> Any:
     """``cfg`` with the encoder keys of the original-VCMR or CLMR checkpoint at ``path`` (such
     a file was not written against a vcmr config: its architecture and input, e.g. CLMR's
     59049 samples at 22050 Hz, decide); ``cfg`` unchanged for a vcmr checkpoint or no file."""
-    import dataclasses
-    from vcmr.config import EncoderConfig, encoder_config
     if not path or not Path(str(path)).is_file():
         return cfg
     ckpt = read_foreign(path)

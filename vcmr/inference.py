@@ -1,11 +1,22 @@
-"""The embedding model: a trained SampleCNN with the heads its stage produced, built from a
-stored ``{stage, config, state_dict, tags}`` (a vcmr checkpoint of any stage, a converted
-original-VCMR / CLMR checkpoint, or an exported .safetensors file).
+"""Inference: embed audio with one trained stage network (core install only).
 
-Shared by ``vcmr.api`` (the ``load_model`` dispatcher), ``vcmr.export`` and ``vcmr.pretrained``,
-so they all import it and none imports another's loader. The segmentation rule of ``embed`` is
-written in ``vcmr.api``'s docstring (and the README). Core install only: no Lightning, PyAV or
-transformers; checkpoints are read with ``torch.load(weights_only=True)``.
+    import vcmr
+    model = vcmr.load_model("runs/.../last.ckpt")     # or "model.safetensors", or hf://ORG/NAME
+    emb = model.embed(audio, sample_rate=44100)        # per-segment embeddings + timestamps
+    emb.embeddings.shape, emb.starts, emb.ends         # (n_segments, 512), seconds, seconds
+    song = model.embed_song(audio, 44100)              # (512,) mean over segments
+
+``EmbeddingModel`` wraps the stage network (``vcmr.models.stages``) built from a stored
+``{stage, config, state_dict, tags}``; ``vcmr.io.load.load_model`` makes one from any model
+file.
+
+Segmentation rule (also in the README): the audio is mixed to mono, resampled to the model's
+``sample_rate`` (soxr, HQ) and cut into windows of ``segment_samples`` starting at 0 with hop
+``round(segment_samples * (1 - overlap))``. Windows are added until one reaches the end of the
+audio; the last window, when partial, is zero-padded at the end (the same rule as stage-1
+training for short files). Audio shorter than one window gives one zero-padded window. With
+``pad_last=False`` a partial last window is dropped instead (unless it is the only one).
+``ends`` are clipped to the audio's duration, so ``ends - starts`` is the real audio covered.
 """
 from __future__ import annotations
 
@@ -17,15 +28,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from vcmr.audio.io import resample
-from vcmr.checkpoint import (CheckpointError, build_encoder, load_encoder_weights, read_checkpoint,
-                             sub_state_dict)
-from vcmr.config import ConfigError, encoder_config, with_legacy
-from vcmr.errors import VcmrError
-from vcmr.models.heads import projector, tagging_head
-from vcmr.models.video import VideoEncoder
+from vcmr.audio.io import read_audio, resample
+from vcmr.config import ConfigError, config_to_dict
+from vcmr.errors import CheckpointError, VcmrError
+from vcmr.models.stages import NETWORKS, build, load_weights
 
-__all__ = ["Embeddings", "EmbeddingModel", "from_checkpoint", "segment_audio", "to_mono_waveform"]
+__all__ = ["Embeddings", "EmbeddingModel", "embed_file", "segment_audio", "to_mono_waveform"]
 
 SPACES = ("encoder", "joint")
 MAX_CHANNELS = 8  # a 2-D input with a side this small is read as channels
@@ -62,7 +70,7 @@ def to_mono_waveform(audio: Any) -> np.ndarray:
 
 def segment_audio(x: np.ndarray, segment: int, overlap: float = 0.0,
                   pad_last: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """Cut mono ``x`` into (n, segment) windows by the rule in ``vcmr.api``; returns (windows, starts)."""
+    """Cut mono ``x`` into (n, segment) windows by the rule above; returns (windows, starts)."""
     if not 0.0 <= overlap < 1.0:
         raise VcmrError(f"overlap must be in [0, 1) (a fraction of the segment), got {overlap}")
     hop = max(1, round(segment * (1.0 - overlap)))
@@ -95,47 +103,42 @@ def default_device(device: str | torch.device | None) -> torch.device:
 
 # ------------------------------------------------------------------------------ the model
 class EmbeddingModel(nn.Module):
-    """A trained SampleCNN with the heads its stage produced, in eval mode.
+    """One trained stage network (``vcmr.models.stages``) for inference, in eval mode.
 
-    Attributes: ``sample_rate``, ``segment_samples`` (input length), ``embedding_size``
-    (encoder output), ``joint_size`` (stage 2: size of the audio/video joint space, else None),
-    ``stage`` ("mus", "vid", "sup"), ``config`` (the stored stage config), ``tags`` (stage 3),
-    ``batch_size`` (segments per forward pass; change it freely, results do not depend on it).
+    Attributes: ``net`` (the stage network), ``sample_rate``, ``segment_samples`` (input
+    length), ``embedding_size`` (encoder output), ``joint_size`` (stage 2: size of the
+    audio/video joint space, else None), ``stage`` ("mus", "vid", "sup"), ``config`` (the stored
+    stage config), ``tags`` (stage 3), ``layout`` (the foreign layout a converted file came
+    from, else None), ``batch_size`` (segments per forward pass; change it freely, results do
+    not depend on it).
     """
 
-    def __init__(self, stage: str, config: dict, state_dict: dict[str, torch.Tensor],
-                 tags: list[str] | None = None, source: str = "model"):
+    def __init__(self, stage: str, config: Any, state_dict: dict[str, torch.Tensor],
+                 tags: list[str] | None = None, source: str = "model", layout: str | None = None):
         super().__init__()
-        if stage not in ("mus", "vid", "sup"):
+        if stage not in NETWORKS:
             raise CheckpointError(f"{source}: unknown stage {stage!r} (expected mus, vid or sup)")
+        if stage == "sup" and not tags:
+            raise CheckpointError(f"{source}: a stage-3 (tagging) model without its tag names")
         try:
-            enc_cfg = encoder_config(config)
-            self.encoder = build_encoder(enc_cfg)
+            self.net = build(stage, config, tags if stage == "sup" else None)
         except ConfigError as e:
             raise CheckpointError(f"{source}: its stored architecture config is invalid: {e}") from None
-        load_encoder_weights(self.encoder, state_dict, source)
-        self.stage, self.config, self.source = stage, dict(config), source
-        self.tags = list(tags) if tags else None
-        self.sample_rate = enc_cfg.sample_rate
-        self.segment_samples = enc_cfg.audio_length
-        self.embedding_size = enc_cfg.output_size
+        load_weights(self.net, state_dict, source)
+        self.config = dict(config) if isinstance(config, dict) else config_to_dict(config)
+        self.stage, self.source, self.layout = stage, source, layout
+        self.tags = list(tags) if stage == "sup" else None
+        enc = self.net.encoder.cfg
+        self.sample_rate, self.segment_samples, self.embedding_size = (
+            enc.sample_rate, enc.audio_length, enc.output_size)
         self.batch_size: int | None = None  # None: 32 (benchmarks/README.md, "Embedding")
-        self.projector = self.video_encoder = self.video_projector = self.head = None
-        bias = bool(with_legacy(config).get("projector_bias"))  # old files: projectors with bias
-        if stage in ("mus", "vid"):
-            self.projector = _load_projector(state_dict, "projector.", bias, source)
-        if stage == "vid":
-            self.video_encoder = _load_video_encoder(state_dict, source)
-            self.video_projector = _load_projector(state_dict, "video_projector.", bias, source)
-        if stage == "sup":
-            self.head = _load_head(state_dict, self.tags, source)
-        self.joint_size = self.projector[-1].out_features if stage == "vid" else None
+        self.joint_size = self.net.projector[-1].out_features if stage == "vid" else None
         self.eval()
 
     # --------------------------------------------------------------- properties and export
     @property
     def device(self) -> torch.device:
-        return next(self.encoder.parameters()).device
+        return next(self.net.parameters()).device
 
     @property
     def segment_seconds(self) -> float:
@@ -145,8 +148,8 @@ class EmbeddingModel(nn.Module):
         return super().train(False)  # inference only: BatchNorm always uses running statistics
 
     def export_state_dict(self) -> dict[str, torch.Tensor]:
-        """The weights an exported file holds (same key names as the training checkpoint)."""
-        return {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
+        """The weights an exported file holds: the stage network's state dict."""
+        return {k: v.detach().cpu().contiguous() for k, v in self.net.state_dict().items()}
 
     # --------------------------------------------------------------- audio
     def _batch(self) -> int:
@@ -166,7 +169,7 @@ class EmbeddingModel(nn.Module):
         if x.dim() != 2 or x.shape[1] != self.segment_samples:
             raise VcmrError(f"embed_segments expects (n, {self.segment_samples}) waveforms, got "
                             f"{tuple(x.shape)}; use embed() for audio of any length")
-        out = [head(self.encoder(chunk.to(self.device))) for chunk in x.split(self._batch())]
+        out = [head(self.net.encoder(chunk.to(self.device))) for chunk in x.split(self._batch())]
         return torch.cat(out) if out else torch.zeros(0, self.space_size(space), device=self.device)
 
     def embed(self, audio: Any, sample_rate: int, overlap: float = 0.0, space: str = "encoder",
@@ -206,7 +209,7 @@ class EmbeddingModel(nn.Module):
             if self.stage != "vid":
                 raise VcmrError(f"space='joint' needs a stage-2 (video-conditioned) model; "
                                 f"{self.source} is stage {self.stage!r}: use space='encoder'")
-            return self.projector
+            return self.net.projector
         return nn.Identity()
 
     def space_size(self, space: str = "encoder") -> int:
@@ -229,83 +232,37 @@ class EmbeddingModel(nn.Module):
         f = _as_float_tensor(features)
         single = f.dim() == 2
         f = f.unsqueeze(0) if single else f
-        ve = self.video_encoder
+        ve = self.net.video_encoder
         if f.dim() != 3 or tuple(f.shape[1:]) != (ve.n_seconds, ve.feature_dim):
             raise VcmrError(f"video features of shape {tuple(f.shape) if not single else tuple(f.shape[1:])} "
                             f"do not fit this model: give ({ve.n_seconds}, {ve.feature_dim}) per clip "
                             f"(seconds, frame-feature size from `vcmr prepare` with the same frame encoder)")
-        out = torch.cat([self.video_projector(ve(c.to(self.device)))
+        out = torch.cat([self.net.embed_video(c.to(self.device))
                          for c in f.split(self._batch())]).cpu().numpy()
         return out[0] if single else out
 
     @property
     def video_seconds(self) -> int | None:
-        return self.video_encoder.n_seconds if self.video_encoder is not None else None
+        return self.net.video_encoder.n_seconds if self.stage == "vid" else None
 
     @torch.no_grad()
     def predict_tags(self, audio: Any, sample_rate: int, overlap: float = 0.0) -> dict[str, float]:
         """Stage 3: song-level tag probabilities (mean over segments of the sigmoid outputs)."""
-        if self.head is None:
+        if self.stage != "sup":
             raise VcmrError(f"predict_tags needs a stage-3 (tagging) model; {self.source} is "
                             f"stage {self.stage!r}")
         emb = torch.as_tensor(self.embed(audio, sample_rate, overlap).embeddings, device=self.device)
-        probs = torch.sigmoid(self.head(emb)).mean(0).cpu().numpy()
+        probs = torch.sigmoid(self.net.head(emb)).mean(0).cpu().numpy()
         return dict(zip(self.tags, probs.astype(float).tolist()))
 
 
-def _require(state_dict: dict, key: str, source: str) -> torch.Tensor:
-    if key not in state_dict:
-        raise CheckpointError(f"{source} lacks the weight {key!r} its stage needs; the file is "
-                              f"incomplete or was not written by vcmr")
-    return state_dict[key]
+def embed_file(path: str | Path, model: EmbeddingModel, overlap: float = 0.0,
+               song_level: bool = False, space: str = "encoder") -> Embeddings | np.ndarray:
+    """Embeddings of an audio file (or the audio track of a video, with PyAV installed).
 
-
-def _load_into(module: nn.Module, weights: dict, what: str, source: str) -> nn.Module:
-    try:
-        module.load_state_dict(weights)
-    except RuntimeError as e:
-        raise CheckpointError(f"the {what} in {source} does not match its architecture: "
-                              f"{str(e).splitlines()[0]}") from None
-    return module
-
-
-def _load_projector(state_dict: dict, prefix: str, bias: bool, source: str) -> nn.Sequential:
-    """Sizes from the weights; ``bias`` from the stored config (``projector_bias``)."""
-    w0, w2 = _require(state_dict, prefix + "0.weight", source), _require(state_dict, prefix + "2.weight", source)
-    proj = projector(w0.shape[1], w0.shape[0], w2.shape[0], bias=bias)
-    return _load_into(proj, sub_state_dict(state_dict, prefix), prefix.rstrip("."), source)
-
-
-def _load_video_encoder(state_dict: dict, source: str) -> VideoEncoder:
-    """Sizes come from the weights (feature_dim may be 0 = 'from the data' in the config)."""
-    sd = sub_state_dict(state_dict, "video_encoder.")
-    w_ih = _require(state_dict, "video_encoder.lstm.weight_ih_l0", source)
-    w_hh = _require(state_dict, "video_encoder.lstm.weight_hh_l0", source)
-    fc = _require(state_dict, "video_encoder.fc.0.weight", source)
-    feature_dim, hidden = w_ih.shape[1], w_hh.shape[1]
-    layers = sum(1 for k in sd if k.startswith("lstm.weight_ih_l"))
-    if fc.shape[1] % hidden:
-        raise CheckpointError(f"{source}: video encoder sizes are inconsistent (fc input {fc.shape[1]} "
-                              f"is not a multiple of the LSTM hidden size {hidden})")
-    ve = VideoEncoder(feature_dim, fc.shape[1] // hidden, layers=layers, output_size=fc.shape[0],
-                      hidden=hidden)
-    return _load_into(ve, sd, "video encoder", source)
-
-
-def _load_head(state_dict: dict, tags: list[str] | None, source: str) -> nn.Sequential:
-    w1, w3 = _require(state_dict, "head.1.weight", source), _require(state_dict, "head.3.weight", source)
-    if tags is not None and len(tags) != w3.shape[0]:
-        raise CheckpointError(f"{source}: {len(tags)} tag names stored but the head predicts "
-                              f"{w3.shape[0]} tags")
-    head = tagging_head(w1.shape[1], w3.shape[0], hidden=w1.shape[0])
-    return _load_into(head, sub_state_dict(state_dict, "head."), "tagging head", source)
-
-
-def from_checkpoint(path: Path) -> EmbeddingModel:
-    """The model of a checkpoint of any stage (vcmr's own, or converted on reading)."""
-    ckpt = read_checkpoint(path)
-    tags = ckpt.get("tags") if ckpt["stage"] == "sup" else None
-    if ckpt["stage"] == "sup" and tags is None:  # the original VCMR code stored no tag names
-        n = _require(ckpt["state_dict"], "head.3.weight", str(path)).shape[0]
-        tags = [f"output_{i}" for i in range(n)]
-    return EmbeddingModel(ckpt["stage"], ckpt["config"], ckpt["state_dict"], tags, str(path))
+    Returns ``Embeddings`` (per segment) or, with ``song_level=True``, the (D,) mean.
+    """
+    x, sr = read_audio(path, sample_rate=model.sample_rate)
+    if song_level:
+        return model.embed_song(x, sr, overlap, space)
+    return model.embed(x, sr, overlap, space)

@@ -7,14 +7,12 @@ meaning in vcmr is reported once as ignored with the reason, and any other unkno
 error. Where the authors' code ran something other than its file says, the translation follows
 the code (their stage-1/2 "Adam" is AdamW at a fixed learning rate; see ``_optimizer``).
 
-Below ``vcmr.config`` in the import order: it imports only ``vcmr.errors`` and, for the one
-check that reads a checkpoint (``check_video_keys``), ``vcmr.compat_read``. All names are
-re-exported by ``vcmr.compat``.
+Below ``vcmr.config`` in the import order: it imports only ``vcmr.errors``.
+The authors' checkpoints are converted by ``vcmr.io.foreign``.
 """
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from typing import Any
 
 from vcmr.errors import ConfigError
@@ -32,10 +30,10 @@ AUTHOR_KEYS: dict[str, tuple[str | None, str]] = {
     "audio_model_version": ("ckpt_names", "names the audio-only results (model_name-music_only-VERSION)"),
     "multimodal_model_version": ("ckpt_names", "names the multimodal results (model_name-multimodal-VERSION)"),
     "ckpt_model_type": (None, "the checkpoint type is read from the checkpoint itself"),
-    "video_crop_length_sec": (None, "checked against the stage-2 checkpoint in pretrained_ckpt_path "
-                                    "(vcmr reads it from the weights)"),
-    "video_n_features": (None, "checked against the stage-2 checkpoint in pretrained_ckpt_path "
-                               "(vcmr reads it from the weights)"),
+    "video_crop_length_sec": (None, "sizes of the stage-2 video branch, which stage 3 does not use "
+                                    "(only the audio encoder of pretrained_ckpt_path is taken)"),
+    "video_n_features": (None, "sizes of the stage-2 video branch, which stage 3 does not use "
+                               "(only the audio encoder of pretrained_ckpt_path is taken)"),
 }
 # Keys of the authors' files that exist in vcmr only for some stages.
 STAGE_IGNORED: dict[str, dict[str, str]] = {
@@ -171,23 +169,3 @@ def _sup_keys(values, out, said) -> None:
     if out.get("dataset") == "mtg-jamendo-dataset":
         out["dataset"] = "mtg-jamendo"
         said.append("dataset 'mtg-jamendo-dataset' -> 'mtg-jamendo'")
-    check_video_keys(values)
-
-
-def check_video_keys(values: dict[str, Any]) -> None:
-    """``video_crop_length_sec`` / ``video_n_features`` of an authors' stage-3 file must fit
-    the stage-2 checkpoint it names (when that file exists; else the later load reports it)."""
-    path = values.get("pretrained_ckpt_path")
-    wanted = {k: values[k] for k in ("video_crop_length_sec", "video_n_features") if k in values}
-    if not wanted or not path or not Path(str(path)).is_file():
-        return
-    from vcmr.compat_read import authors_video_sizes  # torch is imported only for this check
-    sizes = authors_video_sizes(path)
-    if sizes is None:  # not a stage-2 checkpoint of the authors' code
-        return
-    found = {"video_crop_length_sec": sizes["video_seconds"], "video_n_features": sizes["feature_dim"]}
-    for key, value in wanted.items():
-        if int(value) != found[key]:
-            raise ConfigError(f"config key '{key}' is {value} but the stage-2 checkpoint {path!r} "
-                              f"was trained with {found[key]} (video_encoder.1.weight / "
-                              f"video_temporal.weight_ih_l0); fix the key or the checkpoint path")

@@ -1,0 +1,15 @@
+"""Model files: reading and writing everything that holds vcmr weights.
+
+| module | what |
+|---|---|
+| ``load`` | ``load_model``: the one entry, any file or Hub name -> ``EmbeddingModel`` |
+| ``checkpoint`` | vcmr training checkpoints (.ckpt): read, check a resume file, the encoder alone |
+| ``model_file`` | exported model files (.safetensors): write, read, ``vcmr export`` |
+| ``hub`` | Hugging Face Hub: ``hf://ORG/NAME[@REVISION]`` and the folder ``--hub-dir`` writes |
+| ``foreign`` | the VCMR authors' and CLMR's checkpoints, converted to vcmr's config and weights |
+| ``layouts`` | recognising those foreign layouts by their keys |
+| ``safe`` | the one ``torch.load(weights_only=True)`` reader |
+
+Dependency order: ``safe`` < ``layouts`` < ``foreign`` < ``checkpoint`` < ``model_file`` <
+``hub`` < ``load``; ``safe`` and ``layouts`` are leaves the config loader can use.
+"""
