@@ -116,7 +116,7 @@ def main() -> None:
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    cfg = load_config("mus")
+    cfg = load_config("music")
     length = cfg.audio_length
     x = make_clips(args.batch, length + args.slack)
     x_np = x.numpy()

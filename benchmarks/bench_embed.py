@@ -34,8 +34,8 @@ from vcmr.config import EncoderConfig, config_to_dict
 def paper_model() -> EmbeddingModel:
     torch.manual_seed(0)
     cfg = EncoderConfig()
-    state = build("sup", config_to_dict(cfg), ["tag"]).state_dict()
-    return EmbeddingModel("sup", config_to_dict(cfg), state, ["tag"], "paper encoder")
+    state = build("tagging", config_to_dict(cfg), ["tag"]).state_dict()
+    return EmbeddingModel("tagging", config_to_dict(cfg), state, ["tag"], "paper encoder")
 
 
 def workloads(model: EmbeddingModel, args) -> dict:

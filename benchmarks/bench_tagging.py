@@ -7,7 +7,7 @@
    CPU: synthetic 29.1 s songs (MagnaTagATune clip length), overlap ratios [0] and [0, 0.5],
    segment batch sizes 1 and 16; after a warm-up, median of ``--repeats`` runs.
 2. For one stage-1 checkpoint (a tiny SampleCNN pre-trained for one epoch on the synthetic
-   train clips), wall time and test metrics of ``vcmr finetune`` + ``vcmr evaluate`` (overlap
+   train clips), wall time and test metrics of ``vcmr train tagging`` + ``vcmr evaluate`` (overlap
    0) against ``vcmr probe`` (linear head, embedding extraction included).
 """
 from __future__ import annotations
@@ -34,7 +34,7 @@ def throughput(n_songs: int, repeats: int) -> None:
     from vcmr.models.stages import build
 
     cfg = EncoderConfig()
-    model = build("sup", config_to_dict(cfg), [f"tag{i}" for i in range(50)]).eval()
+    model = build("tagging", config_to_dict(cfg), [f"tag{i}" for i in range(50)]).eval()
     tmp = Path(tempfile.mkdtemp())
     from vcmr.audio.io import write_wav
     rng = np.random.default_rng(0)
@@ -65,15 +65,15 @@ def probe_vs_end_to_end(n: int, epochs: int) -> None:
     from vcmr.evaluate.probe import probe
     from vcmr.evaluate.tagging import evaluate_checkpoints
     from vcmr.demo.synth.formats import write_magnatagatune
-    from vcmr.train.music import pretrain_music
-    from vcmr.train.tagging import finetune
+    from vcmr.train.music import train_music
+    from vcmr.train.tagging import train_tagging
 
     tmp = Path(tempfile.mkdtemp())
     data = tmp / "mtat"
     write_magnatagatune(data, n, seed=0, duration=3.0, sample_rate=16000)
     common = ["--log_dir", str(tmp / "runs"), "--workers", "0", "--progress_bar", "false",
               "--accelerator", "cpu", "--devices", "1"]
-    s1 = pretrain_music(load_config("mus", overrides=TINY + common + [
+    s1 = train_music(load_config("music", overrides=TINY + common + [
         "--dataset_dir", str(data / "0"), "--m_epochs", "1", "--batch_size", "16"]))["last"]
     sup = TINY + common + ["--dataset_dir", str(data), "--pretrained_ckpt_path", s1, "--batch_size", "16",
                            "--cache_dir", str(tmp / "cache"), "--results_dir", str(tmp / "res")]
@@ -84,21 +84,21 @@ def probe_vs_end_to_end(n: int, epochs: int) -> None:
         cache_audio(load_split("magnatagatune", data, subset).items, tmp / "cache", 16000, 2, progress=False)
     t_cache = time.perf_counter() - t
     t = time.perf_counter()
-    paths = finetune(load_config("sup", overrides=sup + ["--m_epochs", str(epochs)]))
+    paths = train_tagging(load_config("tagging", overrides=sup + ["--m_epochs", str(epochs)]))
     t_fit = time.perf_counter() - t
-    ecfg = load_config("eval", overrides=["--dataset_dir", str(data), "--results_dir", str(tmp / "res"),
+    ecfg = load_config("evaluate", overrides=["--dataset_dir", str(data), "--results_dir", str(tmp / "res"),
                                           "--workers", "0", "--accelerator", "cpu", "--overlap_ratios", "0",
                                           "--cache_dir", str(tmp / "cache")])
     t = time.perf_counter()
     e2e = next(iter(evaluate_checkpoints(ecfg, [paths["best"]], ["e2e"]).values()))["overlaps"]["0.0"]
     t_eval = time.perf_counter() - t
     t = time.perf_counter()
-    pr = probe(load_config("sup", overrides=sup + ["--model_name", "probe"]))
+    pr = probe(load_config("tagging", overrides=sup + ["--model_name", "probe"]))
     t_probe = time.perf_counter() - t
     print(f"\nsynthetic MagnaTagATune: {n} clips x 3 s; tiny SampleCNN; cache {t_cache:.1f} s (shared)")
     print("| method | wall time (s) | test ROC-AUC | test PR-AUC |")
     print("|---|---|---|---|")
-    print(f"| finetune ({epochs} epochs) + evaluate | {t_fit:.1f} + {t_eval:.1f} | {e2e['roc_auc']:.3f} | {e2e['pr_auc']:.3f} |")
+    print(f"| train tagging ({epochs} epochs) + evaluate | {t_fit:.1f} + {t_eval:.1f} | {e2e['roc_auc']:.3f} | {e2e['pr_auc']:.3f} |")
     print(f"| probe (linear, {pr['epochs']} epochs) | {t_probe:.1f} (embed {pr['timing']['extract_s']:.1f}, "
           f"fit {pr['timing']['fit_s']:.1f}) | {pr['test']['roc_auc']:.3f} | {pr['test']['pr_auc']:.3f} |")
 

@@ -2,13 +2,13 @@
 
     python benchmarks/bench_train_step.py --batch 8 --repeats 3
 
-"model only": forward + backward + optimiser step of the paper SampleCNN (load_config("mus")
+"model only": forward + backward + optimiser step of the paper SampleCNN (load_config("music")
 defaults, the configured optimiser) with the 512-512-128 projector and NT-Xent on two
 pre-made views of ``batch`` clips.
 "data + aug + model": the same step preceded, in the same process and without DataLoader
 workers (the worst case: nothing overlaps), by reading one excerpt of ``excerpt_seconds``
 (15 s) per item from generated 30 s WAV files (soundfile, random offset) and making two views
-with the default AugmentChain on one thread, as MusicPretraining does.
+with the default AugmentChain on one thread, as MusicModule does.
 The table shows each part's share of the full step.
 """
 from __future__ import annotations
@@ -64,7 +64,7 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    cfg = load_config("mus")
+    cfg = load_config("music")
     encoder = SampleCNN(cfg)
     projector = heads.projector(cfg.output_size, cfg.output_size, cfg.projection_dim)
     loss_fn = NTXent(cfg.temperature)

@@ -219,8 +219,8 @@ def _cycle(loader):
 
 
 def stage2(args, sizes, device, cfg_vid) -> dict:
-    from vcmr.train.video import VideoPretraining
-    module = VideoPretraining(cfg_vid).to(device)
+    from vcmr.train.video import VideoModule
+    module = VideoModule(cfg_vid).to(device)
     opt = build_optimizer([p for p in module.parameters() if p.requires_grad], cfg_vid.optimizer,
                           cfg_vid.learning_rate, cfg_vid.weight_decay)
     B = sizes["vid_batch"]
@@ -411,8 +411,8 @@ def main(argv=None) -> int:
         return 2
     t_start = time.perf_counter()
     work = Path(args.workdir or tempfile.mkdtemp(prefix="vcmr_gpu_check_"))
-    mus = load_config("mus", None, tiny)
-    vid = load_config("vid", None, tiny + ["--feature_dim", "512", "--from_scratch", "true"])
+    mus = load_config("music", None, tiny)
+    vid = load_config("video", None, tiny + ["--feature_dim", "512", "--from_scratch", "true"])
     res = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "cpu_smoke": args.cpu_smoke,
            "repeats": args.repeats, "sizes": sizes,
            "machine": {"device_name": torch.cuda.get_device_name(0) if device.type == "cuda" else platform.processor() or "CPU",

@@ -67,9 +67,9 @@ def synth_audio_dir(tmp_path_factory):
 def stage1_ckpt(synth_audio_dir, tmp_path_factory):
     """A real stage-1 checkpoint of the tiny SampleCNN (2 training steps)."""
     from vcmr.config import load_config
-    from vcmr.train.music import pretrain_music
+    from vcmr.train.music import train_music
     runs = tmp_path_factory.mktemp("stage1_runs")
-    cfg = load_config("mus", overrides=TINY_OVERRIDES + [
+    cfg = load_config("music", overrides=TINY_OVERRIDES + [
         "--dataset_dir", str(synth_audio_dir), "--log_dir", str(runs), "--batch_size", "8",
         "--workers", "0", "--progress_bar", "false", "--max_steps", "2", "--m_epochs", "1"])
-    return pretrain_music(cfg)["last"]
+    return train_music(cfg)["last"]

@@ -100,7 +100,7 @@ def run_cli(argv: list[str]) -> int:
     import vcmr.train.music as music
     import vcmr.train.tagging as tagging
     import vcmr.train.video as video
-    for mod, name in ((music, "pretrain_music"), (video, "pretrain_video"), (tagging, "finetune")):
+    for mod, name in ((music, "train_music"), (video, "train_video"), (tagging, "train_tagging")):
         original = getattr(mod, name)
         setattr(mod, name, lambda cfg, _f=original: _f(cfg, callbacks=[recorder]))
     from vcmr.cli import main

@@ -1,7 +1,7 @@
 """Models and audio shared by the embedding tests (test_api, test_export, test_hear, commands).
 
-* Stage 1: a real tiny training run (``pretrain_music``, 1 step) on synthetic music.
-* Stages 2 and 3: the real LightningModules (``VideoPretraining``, ``TaggingModule``) with
+* Stage 1: a real tiny training run (``train_music``, 1 step) on synthetic music.
+* Stages 2 and 3: the real LightningModules (``VideoModule``, ``TaggingModule``) with
   seeded random weights and non-trivial BatchNorm statistics, saved in the checkpoint layout
   Lightning writes (``hyper_parameters`` + ``state_dict``).
 Each is built once per test session (memoised) under a pytest temporary folder.
@@ -26,19 +26,19 @@ def music(duration: float, sample_rate: int = SR, seed: int = 0, tags=("piano",)
 
 
 def stage1_checkpoint(root: Path) -> Path:
-    if "mus" not in _CACHE:
+    if "music" not in _CACHE:
         from vcmr.audio.io import write_wav
         from vcmr.config import load_config
-        from vcmr.train.music import pretrain_music
+        from vcmr.train.music import train_music
         audio = root / "stage1_audio"
         for i, tags in enumerate([("piano",), ("guitar",), ("drums", "fast"), ("piano", "slow"), ("guitar",), ("drums",)]):
             write_wav(audio / f"song{i}.wav", music(1.0, SR, seed=i, tags=tags), SR)
-        cfg = load_config("mus", None, TINY_OVERRIDES + [
+        cfg = load_config("music", None, TINY_OVERRIDES + [
             "--dataset_dir", str(audio), "--batch_size", "4", "--max_steps", "1", "--m_epochs", "1",
             "--workers", "0", "--log_dir", str(root / "runs"), "--progress_bar", "false",
             "--accelerator", "cpu", "--devices", "1"])
-        _CACHE["mus"] = Path(pretrain_music(cfg)["last"])
-    return _CACHE["mus"]
+        _CACHE["music"] = Path(train_music(cfg)["last"])
+    return _CACHE["music"]
 
 
 def _randomise_batchnorm(module: torch.nn.Module, seed: int) -> None:
@@ -57,32 +57,32 @@ def _save(module, hparams: dict, path: Path) -> Path:
 
 def stage2_module(feature_dim: int = 8):
     from vcmr.config import load_config
-    from vcmr.train.video import VideoPretraining
+    from vcmr.train.video import VideoModule
     torch.manual_seed(2)
-    cfg = load_config("vid", None, TINY_OVERRIDES + ["--feature_dim", str(feature_dim), "--from_scratch", "true"])
-    module = VideoPretraining(cfg, load_audio_encoder=False)
+    cfg = load_config("video", None, TINY_OVERRIDES + ["--feature_dim", str(feature_dim), "--from_scratch", "true"])
+    module = VideoModule(cfg, load_audio_encoder=False)
     _randomise_batchnorm(module, 2)
     return module.eval()
 
 
 def stage2_checkpoint(root: Path) -> Path:
-    if "vid" not in _CACHE:
+    if "video" not in _CACHE:
         module = stage2_module()
-        _CACHE["vid"] = _save(module, dict(module.hparams), root / "vid.ckpt")
-    return _CACHE["vid"]
+        _CACHE["video"] = _save(module, dict(module.hparams), root / "vid.ckpt")
+    return _CACHE["video"]
 
 
 def stage3_module():
     from vcmr.config import load_config
     from vcmr.train.tagging import TaggingModule
     torch.manual_seed(3)
-    module = TaggingModule(load_config("sup", None, TINY_OVERRIDES), TAGS)
+    module = TaggingModule(load_config("tagging", None, TINY_OVERRIDES), TAGS)
     _randomise_batchnorm(module, 3)
     return module.eval()
 
 
 def stage3_checkpoint(root: Path) -> Path:
-    if "sup" not in _CACHE:
+    if "tagging" not in _CACHE:
         module = stage3_module()
-        _CACHE["sup"] = _save(module, dict(module.hparams), root / "sup.ckpt")
-    return _CACHE["sup"]
+        _CACHE["tagging"] = _save(module, dict(module.hparams), root / "sup.ckpt")
+    return _CACHE["tagging"]

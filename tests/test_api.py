@@ -47,13 +47,13 @@ def test_public_api_is_small_and_core_only(ckpt1, tmp_path):
 
 def test_attributes(model1):
     assert (model1.sample_rate, model1.segment_samples, model1.embedding_size) == (SR, 2187, 64)
-    assert model1.stage == "mus" and model1.joint_size is None and not model1.training
+    assert model1.stage == "music" and model1.joint_size is None and not model1.training
 
 
 def test_same_output_as_training_module(ckpt1, model1):
-    from vcmr.train.music import MusicPretraining
+    from vcmr.train.music import MusicModule
     ckpt = torch.load(ckpt1, map_location="cpu", weights_only=True)
-    module = MusicPretraining(ckpt["hyper_parameters"]["config"])
+    module = MusicModule(ckpt["hyper_parameters"]["config"])
     module.load_state_dict(ckpt["state_dict"])
     module.eval()
     x = torch.from_numpy(np.stack([music(2187 / SR, seed=s) for s in range(5)]))
@@ -170,13 +170,13 @@ def test_checkpoint_of_another_format_version_is_refused(ckpt1, tmp_path):
                                                   f"of format version 2 only: retrain with this vcmr"):
             vcmr.load_model(path)
         with pytest.raises(CheckpointError, match=f"{path.name}'? {said}; .* resume only runs of this vcmr"):
-            check_resume_checkpoint(path, "mus")
+            check_resume_checkpoint(path, "music")
 
 
 def test_stage2_joint_space_matches_module(tmp_path_factory):
-    path = stage2_checkpoint(tmp_path_factory.mktemp("vid"))
+    path = stage2_checkpoint(tmp_path_factory.mktemp("video"))
     model, module = vcmr.load_model(path, device="cpu"), stage2_module()
-    assert model.stage == "vid" and model.joint_size == 128 and model.video_seconds == 1
+    assert model.stage == "video" and model.joint_size == 128 and model.video_seconds == 1
     x = music(2187 * 3 / SR, seed=7)
     with torch.no_grad():
         expected_audio = module.net.embed_audio(torch.from_numpy(x.reshape(3, 2187)))
@@ -191,9 +191,9 @@ def test_stage2_joint_space_matches_module(tmp_path_factory):
 
 
 def test_stage3_tags_match_module(tmp_path_factory):
-    path = stage3_checkpoint(tmp_path_factory.mktemp("sup"))
+    path = stage3_checkpoint(tmp_path_factory.mktemp("tagging"))
     model, module = vcmr.load_model(path, device="cpu"), stage3_module()
-    assert model.tags == TAGS and model.stage == "sup"
+    assert model.tags == TAGS and model.stage == "tagging"
     x = music(2187 * 2 / SR, seed=8)
     with torch.no_grad():
         expected = torch.sigmoid(module(torch.from_numpy(x.reshape(2, 2187)))).mean(0)

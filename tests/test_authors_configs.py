@@ -37,8 +37,11 @@ log_dir: "runs"
 experiment_version: null
 bit_precision: 16
 """
+# the authors' file of each stage (klean2050/VCMR config/)
+AUTHORS_FILES = {"music": "config_mus.yaml", "video": "config_vid.yaml", "tagging": "config_sup.yaml",
+                 "evaluate": "config_eval.yaml"}
 AUTHORS = {
-    "mus": "---\ndataset_dir: \"/data/avramidi/video_clip_data_NEW/audios_00_reduced\"\n" + ENCODER
+    "music": "---\ndataset_dir: \"/data/avramidi/video_clip_data_NEW/audios_00_reduced\"\n" + ENCODER
            + TRAINING + """batch_size: 64
 m_epochs: 15
 n_cuda: "2, 3"
@@ -50,7 +53,7 @@ transforms_filters: 0.8
 transforms_delay: 0.3
 transforms_pitch: 0.6
 transforms_reverb: 0.6""",
-    "vid": "---\ndataset_dir: \"/data/avramidi/video_clip_data_NEW\"\n" + ENCODER + TRAINING + """
+    "video": "---\ndataset_dir: \"/data/avramidi/video_clip_data_NEW\"\n" + ENCODER + TRAINING + """
 audio_encoder_ckpt_path: "runs/music_pretraining/model_1/version_0/checkpoints/epoch=49-step=56650.ckpt"
 video_lstm_n_layers: 2
 batch_size: 128
@@ -59,7 +62,7 @@ n_cuda: "2, 3"
 experiment_name: "video_pretraining"
 ...
 """,
-    "sup": "---\ndataset: \"magnatagatune\"\ndataset_dir: \"/data/avramidi/VCMR/data/magnatagatune\"\n"
+    "tagging": "---\ndataset: \"magnatagatune\"\ndataset_dir: \"/data/avramidi/VCMR/data/magnatagatune\"\n"
            + ENCODER + TRAINING + """
 ckpt_model_type: "multimodal"
 pretrained_ckpt_path: "runs/video_pretraining/model_1/version_0/checkpoints/epoch=49-step=28300.ckpt"
@@ -71,7 +74,7 @@ n_cuda: "1"
 experiment_name: "supervised_learning/magnatagatune"
 ...
 """,
-    "eval": "---\ndataset: \"magnatagatune\"\ndataset_dir: \"/data/avramidi/VCMR/data/magnatagatune\"\n"
+    "evaluate": "---\ndataset: \"magnatagatune\"\ndataset_dir: \"/data/avramidi/VCMR/data/magnatagatune\"\n"
             "dataset_subset: \"valid\"\n" + ENCODER + """
 ckpt_path_audio: "runs/supervised_learning/magnatagatune/music_only/model_1/version_0/checkpoints/epoch=29-step=2190.ckpt"
 ckpt_path_multimodal: "runs/supervised_learning/magnatagatune/multimodal/model_1/version_0/checkpoints/epoch=33-step=2482.ckpt"
@@ -91,7 +94,7 @@ multimodal_model_version: "version_0"
 def write_authors_configs(folder: Path) -> Path:
     (folder / "config").mkdir(parents=True, exist_ok=True)
     for stage, text in AUTHORS.items():
-        (folder / "config" / f"config_{stage}.yaml").write_text(text)
+        (folder / "config" / AUTHORS_FILES[stage]).write_text(text)
     return folder
 
 
@@ -101,7 +104,7 @@ def authors(tmp_path) -> Path:
 
 
 def test_music_config_maps_gpus_precision_and_the_optimizer_the_code_ran(authors, capsys):
-    cfg = load_config("mus", authors / "config" / "config_mus.yaml")
+    cfg = load_config("music", authors / "config" / "config_mus.yaml")
     err = capsys.readouterr().err
     assert (cfg.devices, cfg.accelerator, cfg.precision) == ("2,3", "gpu", "16-mixed")
     # the authors' ContrastiveLearning ran AdamW(lr=3e-4) with torch's default decay
@@ -114,7 +117,7 @@ def test_music_config_maps_gpus_precision_and_the_optimizer_the_code_ran(authors
 
 
 def test_video_config_maps_lstm_layers_and_stage2_rate(authors, capsys):
-    cfg = load_config("vid", authors / "config" / "config_vid.yaml")
+    cfg = load_config("video", authors / "config" / "config_vid.yaml")
     err = capsys.readouterr().err
     assert cfg.lstm_layers == 2 and cfg.learning_rate == 5e-4 and cfg.batch_size == 128
     assert cfg.audio_encoder_ckpt_path.endswith("epoch=49-step=56650.ckpt")
@@ -122,7 +125,7 @@ def test_video_config_maps_lstm_layers_and_stage2_rate(authors, capsys):
 
 
 def test_supervised_config_reports_each_ignored_key_once(authors, capsys):
-    cfg = load_config("sup", authors / "config" / "config_sup.yaml")
+    cfg = load_config("tagging", authors / "config" / "config_sup.yaml")
     err = capsys.readouterr().err
     assert (cfg.optimizer, cfg.learning_rate, cfg.weight_decay) == ("adamw", 0.001, 1e-6)
     assert cfg.head_hidden == 128 and cfg.devices == "1" and cfg.dataset == "magnatagatune"
@@ -131,7 +134,7 @@ def test_supervised_config_reports_each_ignored_key_once(authors, capsys):
 
 
 def test_eval_config_gives_the_two_checkpoints_to_compare(authors, capsys):
-    cfg = load_config("eval", authors / "config" / "config_eval.yaml")
+    cfg = load_config("evaluate", authors / "config" / "config_eval.yaml")
     assert cfg.subset == "valid" and cfg.overlap_ratios == [0.0, 0.5] and cfg.aggregation == "average"
     assert [Path(p).parts[3] for p in cfg.ckpt_paths] == ["music_only", "multimodal"]
     assert cfg.ckpt_names == ["model_1-music_only-version_0", "model_1-multimodal-version_0"]
@@ -141,12 +144,12 @@ def test_unknown_key_in_an_authors_file_stays_an_error(authors):
     path = authors / "config" / "config_mus.yaml"
     path.write_text(path.read_text() + "\nlearning_rat: 0.1\n")
     with pytest.raises(ConfigError, match="unknown config key 'learning_rat'.*learning_rate"):
-        load_config("mus", path)
+        load_config("music", path)
 
 
 def test_optimizer_names_are_case_insensitive():
-    assert load_config("mus", overrides=["--optimizer", "LARS"]).optimizer == "lars"
-    assert load_config("sup", overrides=["--optimizer", "Adam"]).optimizer == "adam"
+    assert load_config("music", overrides=["--optimizer", "LARS"]).optimizer == "lars"
+    assert load_config("tagging", overrides=["--optimizer", "Adam"]).optimizer == "adam"
 
 
 @pytest.mark.parametrize("script,args,needle", [
@@ -169,9 +172,9 @@ def test_seed_scripts_read_config_stage_yaml_and_fail_only_on_missing_paths(
 
 
 def test_authors_keys_on_the_command_line_are_translated_too(capsys):
-    cfg = load_config("sup", overrides=["--n_cuda", "0", "--bit_precision", "32"])
+    cfg = load_config("tagging", overrides=["--n_cuda", "0", "--bit_precision", "32"])
     assert (cfg.devices, cfg.precision) == ("0", "32-true")
     assert "command line: n_cuda '0' -> devices '0'" in capsys.readouterr().err
     # a capitalised optimizer alone is not an authors' file: 'Adam' is Adam at the given rate
-    cfg = load_config("mus", overrides=["--optimizer", "Adam", "--learning_rate", "0.001"])
+    cfg = load_config("music", overrides=["--optimizer", "Adam", "--learning_rate", "0.001"])
     assert (cfg.optimizer, cfg.learning_rate) == ("adam", 0.001)

@@ -67,7 +67,7 @@ def test_authors_stage1_embeds_as_their_module(files):
     model = vcmr.load_model(path)
     x = waveforms(3, 2187)
     emb = model.embed_segments(x)
-    assert model.stage == "mus" and model.sample_rate == 16000
+    assert model.stage == "music" and model.sample_rate == 16000
     assert close(emb, ref.encoder(x.unsqueeze(1))) < 1e-5
     assert close(model.net.projector(emb), ref.model(x.unsqueeze(1))) < 1e-5
 
@@ -76,7 +76,7 @@ def test_authors_stage2_joint_embeddings_equal_their_module(files):
     path, ref = files["authors_vid"]
     model = vcmr.load_model(path)
     x, v = waveforms(3, 2187), torch.randn(4, CROP, FEATURES)
-    assert model.stage == "vid" and model.video_seconds == CROP  # inferred from the weights
+    assert model.stage == "video" and model.video_seconds == CROP  # inferred from the weights
     assert close(model.embed_segments(x, "joint"), ref.audio_model(x.unsqueeze(1))) < 1e-5
     assert close(model.embed_video_features(v), ref.joint_video(v)) < 1e-5
 
@@ -124,12 +124,12 @@ def test_stage2_starts_from_clmrs_encoder(files, capsys):
     """--audio_encoder_ckpt_path clmr_checkpoint_10000.pt: the checkpoint's architecture and
     input (22050 Hz) are taken, and stage 2 starts from its weights."""
     from vcmr.io.foreign import adopt_encoder_architecture
-    from vcmr.train.video import VideoPretraining
+    from vcmr.train.video import VideoModule
     path, ref = files["clmr_pt"]
-    cfg = load_config("vid", overrides=["--audio_encoder_ckpt_path", str(path), "--feature_dim", "16"])
+    cfg = load_config("video", overrides=["--audio_encoder_ckpt_path", str(path), "--feature_dim", "16"])
     cfg = adopt_encoder_architecture(cfg, cfg.audio_encoder_ckpt_path)
     assert (cfg.sample_rate, cfg.audio_length, cfg.last_block_kernel_size) == (22050, 59049, 3)
-    module = VideoPretraining(cfg).eval()
+    module = VideoModule(cfg).eval()
     x = waveforms(2, 59049, seed=2)
     assert close(module.net.encoder(x), ref.encoder(x.unsqueeze(1))) < 1e-5
     assert module.net.video_encoder.n_seconds == 3  # round(59049 / 22050)
@@ -139,7 +139,7 @@ def test_stage2_starts_from_clmrs_encoder(files, capsys):
 def test_stage3_starts_from_the_authors_stage2_encoder(files):
     from vcmr.train.tagging import resolve_encoder
     path, ref = files["authors_vid"]
-    cfg = load_config("sup", overrides=["--pretrained_ckpt_path", str(path)])
+    cfg = load_config("tagging", overrides=["--pretrained_ckpt_path", str(path)])
     with pytest.warns(UserWarning, match="using the checkpoint's encoder architecture"):
         encoder, cfg = resolve_encoder(cfg)
     x = waveforms(2, 2187)
@@ -175,7 +175,7 @@ def test_authors_stage3_video_keys_are_reported_and_do_not_matter(files, tmp_pat
     for crop in (CROP, 8):
         f.write_text(f"ckpt_model_type: multimodal\npretrained_ckpt_path: '{path}'\n"
                      f"video_crop_length_sec: {crop}\nvideo_n_features: {FEATURES}\n")
-        assert load_config("sup", f).pretrained_ckpt_path == str(path)
+        assert load_config("tagging", f).pretrained_ckpt_path == str(path)
         assert "video_crop_length_sec" in capsys.readouterr().err
 
 
@@ -185,12 +185,12 @@ def test_evaluate_with_the_authors_config_compares_their_two_checkpoints(files, 
     from vcmr.demo.synth.formats import write_magnatagatune
     data = tmp_path / "mtat"
     write_magnatagatune(data, 12, seed=7, duration=0.5, sample_rate=16000, workers=1)
-    n_tags = len(load_split_from_config(load_config("eval", overrides={"dataset_dir": str(data)}), "test").tags)
+    n_tags = len(load_split_from_config(load_config("evaluate", overrides={"dataset_dir": str(data)}), "test").tags)
     paths = []
     for seed, name in ((8, "audio.ckpt"), (9, "multimodal.ckpt")):
         ref = randomise(AuthorsSupervised(authors_encoder(TINY, seed), n_tags), seed)
         paths.append(lightning1_file(tmp_path / name, ref, {**HP, "dataset": "magnatagatune"}))
-    text = AUTHORS["eval"]
+    text = AUTHORS["evaluate"]
     for old, new in (("runs/supervised_learning/magnatagatune/music_only/model_1/version_0/checkpoints/epoch=29-step=2190.ckpt", paths[0]),
                      ("runs/supervised_learning/magnatagatune/multimodal/model_1/version_0/checkpoints/epoch=33-step=2482.ckpt", paths[1]),
                      ("98415", "2187")):
@@ -228,11 +228,11 @@ def evil(files, tmp_path):
 @pytest.mark.parametrize("command", [
     ["embed", "--ckpt", "{ckpt}", "{audio}", "--out", "{tmp}/e.parquet"],
     ["export", "{ckpt}", "--out", "{tmp}/m.safetensors"],
-    ["pretrain-video", "--dataset_dir", "{tmp}", "--audio_encoder_ckpt_path", "{ckpt}", "--log_dir", "{tmp}/runs"],
-    ["finetune", "--dataset_dir", "{tmp}", "--pretrained_ckpt_path", "{ckpt}", "--log_dir", "{tmp}/runs"],
+    ["train", "video", "--dataset_dir", "{tmp}", "--audio_encoder_ckpt_path", "{ckpt}", "--log_dir", "{tmp}/runs"],
+    ["train", "tagging", "--dataset_dir", "{tmp}", "--pretrained_ckpt_path", "{ckpt}", "--log_dir", "{tmp}/runs"],
     ["evaluate", "--dataset_dir", "{tmp}", "--ckpt", "{ckpt}", "--results_dir", "{tmp}/res"],
-    ["pretrain-music", "--dataset_dir", "{audio_dir}", "--ckpt_path", "{ckpt}", "--log_dir", "{tmp}/runs"],
-], ids=lambda c: c[0])
+    ["train", "music", "--dataset_dir", "{audio_dir}", "--ckpt_path", "{ckpt}", "--log_dir", "{tmp}/runs"],
+], ids=lambda c: " ".join(x for x in c[:2] if not x.startswith("--")))
 def test_a_payload_is_refused_by_every_command_and_never_runs(evil, command, tmp_path, capsys,
                                                                synth_audio_dir, monkeypatch):
     path, marker = evil
@@ -264,20 +264,20 @@ def test_only_argparse_namespace_is_allowed(files, tmp_path):
 
 @pytest.mark.slow
 def test_pretrain_video_conditions_clmrs_encoder_end_to_end(files, tmp_path, capsys):
-    """``vcmr pretrain-video --audio_encoder_ckpt_path clmr_checkpoint_10000.pt``: one step of
+    """``vcmr train video --audio_encoder_ckpt_path clmr_checkpoint_10000.pt``: one step of
     stage 2 on prepared data (16 kHz audio, resampled to CLMR's 22050 Hz), then the stage-2
     checkpoint loads with CLMR's architecture and the blocks kept frozen are CLMR's."""
     from prepared_layout import write_prepared
     path, ref = files["clmr_pt"]
     data = write_prepared(tmp_path / "av", n_videos=6, n_segments=2, segment_seconds=3, feature_dim=8)
-    code = main(["pretrain-video", "--dataset_dir", str(data), "--audio_encoder_ckpt_path", str(path),
+    code = main(["train", "video", "--dataset_dir", str(data), "--audio_encoder_ckpt_path", str(path),
                  "--log_dir", str(tmp_path / "runs"), "--batch_size", "4", "--workers", "0",
                  "--max_steps", "1", "--m_epochs", "1", "--valid_fraction", "0.3",
                  "--accelerator", "cpu", "--devices", "1", "--progress_bar", "false"])
     assert code == 0, capsys.readouterr().err
     ckpt = next((tmp_path / "runs").rglob("last.ckpt"))
     model = vcmr.load_model(ckpt)
-    assert (model.stage, model.sample_rate, model.segment_samples, model.video_seconds) == ("vid", 22050, 59049, 3)
+    assert (model.stage, model.sample_rate, model.segment_samples, model.video_seconds) == ("video", 22050, 59049, 3)
     frozen = {k: v for k, v in model.net.encoder.state_dict().items() if k.startswith("blocks.0.0.")}
     assert all(torch.equal(v, ref.encoder.state_dict()["sequential." + k[len("blocks."):]])
                for k, v in frozen.items())

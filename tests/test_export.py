@@ -25,9 +25,9 @@ def exported1(root):
     return export_checkpoint(stage1_checkpoint(root), root / "m1.safetensors"), root / "m1.safetensors"
 
 
-@pytest.mark.parametrize("stage", ["mus", "vid", "sup"])
+@pytest.mark.parametrize("stage", ["music", "video", "tagging"])
 def test_export_then_load_gives_identical_embeddings(root, stage):
-    ckpt = {"mus": stage1_checkpoint, "vid": stage2_checkpoint, "sup": stage3_checkpoint}[stage](root)
+    ckpt = {"music": stage1_checkpoint, "video": stage2_checkpoint, "tagging": stage3_checkpoint}[stage](root)
     out = root / f"{stage}.safetensors"
     assert main(["export", str(ckpt), "--out", str(out)]) == 0
     a, b = vcmr.load_model(ckpt, "cpu"), vcmr.load_model(out, "cpu")
@@ -35,11 +35,11 @@ def test_export_then_load_gives_identical_embeddings(root, stage):
     np.testing.assert_array_equal(a.embed(x, 44100, overlap=0.5).embeddings, b.embed(x, 44100, overlap=0.5).embeddings)
     assert (b.stage, b.sample_rate, b.segment_samples, b.embedding_size, b.tags) == \
         (stage, a.sample_rate, a.segment_samples, a.embedding_size, a.tags)
-    if stage == "vid":
+    if stage == "video":
         v = np.random.default_rng(0).normal(size=(3, 1, 8)).astype(np.float32)
         np.testing.assert_array_equal(a.embed_video_features(v), b.embed_video_features(v))
         np.testing.assert_array_equal(a.embed(x, 44100, space="joint").embeddings, b.embed(x, 44100, space="joint").embeddings)
-    if stage == "sup":
+    if stage == "tagging":
         assert a.predict_tags(x, 44100) == b.predict_tags(x, 44100)
 
 
@@ -48,7 +48,7 @@ def test_metadata(exported1, root):
     with safe_open(str(path), framework="pt") as f:
         meta = f.metadata()
         keys = set(f.keys())
-    assert meta["format"] == "vcmr" and meta["stage"] == "mus" and meta["vcmr_version"] == vcmr.__version__
+    assert meta["format"] == "vcmr" and meta["stage"] == "music" and meta["vcmr_version"] == vcmr.__version__
     assert (meta["sample_rate"], meta["audio_length"]) == ("16000", "2187")
     assert json.loads(meta["config"])["n_channels"] == [16, 16, 32, 32, 32, 64]
     assert {k.split(".")[0] for k in keys} == {"encoder", "projector"}

@@ -32,8 +32,8 @@ def tiny_model(sample_rate: int, seed: int = 0) -> EmbeddingModel:
     cfg = EncoderConfig(sample_rate=sample_rate, audio_length=2187, n_blocks=6,
                         n_channels=[16, 16, 32, 32, 32, 64], output_size=64,
                         first_block_params=FirstBlockParams(out_channels=16, conv_size=3))
-    state = build("sup", config_to_dict(cfg), ["a", "b"]).state_dict()
-    return EmbeddingModel("sup", config_to_dict(cfg), state, ["a", "b"], f"tiny {sample_rate} Hz")
+    state = build("tagging", config_to_dict(cfg), ["a", "b"]).state_dict()
+    return EmbeddingModel("tagging", config_to_dict(cfg), state, ["a", "b"], f"tiny {sample_rate} Hz")
 
 
 def validate(model) -> list[str]:

@@ -111,7 +111,7 @@ def test_pretrain_music_with_a_non_utf8_name(tmp_path):
     for i in range(5):
         write_wav(data / f"s{i}.wav", music(1.0, SR, seed=i), SR)
     write_wav(os.fsdecode(os.fsencode(data) + b"/" + ODD), music(1.0, SR, seed=9), SR)
-    r = vcmr("pretrain-music", "--dataset_dir", data, "--log_dir", tmp_path / "runs", *TRAIN)
+    r = vcmr("train", "music", "--dataset_dir", data, "--log_dir", tmp_path / "runs", *TRAIN)
     assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
     assert (next((tmp_path / "runs").rglob("last.ckpt"))).is_file()
 
@@ -190,7 +190,7 @@ def test_training_log_dir_read_only(tmp_path, synth_audio_dir):
     ro.mkdir()
     ro.chmod(0o555)
     try:
-        r = vcmr("pretrain-music", "--dataset_dir", synth_audio_dir, "--log_dir", ro / "runs", *TRAIN,
+        r = vcmr("train", "music", "--dataset_dir", synth_audio_dir, "--log_dir", ro / "runs", *TRAIN,
                  permissions=True)
     finally:
         ro.chmod(0o755)
@@ -199,15 +199,15 @@ def test_training_log_dir_read_only(tmp_path, synth_audio_dir):
 
 
 @pytest.mark.parametrize("command,key", [
-    ("pretrain-music", "--log_dir"), ("pretrain-video", "--log_dir"), ("finetune", "--log_dir"),
+    ("train music", "--log_dir"), ("train video", "--log_dir"), ("train tagging", "--log_dir"),
     ("probe", "--results_dir"), ("probe", "--cache_dir"), ("evaluate", "--results_dir"),
     ("cache-audio", "--cache_dir"), ("demo", "--out")])
 def test_every_command_refuses_a_file_as_output_folder(tmp_path, capsys, command, key):
     """In-process (fast): the check runs before any data is read, so no data is needed."""
     blocker = tmp_path / "blocker"
     blocker.write_text("not a folder")
-    args = [command, key, str(blocker)]
-    if command in ("finetune", "probe", "evaluate", "cache-audio"):
+    args = [*command.split(), key, str(blocker)]
+    if command in ("train tagging", "probe", "evaluate", "cache-audio"):
         args += ["--dataset", "magnatagatune", "--dataset_dir", str(tmp_path / "data")]
     if command == "evaluate":
         args += ["--ckpt", str(tmp_path / "x.ckpt")]
@@ -223,7 +223,7 @@ def test_stage2_output_checkpoint_is_its_input(tmp_path, capsys, model):
     ckpt_dir.mkdir(parents=True)
     shutil.copy(model[0], ckpt_dir / "best.ckpt")
     before = digest(ckpt_dir / "best.ckpt")
-    assert main(["pretrain-video", "--log_dir", str(tmp_path / "runs"), "--experiment_name", "x",
+    assert main(["train", "video", "--log_dir", str(tmp_path / "runs"), "--experiment_name", "x",
                  "--experiment_version", "v0", "--audio_encoder_ckpt_path", str(ckpt_dir / "best.ckpt"),
                  "--dataset_dir", str(tmp_path)]) == 1
     assert "audio_encoder_ckpt_path" in capsys.readouterr().err
@@ -237,7 +237,7 @@ def test_unreadable_dataset_dir_is_reported_as_such(tmp_path, model):
     write_wav(locked / "a.wav", music(1.0, SR), SR)
     locked.chmod(0o000)
     try:
-        r = vcmr("pretrain-music", "--dataset_dir", locked, "--log_dir", tmp_path / "runs", *TRAIN,
+        r = vcmr("train", "music", "--dataset_dir", locked, "--log_dir", tmp_path / "runs", *TRAIN,
                  permissions=True)
         e = vcmr("embed", locked, "--ckpt", model[1], "--out", tmp_path / "e.npz", permissions=True)
     finally:
@@ -256,7 +256,7 @@ def test_retrieve_audio_is_a_folder(tmp_path):
 def test_stage1_with_one_usable_file_is_refused(tmp_path):
     data = tmp_path / "one"
     write_wav(data / "only.wav", music(1.0, SR), SR)
-    r = vcmr("pretrain-music", "--dataset_dir", data, "--log_dir", tmp_path / "runs", *TRAIN)
+    r = vcmr("train", "music", "--dataset_dir", data, "--log_dir", tmp_path / "runs", *TRAIN)
     refused(r, "usable training file(s)", "at least 2 training files", "add audio files")
     assert not (tmp_path / "runs").exists()
 
@@ -268,7 +268,7 @@ def test_stage1_where_every_batch_is_skipped_fails(tmp_path):
     write_wav(data / "good.wav", music(1.0, SR), SR)
     for i in range(5):
         (data / f"bad{i}.wav").write_bytes(b"RIFF" + bytes(40))
-    r = vcmr("pretrain-music", "--dataset_dir", data, "--log_dir", tmp_path / "runs", *BASE,
+    r = vcmr("train", "music", "--dataset_dir", data, "--log_dir", tmp_path / "runs", *BASE,
              "--max_steps", "1", "--m_epochs", "1", "--batch_size", "16", *TINY_OVERRIDES)
     refused(r, "no training step ran", "fewer than 2 readable audio files", "is untrained")
 
@@ -288,7 +288,7 @@ class Payload:
 def test_resume_from_a_non_checkpoint(tmp_path, synth_audio_dir):
     junk = tmp_path / "notes.ckpt"
     junk.write_text("this is not a checkpoint\n")
-    r = vcmr("pretrain-music", "--dataset_dir", synth_audio_dir, "--log_dir", tmp_path / "runs",
+    r = vcmr("train", "music", "--dataset_dir", synth_audio_dir, "--log_dir", tmp_path / "runs",
              "--ckpt_path", junk, *TRAIN)
     refused(r, "ckpt_path", "notes.ckpt", "cannot be read as a checkpoint", "last.ckpt")
 
@@ -296,10 +296,10 @@ def test_resume_from_a_non_checkpoint(tmp_path, synth_audio_dir):
 def test_malicious_resume_file_never_runs(tmp_path, synth_audio_dir):
     marker = tmp_path / "PWNED"
     evil = tmp_path / "evil.ckpt"
-    torch.save({"state_dict": {}, "hyper_parameters": {"stage": "mus", "config": {}},
+    torch.save({"state_dict": {}, "hyper_parameters": {"stage": "music", "config": {}},
                 "optimizer_states": [], "loops": {}, "epoch": 0, "global_step": 0,
                 "x": Payload(marker)}, evil)
-    r = vcmr("pretrain-music", "--dataset_dir", synth_audio_dir, "--log_dir", tmp_path / "runs",
+    r = vcmr("train", "music", "--dataset_dir", synth_audio_dir, "--log_dir", tmp_path / "runs",
              "--ckpt_path", evil, *TRAIN, env={"TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD": "1"})
     refused(r, "ckpt_path", "evil.ckpt", "cannot be read as a checkpoint")
     assert not marker.exists()
@@ -310,7 +310,7 @@ def test_lightning_resume_load_is_weights_only(tmp_path, synth_audio_dir, model)
     validated checkpoint for a payload between the check and the fit."""
     from vcmr.config import load_config
     from vcmr.train import trainer as trainer_lib
-    from vcmr.train.music import MusicPretraining, make_loaders
+    from vcmr.train.music import MusicModule, make_loaders
     marker = tmp_path / "PWNED"
     evil = tmp_path / "evil.ckpt"
     ckpt = torch.load(model[0], weights_only=True)
@@ -318,11 +318,11 @@ def test_lightning_resume_load_is_weights_only(tmp_path, synth_audio_dir, model)
     torch.save(ckpt, evil)
     os.environ["TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD"] = "1"
     try:
-        cfg = load_config("mus", None, TRAIN + [
+        cfg = load_config("music", None, TRAIN + [
             "--dataset_dir", str(synth_audio_dir), "--log_dir", str(tmp_path / "runs")])
         trainer = trainer_lib.build_trainer(cfg, monitor="Valid/loss")
         with pytest.raises(Exception):
-            trainer.fit(MusicPretraining(cfg), *make_loaders(cfg), ckpt_path=str(evil), weights_only=True)
+            trainer.fit(MusicModule(cfg), *make_loaders(cfg), ckpt_path=str(evil), weights_only=True)
     finally:
         del os.environ["TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD"]
     assert not marker.exists()
@@ -332,7 +332,7 @@ def test_resume_with_another_stage_checkpoint(tmp_path, capsys, model):
     from vcmr.errors import CheckpointError
     from vcmr.io.checkpoint import check_resume_checkpoint
     with pytest.raises(CheckpointError, match="stage 1 .* resuming stage 2 .* same stage"):
-        check_resume_checkpoint(model[0], "vid")
+        check_resume_checkpoint(model[0], "video")
 
 
 # --- numbers that would silently corrupt training ---------------------------------------------
@@ -340,7 +340,7 @@ def test_resume_with_another_stage_checkpoint(tmp_path, capsys, model):
 @pytest.mark.slow
 def test_diverging_training_stops_with_a_clear_error(tmp_path, synth_audio_dir):
     """lr 1e30 blows the weights up; the run must fail naming the step, never save NaN weights."""
-    r = vcmr("pretrain-music", "--dataset_dir", synth_audio_dir, "--log_dir", tmp_path / "runs",
+    r = vcmr("train", "music", "--dataset_dir", synth_audio_dir, "--log_dir", tmp_path / "runs",
              *BASE, "--learning_rate", "1e30", "--max_steps", "6", "--m_epochs", "6",
              "--batch_size", "4", *TINY_OVERRIDES)
     refused(r, "at step", "training stopped before this update", "Lower learning_rate")
@@ -359,7 +359,7 @@ def test_stage2_with_a_nan_feature_file_trains_on_the_others(tmp_path, stage1_ck
             f[1, :] = np.nan
         return f
     data = write_prepared(tmp_path / "av", n_videos=6, n_segments=2, segment_seconds=2, features=features)
-    r = vcmr("pretrain-video", "--dataset_dir", data, "--audio_encoder_ckpt_path", stage1_ckpt,
+    r = vcmr("train", "video", "--dataset_dir", data, "--audio_encoder_ckpt_path", stage1_ckpt,
              "--log_dir", tmp_path / "runs", "--valid_fraction", "0.3", *TRAIN)
     assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
     assert "skipping video 'vid03'" in r.stderr and "NaN or infinite values" in r.stderr
@@ -375,7 +375,7 @@ def test_unreadable_prepared_dataset_is_not_called_missing(tmp_path, stage1_ckpt
     data = write_prepared(tmp_path / "av", n_videos=2, n_segments=2, segment_seconds=2)
     data.chmod(0o000)
     try:
-        r = vcmr("pretrain-video", "--dataset_dir", data, "--audio_encoder_ckpt_path", stage1_ckpt,
+        r = vcmr("train", "video", "--dataset_dir", data, "--audio_encoder_ckpt_path", stage1_ckpt,
                  "--log_dir", tmp_path / "runs", *TRAIN, permissions=True)
     finally:
         data.chmod(0o755)

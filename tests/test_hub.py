@@ -69,7 +69,7 @@ def test_hub_dir_has_the_files_the_hub_expects(hub_dir, root):
         assert part in card, part
     cfg = json.loads((hub_dir / "config.json").read_text())
     model = vcmr.load_model(stage3_checkpoint(root), "cpu")
-    assert (cfg["stage"], cfg["sample_rate"], cfg["tags"]) == ("sup", str(model.sample_rate), model.tags)
+    assert (cfg["stage"], cfg["sample_rate"], cfg["tags"]) == ("tagging", str(model.sample_rate), model.tags)
     assert cfg["config"]["output_size"] == model.embedding_size
 
 

@@ -210,10 +210,10 @@ def tiny_stage1_checkpoint(path: Path) -> Path:
     from vcmr.io.checkpoint import checkpoint_hparams
     from vcmr.config import config_to_dict, load_config
     from vcmr.models.stages import build
-    cfg = load_config("mus", None, TINY_OVERRIDES)
+    cfg = load_config("music", None, TINY_OVERRIDES)
     torch.manual_seed(0)
-    sd = {f"net.{k}": v for k, v in build("mus", cfg).state_dict().items()}
-    torch.save({"state_dict": sd, "hyper_parameters": checkpoint_hparams("mus", config_to_dict(cfg))}, path)
+    sd = {f"net.{k}": v for k, v in build("music", cfg).state_dict().items()}
+    torch.save({"state_dict": sd, "hyper_parameters": checkpoint_hparams("music", config_to_dict(cfg))}, path)
     return path
 
 

@@ -19,12 +19,12 @@ def test_real_music_trains_and_embeds(real_media, tmp_path, capsys):
     for name in MUSIC:
         (music / name).symlink_to(real_media / name)
     runs = tmp_path / "runs"
-    code = main(["pretrain-music", "--config", "config/tiny.yaml", "--dataset_dir", str(music),
+    code = main(["train", "music", "--config", "config/tiny.yaml", "--dataset_dir", str(music),
                  "--log_dir", str(runs), "--max_steps", "3", "--batch_size", "2",
                  "--progress_bar", "false"])
     out, err = capsys.readouterr()
     assert code == 0, err
-    (ckpt,) = runs.glob("mus_pretrain/version_0/checkpoints/last.ckpt")
+    (ckpt,) = runs.glob("music/version_0/checkpoints/last.ckpt")
     emb = tmp_path / "emb.npz"
     code = main(["embed", *[str(music / n) for n in MUSIC], "--ckpt", str(ckpt), "--out", str(emb),
                  "--song-level", "--quiet", "--device", "cpu"])

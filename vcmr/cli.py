@@ -19,11 +19,10 @@ COMMANDS: dict[str, tuple[str, str, bool]] = {
     "demo": ("demo", "run the whole framework end to end on synthetic data and write a report", False),
     "synth": ("synth", "generate synthetic music, music videos and tagging datasets", False),
     "prepare": ("prepare", "turn music videos into 16 kHz audio segments + per-second frame embeddings", True),
-    "pretrain-music": ("pretrain_music", "stage 1: contrastive (SimCLR) pre-training on audio", True),
-    "pretrain-video": ("pretrain_video", "stage 2: video-conditioned contrastive pre-training", True),
+    "train": ("train", "train a stage: music (1: SimCLR on audio), video (2: audio-video), "
+                       "tagging (3: a tagging head on a pre-trained encoder)", True),
     "retrieve": ("retrieve", "rank music for a video (or videos for music) with a stage-2 model", False),
     "cache-audio": ("cache_audio", "decode and resample a tagging dataset once into a cache", True),
-    "finetune": ("finetune", "stage 3: train a tagging head on a (frozen) pre-trained encoder", True),
     "probe": ("probe", "fast linear/MLP probe on cached frozen embeddings", True),
     "evaluate": ("evaluate", "stage 4: song-level tagging evaluation (ROC-AUC, PR-AUC)", True),
     "embed": ("embed", "compute embeddings of audio (or video) files with any model", False),
@@ -31,7 +30,7 @@ COMMANDS: dict[str, tuple[str, str, bool]] = {
 }
 
 # training commands: ``--verbose`` brings back Lightning's summaries and device lines
-VERBOSE_COMMANDS = ("pretrain-music", "pretrain-video", "finetune")
+VERBOSE_COMMANDS = ("train",)
 
 
 def _top_level_help() -> str:
@@ -139,12 +138,12 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-def run_seed_script(command: str, stage: str, args: list[str]) -> int:
-    """What the original VCMR scripts did: read ``config/config_<stage>.yaml`` from the working
-    folder when no ``--config`` is given (the authors' own file is accepted as it is, see
-    ``vcmr.config_authors``), then run ``vcmr <command>``."""
-    default = Path("config") / f"config_{stage}.yaml"
+def run_seed_script(command: list[str], authors_file: str, args: list[str]) -> int:
+    """What the original VCMR scripts did: read ``config/<authors_file>`` (their name, e.g.
+    ``config_mus.yaml``) from the working folder when no ``--config`` is given (the authors' own
+    file is accepted as it is, see ``vcmr.config_authors``), then run ``vcmr <command...>``."""
+    default = Path("config") / authors_file
     given = any(a == "--config" or a.startswith("--config=") for a in args)
     if not given and default.is_file():
         args = ["--config", str(default), *args]
-    return main([command, *args])
+    return main([*command, *args])

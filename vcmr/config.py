@@ -1,11 +1,11 @@
 """Typed stage configurations: defaults here, YAML files and ``--key value`` overrides on top.
 
 One source of truth per stage: a dataclass whose field defaults are the paper's values.
-``config/config_<stage>.yaml`` repeat those defaults for people who want to copy and edit a
+``config/<stage>.yaml`` repeat those defaults for people who want to copy and edit a
 file (a test checks that they agree). A YAML file may set only some keys; every other key
 keeps the stage default. Unknown keys and wrong types are errors that name the key.
 
-    cfg = load_config("mus", "config/config_mus.yaml", ["--batch_size", "32"])
+    cfg = load_config("music", "config/music.yaml", ["--batch_size", "32"])
     cfg.batch_size            # 32
     config_to_dict(cfg)       # plain dict, stored in every checkpoint
 """
@@ -24,8 +24,8 @@ from vcmr.config_authors import is_authors_config, translate_config
 from vcmr.errors import ConfigError  # re-exported: defined below every module that raises it
 
 __all__ = [
-    "ConfigError", "EncoderConfig", "MusicConfig", "VideoConfig", "SupervisedConfig",
-    "EvalConfig", "PrepareConfig", "STAGES", "load_config", "config_to_dict",
+    "ConfigError", "EncoderConfig", "MusicConfig", "VideoConfig", "TaggingConfig",
+    "EvaluateConfig", "PrepareConfig", "STAGES", "load_config", "config_to_dict",
     "config_from_dict", "parse_overrides", "encoder_config",
 ]
 
@@ -100,8 +100,8 @@ class AugmentConfig:
 
 @dataclass
 class MusicConfig(AugmentConfig, TrainerConfig, EncoderConfig):
-    """Stage 1: SimCLR on raw audio (``config/config_mus.yaml``)."""
-    experiment_name: str = "mus_pretrain"
+    """Stage 1: SimCLR on raw audio (``config/music.yaml``)."""
+    experiment_name: str = "music"
     projection_dim: int = 128  # the projector's Linear layers have no bias, as the authors'
     temperature: float = 0.1
     valid_fraction: float = 0.1
@@ -111,8 +111,8 @@ class MusicConfig(AugmentConfig, TrainerConfig, EncoderConfig):
 
 @dataclass
 class VideoConfig(TrainerConfig, EncoderConfig):
-    """Stage 2: audio <-> video contrastive pre-training (``config/config_vid.yaml``)."""
-    experiment_name: str = "vid_pretrain"
+    """Stage 2: audio <-> video contrastive pre-training (``config/video.yaml``)."""
+    experiment_name: str = "video"
     batch_size: int = 128
     m_epochs: int = 50
     learning_rate: float = 5e-4
@@ -139,9 +139,9 @@ class VideoConfig(TrainerConfig, EncoderConfig):
 
 
 @dataclass
-class SupervisedConfig(TrainerConfig, EncoderConfig):
-    """Stage 3: tagging head on a (frozen) encoder (``config/config_sup.yaml``)."""
-    experiment_name: str = "supervised"
+class TaggingConfig(TrainerConfig, EncoderConfig):
+    """Stage 3: tagging head on a (frozen) encoder (``config/tagging.yaml``)."""
+    experiment_name: str = "tagging"
     dataset: Literal["magnatagatune", "mtg-jamendo"] = "magnatagatune"
     split: str = "pons2017"  # MagnaTagATune: pons2017 | won2020; MTG-Jamendo: split-0 .. split-4
     subset_category: str = "moodtheme"  # MTG-Jamendo category file: moodtheme, genre, instrument, top50tags
@@ -168,8 +168,8 @@ class SupervisedConfig(TrainerConfig, EncoderConfig):
 
 
 @dataclass
-class EvalConfig(EncoderConfig):
-    """Stage 4: song-level tagging evaluation (``config/config_eval.yaml``)."""
+class EvaluateConfig(EncoderConfig):
+    """Stage 4: song-level tagging evaluation (``config/evaluate.yaml``)."""
     dataset: Literal["magnatagatune", "mtg-jamendo"] = "magnatagatune"
     dataset_dir: str = "data"
     split: str = "pons2017"
@@ -191,7 +191,7 @@ class EvalConfig(EncoderConfig):
 
 @dataclass
 class PrepareConfig:
-    """Video preparation (``config/config_prepare.yaml``): numbers from the paper."""
+    """Video preparation (``config/prepare.yaml``): numbers from the paper."""
     window_seconds: float = 120.0
     max_scene_seconds: float = 30.0
     scene_threshold: float = 27.0
@@ -224,8 +224,8 @@ class PrepareConfig:
 
 
 STAGES: dict[str, type] = {
-    "mus": MusicConfig, "vid": VideoConfig, "sup": SupervisedConfig,
-    "eval": EvalConfig, "prepare": PrepareConfig,
+    "music": MusicConfig, "video": VideoConfig, "tagging": TaggingConfig,
+    "evaluate": EvaluateConfig, "prepare": PrepareConfig,
 }
 
 

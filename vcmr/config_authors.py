@@ -37,15 +37,15 @@ AUTHOR_KEYS: dict[str, tuple[str | None, str]] = {
 }
 # Keys of the authors' files that exist in vcmr only for some stages.
 STAGE_IGNORED: dict[str, dict[str, str]] = {
-    "sup": {"temperature": "stage 3 has no contrastive loss"},
-    "eval": {"projection_dim": "each checkpoint is rebuilt with the head stored in it"},
+    "tagging": {"temperature": "stage 3 has no contrastive loss"},
+    "evaluate": {"projection_dim": "each checkpoint is rebuilt with the head stored in it"},
 }
 _PRECISION = {16: "16-mixed", 32: "32-true", 64: "64-true", "16": "16-mixed", "32": "32-true",
               "64": "64-true", "bf16": "bf16-mixed"}
 # What the authors' configure_optimizers ran for optimizer "Adam": stage 1 AdamW(lr=3e-4),
 # stage 2 AdamW(lr=5e-4), both with torch's default weight decay 0.01, whatever the file said;
 # stage 3 AdamW(lr=learning_rate, weight_decay=weight_decay) from the file.
-_AUTHORS_ADAM_LR = {"mus": 3e-4, "vid": 5e-4}
+_AUTHORS_ADAM_LR = {"music": 3e-4, "video": 5e-4}
 _TORCH_ADAMW_DECAY = 0.01
 
 
@@ -72,7 +72,7 @@ def translate_config(stage: str, values: dict[str, Any], source: str = "config")
             out[key] = value
     if "optimizer" in out:
         _optimizer(stage, out, said)
-    if stage == "sup":
+    if stage == "tagging":
         _sup_keys(values, out, said)
     for line in said:
         notice(f"{source}: {line}")
@@ -110,7 +110,7 @@ def _translate_key(stage, key, value, values, out, said) -> None:
 
 def _n_cuda(stage, value, out, said) -> None:
     ids = ",".join(p.strip() for p in str(value).split(",") if p.strip())
-    if stage == "eval":
+    if stage == "evaluate":
         out["accelerator"] = "gpu"
         said.append(f"n_cuda {value!r} -> accelerator 'gpu' (evaluation uses one device; choose "
                     f"it with CUDA_VISIBLE_DEVICES={ids})")

@@ -107,7 +107,7 @@ class EmbeddingModel(nn.Module):
 
     Attributes: ``net`` (the stage network), ``sample_rate``, ``segment_samples`` (input
     length), ``embedding_size`` (encoder output), ``joint_size`` (stage 2: size of the
-    audio/video joint space, else None), ``stage`` ("mus", "vid", "sup"), ``config`` (the stored
+    audio/video joint space, else None), ``stage`` ("music", "video", "tagging"), ``config`` (the stored
     stage config), ``tags`` (stage 3), ``layout`` (the foreign layout a converted file came
     from, else None), ``batch_size`` (segments per forward pass; change it freely, results do
     not depend on it).
@@ -117,22 +117,22 @@ class EmbeddingModel(nn.Module):
                  tags: list[str] | None = None, source: str = "model", layout: str | None = None):
         super().__init__()
         if stage not in NETWORKS:
-            raise CheckpointError(f"{source}: unknown stage {stage!r} (expected mus, vid or sup)")
-        if stage == "sup" and not tags:
+            raise CheckpointError(f"{source}: unknown stage {stage!r} (expected music, video or tagging)")
+        if stage == "tagging" and not tags:
             raise CheckpointError(f"{source}: a stage-3 (tagging) model without its tag names")
         try:
-            self.net = build(stage, config, tags if stage == "sup" else None)
+            self.net = build(stage, config, tags if stage == "tagging" else None)
         except ConfigError as e:
             raise CheckpointError(f"{source}: its stored architecture config is invalid: {e}") from None
         load_weights(self.net, state_dict, source)
         self.config = dict(config) if isinstance(config, dict) else config_to_dict(config)
         self.stage, self.source, self.layout = stage, source, layout
-        self.tags = list(tags) if stage == "sup" else None
+        self.tags = list(tags) if stage == "tagging" else None
         enc = self.net.encoder.cfg
         self.sample_rate, self.segment_samples, self.embedding_size = (
             enc.sample_rate, enc.audio_length, enc.output_size)
         self.batch_size: int | None = None  # None: 32 (benchmarks/README.md, "Embedding")
-        self.joint_size = self.net.projector[-1].out_features if stage == "vid" else None
+        self.joint_size = self.net.projector[-1].out_features if stage == "video" else None
         self.eval()
 
     # --------------------------------------------------------------- properties and export
@@ -206,7 +206,7 @@ class EmbeddingModel(nn.Module):
         if space not in SPACES:
             raise VcmrError(f"unknown embedding space {space!r}; choose one of {', '.join(SPACES)}")
         if space == "joint":
-            if self.stage != "vid":
+            if self.stage != "video":
                 raise VcmrError(f"space='joint' needs a stage-2 (video-conditioned) model; "
                                 f"{self.source} is stage {self.stage!r}: use space='encoder'")
             return self.net.projector
@@ -226,7 +226,7 @@ class EmbeddingModel(nn.Module):
         (batch, seconds, feature_dim) -> (batch, joint_size). ``seconds`` must equal
         ``video_seconds`` (the audio segment length rounded to whole seconds).
         """
-        if self.stage != "vid":
+        if self.stage != "video":
             raise VcmrError(f"embed_video_features needs a stage-2 (video-conditioned) model; "
                             f"{self.source} is stage {self.stage!r}")
         f = _as_float_tensor(features)
@@ -243,12 +243,12 @@ class EmbeddingModel(nn.Module):
 
     @property
     def video_seconds(self) -> int | None:
-        return self.net.video_encoder.n_seconds if self.stage == "vid" else None
+        return self.net.video_encoder.n_seconds if self.stage == "video" else None
 
     @torch.no_grad()
     def predict_tags(self, audio: Any, sample_rate: int, overlap: float = 0.0) -> dict[str, float]:
         """Stage 3: song-level tag probabilities (mean over segments of the sigmoid outputs)."""
-        if self.stage != "sup":
+        if self.stage != "tagging":
             raise VcmrError(f"predict_tags needs a stage-3 (tagging) model; {self.source} is "
                             f"stage {self.stage!r}")
         emb = torch.as_tensor(self.embed(audio, sample_rate, overlap).embeddings, device=self.device)

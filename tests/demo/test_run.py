@@ -51,10 +51,10 @@ def test_demo_tiny_produces_every_stage_and_the_report(tmp_path):
 def test_every_scale_resolves_to_valid_configs(tmp_path, scale):
     """Each scale's stage configs load, and its SampleCNN fits its input and segments."""
     cfgs = build_configs(tmp_path, SCALES[scale], seed=0, frame_encoder="efficientnet-lite0")
-    model = SampleCNN(cfgs["mus"])
+    model = SampleCNN(cfgs["music"])
     seg = SCALES[scale].prepare["segment_seconds"]
-    assert model.audio_length <= seg * cfgs["mus"].sample_rate
-    assert set(cfgs["sup"]) == set(ENCODERS)
+    assert model.audio_length <= seg * cfgs["music"].sample_rate
+    assert set(cfgs["tagging"]) == set(ENCODERS)
     assert cfgs["prepare"].n_segments * cfgs["prepare"].segment_seconds == cfgs["prepare"].window_seconds
 
 
@@ -71,9 +71,9 @@ def test_recipe_overrides_list_exactly_where_the_demo_departs_from_the_defaults(
     """The report's override table: recipe keys that differ from the stage defaults, no paths."""
     cfgs = build_configs(tmp_path, SCALES["small"], seed=0, frame_encoder="efficientnet-lite0")
     over = recipe_overrides(cfgs)
-    assert set(over) == {"mus", "vid", "sup"}
-    assert over["mus"]["learning_rate"] == 1e-3 != load_config("mus").learning_rate
-    assert over["sup"]["batch_size"] == 16
+    assert set(over) == {"music", "video", "tagging"}
+    assert over["music"]["learning_rate"] == 1e-3 != load_config("music").learning_rate
+    assert over["tagging"]["batch_size"] == 16
     for stage, keys in over.items():
         assert not {"dataset_dir", "log_dir", "experiment_name"} & set(keys)
         assert keys and all(value != getattr(load_config(stage), key) for key, value in keys.items())

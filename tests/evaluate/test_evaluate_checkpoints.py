@@ -12,7 +12,7 @@ from vcmr.io.checkpoint import load_encoder
 from vcmr.config import load_config
 from vcmr.evaluate.tagging import evaluate_checkpoints, load_tagging_model
 from vcmr.demo.synth.formats import write_magnatagatune
-from vcmr.train.tagging import finetune
+from vcmr.train.tagging import train_tagging
 
 
 @pytest.fixture(scope="module")
@@ -23,17 +23,17 @@ def two_stage3_checkpoints(tmp_path_factory):
     write_magnatagatune(data, 12, seed=7, duration=0.5, sample_rate=16000, workers=1)
     ckpts = []
     for seed in (1, 2):
-        cfg = load_config("sup", overrides=TINY_OVERRIDES + [
+        cfg = load_config("tagging", overrides=TINY_OVERRIDES + [
             "--dataset_dir", str(data), "--log_dir", str(root / "runs"), "--experiment_name", f"s{seed}",
             "--seed", str(seed), "--m_epochs", "1", "--batch_size", "8", "--workers", "0",
             "--progress_bar", "false", "--accelerator", "cpu", "--devices", "1",
             "--pretrained_ckpt_path", "none"])
-        ckpts.append(finetune(cfg)["last"])
+        ckpts.append(train_tagging(cfg)["last"])
     return data, ckpts
 
 
 def eval_cfg(data, results):
-    return load_config("eval", overrides={"dataset_dir": str(data), "results_dir": str(results),
+    return load_config("evaluate", overrides={"dataset_dir": str(data), "results_dir": str(results),
                                           "workers": 0, "accelerator": "cpu", "batch_size": 4})
 
 

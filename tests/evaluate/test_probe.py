@@ -16,7 +16,7 @@ def test_probe_writes_metrics_and_reuses_cached_embeddings(tmp_path):
     over = TINY_OVERRIDES + ["--dataset_dir", str(data), "--results_dir", str(tmp_path / "res"),
                              "--workers", "0", "--accelerator", "cpu", "--probe_epochs", "3",
                              "--pretrained_ckpt_path", "none", "--model_name", "rand"]
-    out = probe(load_config("sup", overrides=over))
+    out = probe(load_config("tagging", overrides=over))
     assert out["epochs"] <= 3 and out["test"]["n_songs"] == out["n_songs"] > 0
     saved = json.loads((tmp_path / "res" / "magnatagatune" / "rand" / "probe_linear" / "global_metrics.json").read_text())
     assert saved["overlaps"]["0.0"]["pr_auc"] == pytest.approx(out["test"]["pr_auc"])
@@ -25,6 +25,6 @@ def test_probe_writes_metrics_and_reuses_cached_embeddings(tmp_path):
     assert len(caches) == 3
     emb = np.load(caches[0])["emb"]
     assert emb.shape[1] == 64 and emb.shape[0] >= 1
-    again = probe(load_config("sup", overrides=over + ["--probe_head", "mlp"]))
+    again = probe(load_config("tagging", overrides=over + ["--probe_head", "mlp"]))
     assert again["timing"]["extract_s"] < out["timing"]["extract_s"]  # read from the cache
     assert sorted((tmp_path / "res" / "magnatagatune" / "rand" / "probe_cache").glob("*.npz")) == caches

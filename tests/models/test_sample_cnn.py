@@ -14,7 +14,7 @@ def n_params(module):
 
 def test_paper_configuration_parameter_count():
     """The authors' SampleCNN (stem, 9 blocks, last block Conv1d(512, 512, 1) - BN - ReLU)."""
-    model = SampleCNN(load_config("mus"))
+    model = SampleCNN(load_config("music"))
     assert n_params(model) == 2_435_072
     assert model(torch.randn(2, 98415)).shape == (2, 512)
     assert isinstance(model.fc, torch.nn.Identity)
@@ -29,15 +29,15 @@ def test_paper_configuration_parameter_count():
 
 def test_without_last_block():
     """last_block_kernel_size 0: no last block, the other blocks' key names unchanged."""
-    old = SampleCNN(load_config("mus", overrides=["--last_block_kernel_size", "0"]))
+    old = SampleCNN(load_config("music", overrides=["--last_block_kernel_size", "0"]))
     assert n_params(old) == 2_171_392 and len(old.blocks) == 10
-    new_keys = set(SampleCNN(load_config("mus")).state_dict())
+    new_keys = set(SampleCNN(load_config("music")).state_dict())
     assert set(old.state_dict()) < new_keys
     assert {k.split(".")[1] for k in new_keys - set(old.state_dict())} == {"10"}
 
 
 def test_last_block_output_is_the_embedding():
-    model = SampleCNN(load_config("mus", overrides=TINY + ["--output_size", "32"])).eval()
+    model = SampleCNN(load_config("music", overrides=TINY + ["--output_size", "32"])).eval()
     assert model.blocks[-1][0].out_channels == 32 and isinstance(model.fc, torch.nn.Identity)
     x = torch.randn(3, 2187)
     h = x.unsqueeze(1)
@@ -45,14 +45,14 @@ def test_last_block_output_is_the_embedding():
         h = block(h)
     torch.testing.assert_close(model(x), h.flatten(1))
     assert (model(x) >= 0).all()  # ReLU of the last block
-    wide = SampleCNN(load_config("mus", overrides=TINY + ["--output_size", "64",
+    wide = SampleCNN(load_config("music", overrides=TINY + ["--output_size", "64",
                                                           "--last_block_kernel_size", "3"])).eval()
     assert wide.blocks[-1][0].kernel_size == (3,) and wide(x).shape == (3, 64)
 
 
 def test_single_clip_in_training_mode_is_a_clear_error():
     """The last block's BatchNorm sees one value per channel per clip (time axis 1)."""
-    model = SampleCNN(load_config("mus", overrides=TINY))
+    model = SampleCNN(load_config("music", overrides=TINY))
     with pytest.raises(ValueError, match="at least 2 clips.*eval"):
         model(torch.randn(1, 2187))
     assert model.eval()(torch.randn(1, 2187)).shape == (1, 512)
@@ -60,29 +60,29 @@ def test_single_clip_in_training_mode_is_a_clear_error():
 
 @pytest.mark.parametrize("extra,out", [([], 512), (["--output_size", "64"], 64), (["--output_size", "32"], 32)])
 def test_shapes_of_several_configurations(extra, out):
-    model = SampleCNN(load_config("mus", overrides=TINY + extra)).eval()
+    model = SampleCNN(load_config("music", overrides=TINY + extra)).eval()
     assert model(torch.randn(3, 2187)).shape == (3, out)
     assert model(torch.randn(3, 1, 2187)).shape == (3, out)
 
 
 def test_other_valid_geometry():
-    cfg = load_config("mus", overrides=["--audio_length", "59049", "--first_block_params.conv_size", "3"])
+    cfg = load_config("music", overrides=["--audio_length", "59049", "--first_block_params.conv_size", "3"])
     assert SampleCNN(cfg).eval()(torch.randn(1, 59049)).shape == (1, 512)
 
 
 def test_wrong_audio_length_names_valid_lengths():
     with pytest.raises(ConfigError, match=r"audio_length=59049.*98415.*nearest valid lengths"):
-        SampleCNN(load_config("mus", overrides=["--audio_length", "59049"]))
+        SampleCNN(load_config("music", overrides=["--audio_length", "59049"]))
 
 
 def test_wrong_input_length_is_clear():
-    model = SampleCNN(load_config("mus", overrides=TINY))
+    model = SampleCNN(load_config("music", overrides=TINY))
     with pytest.raises(ValueError, match="expects 2187 samples"):
         model(torch.randn(1, 2000))
 
 
 def test_freeze_blocks_keeps_batchnorm_statistics():
-    model = SampleCNN(load_config("mus", overrides=TINY))
+    model = SampleCNN(load_config("music", overrides=TINY))
     model.freeze_blocks(4)
     model.train()
     frozen = [p for b in model.blocks[:4] for p in b.parameters()]
@@ -96,7 +96,7 @@ def test_freeze_blocks_keeps_batchnorm_statistics():
 
 def test_freeze_blocks_adapt_moves_batchnorm_statistics_only():
     """The authors' stage 2 turns off the gradients of the first blocks and nothing else."""
-    model = SampleCNN(load_config("mus", overrides=TINY))
+    model = SampleCNN(load_config("music", overrides=TINY))
     model.freeze_blocks(4, batchnorm="adapt")
     model.train()
     assert all(not p.requires_grad for b in model.blocks[:4] for p in b.parameters())

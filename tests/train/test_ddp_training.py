@@ -111,7 +111,7 @@ def audio_with_bad_files(tmp_path_factory):
 
 
 def mus_args(audio_dir, log_dir, *extra):
-    return ["pretrain-music", "--dataset_dir", str(audio_dir), "--config", str(ROOT / "config" / "tiny.yaml"),
+    return ["train", "music", "--dataset_dir", str(audio_dir), "--config", str(ROOT / "config" / "tiny.yaml"),
             "--log_dir", str(log_dir), *DDP, "--batch_size", "2", "--valid_fraction", "0.2",
             "--excerpt_seconds", "0", "--learning_rate", "1e-3", *extra]
 
@@ -119,14 +119,14 @@ def mus_args(audio_dir, log_dir, *extra):
 def test_stage1_two_processes(audio_with_bad_files, tmp_path):
     from vcmr.config import load_config
     from vcmr.data.audio_folder import AudioFolder, read_excerpt
-    from vcmr.train.music import MusicPretraining, make_loaders
+    from vcmr.train.music import MusicModule, make_loaders
     logs = tmp_path / "runs"
     # Run A: stopped by SIGTERM in the middle of epoch 1 (5 steps per epoch and process).
     rc, out, err, ranks = run_vcmr(tmp_path / "a", mus_args(audio_with_bad_files, logs, "--m_epochs", "2",
                                                             "--experiment_version", "a"), sigterm_at_step=7)
     assert rc == 1 and "stopped by SIGTERM" in err, err[-3000:]
     assert [r["world"] for r in ranks] == [2, 2]
-    last = logs / "mus_pretrain" / "a" / "checkpoints" / "last.ckpt"
+    last = logs / "music" / "a" / "checkpoints" / "last.ckpt"
     state = torch.load(last, map_location="cpu", weights_only=True)
     assert state["global_step"] >= 7 and state["epoch"] == 1  # saved mid-epoch, when stopped
 
@@ -144,7 +144,7 @@ def test_stage1_two_processes(audio_with_bad_files, tmp_path):
     assert aug0["gain_db"] != aug1["gain_db"] and aug0["filter_cutoff_hz"] != aug1["filter_cutoff_hz"]
 
     # Fresh excerpts every epoch in persistent workers, equal to (seed, epoch, index) reads.
-    cfg = load_config("mus", str(ROOT / "config" / "tiny.yaml"), ["--dataset_dir", str(audio_with_bad_files),
+    cfg = load_config("music", str(ROOT / "config" / "tiny.yaml"), ["--dataset_dir", str(audio_with_bad_files),
                                                                    "--valid_fraction", "0.2", "--excerpt_seconds", "0"])
     train = AudioFolder(audio_with_bad_files, "train", 16000, 2 * cfg.audio_length, 0.2, seed=cfg.seed)
     by_epoch = items_by_epoch(ranks)
@@ -165,11 +165,11 @@ def test_stage1_two_processes(audio_with_bad_files, tmp_path):
     resumed = torch.load(last, map_location="cpu", weights_only=True)
     assert resumed["global_step"] > state["global_step"] and resumed["epoch"] == 1
     assert all(row["epoch"] == 1 for r in ranks_b for row in r["rows"])
-    one_set_of_outputs(logs, "mus_pretrain", "a")
+    one_set_of_outputs(logs, "music", "a")
 
     # Validation numbers: 2 processes x batch 2 == 1 process x batch 4 on the same checkpoint.
-    module = MusicPretraining.load_from_checkpoint(last, map_location="cpu", weights_only=True)
-    one_cfg = load_config("mus", str(ROOT / "config" / "tiny.yaml"), [
+    module = MusicModule.load_from_checkpoint(last, map_location="cpu", weights_only=True)
+    one_cfg = load_config("music", str(ROOT / "config" / "tiny.yaml"), [
         "--dataset_dir", str(audio_with_bad_files), "--valid_fraction", "0.2", "--excerpt_seconds", "0",
         "--batch_size", "4", "--workers", "0"])
     one = validate_one_process(module, make_loaders(one_cfg)[1])
@@ -185,7 +185,7 @@ def prepared_av(tmp_path_factory):
 
 
 def vid_args(data, log_dir, *extra):
-    return ["pretrain-video", "--dataset_dir", str(data), "--config", str(ROOT / "config" / "tiny.yaml"),
+    return ["train", "video", "--dataset_dir", str(data), "--config", str(ROOT / "config" / "tiny.yaml"),
             "--from_scratch", "true", "--log_dir", str(log_dir), *DDP, "--batch_size", "2",
             "--valid_fraction", "0.3", *extra]
 
@@ -193,13 +193,13 @@ def vid_args(data, log_dir, *extra):
 def test_stage2_two_processes(prepared_av, tmp_path):
     from vcmr.config import load_config
     from vcmr.data.audio_visual import AudioVisualDataset
-    from vcmr.train.video import VideoPretraining, make_loaders
+    from vcmr.train.video import VideoModule, make_loaders
     logs = tmp_path / "runs"
     ranks, ranks_b, last = one_epoch_then_resume(
-        tmp_path, lambda *extra: vid_args(prepared_av, logs, *extra), logs, "vid_pretrain", "v")
+        tmp_path, lambda *extra: vid_args(prepared_av, logs, *extra), logs, "video", "v")
     # fresh crops in epoch 1 (the resumed run), each the (seed, epoch, index) crop
     crops = {0: items_by_epoch(ranks)[0], 1: items_by_epoch(ranks_b)[1]}
-    cfg = load_config("vid", str(ROOT / "config" / "tiny.yaml"), ["--dataset_dir", str(prepared_av),
+    cfg = load_config("video", str(ROOT / "config" / "tiny.yaml"), ["--dataset_dir", str(prepared_av),
                                                                    "--valid_fraction", "0.3", "--batch_size", "4",
                                                                    "--workers", "0"])
     ds = AudioVisualDataset(prepared_av, "train", 16000, cfg.audio_length, 0.3, seed=cfg.seed)
@@ -210,7 +210,7 @@ def test_stage2_two_processes(prepared_av, tmp_path):
         for i in list(crops[e])[:4]:
             ds.epoch = e
             assert crops[e][i] == pytest.approx(float(ds[int(i)][0].double().abs().sum()), rel=1e-6)
-    module = VideoPretraining.load_from_checkpoint(last, map_location="cpu", weights_only=True)
+    module = VideoModule.load_from_checkpoint(last, map_location="cpu", weights_only=True)
     valid = make_loaders(cfg)[1]
     assert len(valid.dataset) % 2 == 0
     one = validate_one_process(module, valid)
@@ -230,7 +230,7 @@ def mtat(tmp_path_factory):
 
 
 def sup_args(data, log_dir, *extra):
-    return ["finetune", "--dataset", "magnatagatune", "--dataset_dir", str(data), "--config",
+    return ["train", "tagging", "--dataset", "magnatagatune", "--dataset_dir", str(data), "--config",
             str(ROOT / "config" / "tiny.yaml"), "--pretrained_ckpt_path", "none", "--log_dir", str(log_dir),
             *DDP, "--batch_size", "3", *extra]
 
@@ -244,7 +244,7 @@ def test_stage3_two_processes(mtat, tmp_path):
         tmp_path, lambda *extra: sup_args(mtat, logs, *extra), logs, "supervised", "s")
     ck = torch.load(last, map_location="cpu", weights_only=True)
     module = TaggingModule.load_from_checkpoint(last, map_location="cpu", weights_only=True)
-    cfg = load_config("sup", str(ROOT / "config" / "tiny.yaml"), [
+    cfg = load_config("tagging", str(ROOT / "config" / "tiny.yaml"), [
         "--dataset", "magnatagatune", "--dataset_dir", str(mtat), "--batch_size", "6", "--workers", "0"])
     train_split, valid_split = load_split_from_config(cfg, "train"), load_split_from_config(cfg, "valid")
     assert ck["hyper_parameters"]["tags"] == train_split.tags

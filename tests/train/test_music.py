@@ -10,7 +10,7 @@ from conftest import ROOT, TINY_OVERRIDES
 
 from vcmr.io.checkpoint import load_encoder
 from vcmr.config import load_config
-from vcmr.train.music import MusicPretraining, make_loaders, pretrain_music
+from vcmr.train.music import MusicModule, make_loaders, train_music
 
 
 @pytest.fixture(scope="module")
@@ -19,7 +19,7 @@ def audio_dir(synth_audio_dir):
 
 
 def tiny_cfg(audio_dir, tmp_path, *extra):
-    return load_config("mus", overrides=TINY_OVERRIDES + [
+    return load_config("music", overrides=TINY_OVERRIDES + [
         "--dataset_dir", str(audio_dir), "--log_dir", str(tmp_path / "runs"), "--batch_size", "8",
         "--workers", "0", "--progress_bar", "false", "--learning_rate", "3e-3", *extra])
 
@@ -27,7 +27,7 @@ def tiny_cfg(audio_dir, tmp_path, *extra):
 def test_loss_decreases_on_fixed_batch(audio_dir, tmp_path):
     torch.manual_seed(0)
     cfg = tiny_cfg(audio_dir, tmp_path)
-    module = MusicPretraining(cfg)
+    module = MusicModule(cfg)
     batch, _ = next(iter(make_loaders(cfg)[0]))
     opt = module.configure_optimizers()
     gen = torch.Generator().manual_seed(0)
@@ -46,9 +46,9 @@ def test_loss_decreases_on_fixed_batch(audio_dir, tmp_path):
 @pytest.mark.slow
 def test_train_log_checkpoint_and_resume(audio_dir, tmp_path):
     cfg = tiny_cfg(audio_dir, tmp_path, "--m_epochs", "2", "--log_freq", "1")
-    paths = pretrain_music(cfg)
+    paths = train_music(cfg)
     log_dir = Path(paths["log_dir"])
-    assert log_dir == tmp_path / "runs" / "mus_pretrain" / "version_0"
+    assert log_dir == tmp_path / "runs" / "music" / "version_0"
     assert Path(paths["best"]).is_file() and Path(paths["last"]).is_file()
     assert list(log_dir.glob("events.out.tfevents.*"))
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -58,12 +58,12 @@ def test_train_log_checkpoint_and_resume(audio_dir, tmp_path):
     assert all(np.isfinite(e.value) for e in ea.Scalars("Train/loss"))
     # the resolved config is in the checkpoint and rebuilds the encoder
     encoder, ckpt = load_encoder(paths["last"])
-    assert ckpt["stage"] == "mus" and ckpt["config"]["batch_size"] == 8
+    assert ckpt["stage"] == "music" and ckpt["config"]["batch_size"] == 8
     assert encoder(torch.randn(2, 2187)).shape == (2, 64)
     # resume: one more epoch continues from the saved step
     more = tiny_cfg(audio_dir, tmp_path, "--m_epochs", "3", "--ckpt_path", paths["last"],
                     "--experiment_version", "resumed")
-    resumed = pretrain_music(more)
+    resumed = train_music(more)
     state = torch.load(resumed["last"], weights_only=True, map_location="cpu")
     first = torch.load(paths["last"], weights_only=True, map_location="cpu")
     assert state["epoch"] == 2 and state["global_step"] > first["global_step"]
@@ -82,14 +82,14 @@ def test_seed_compatible_script_runs(audio_dir, tmp_path):
 
 def test_cli_reports_bad_config_without_traceback(tmp_path):
     from vcmr.cli import main
-    assert main(["pretrain-music", "--dataset_dir", str(tmp_path), "--batch_sise", "3"]) == 1
-    assert main(["pretrain-music", "--dataset_dir", str(tmp_path / "missing")]) == 1
+    assert main(["train", "music", "--dataset_dir", str(tmp_path), "--batch_sise", "3"]) == 1
+    assert main(["train", "music", "--dataset_dir", str(tmp_path / "missing")]) == 1
 
 
 def test_last_checkpoint_follows_training_not_the_best(audio_dir, tmp_path):
     """last.ckpt holds the final epoch even when the monitored loss stopped improving."""
     cfg = tiny_cfg(audio_dir, tmp_path, "--m_epochs", "3", "--learning_rate", "0.5")  # lr too high: no progress
-    paths = pretrain_music(cfg)
+    paths = train_music(cfg)
     last = torch.load(paths["last"], weights_only=True, map_location="cpu")
     best = torch.load(paths["best"], weights_only=True, map_location="cpu")
     assert last["epoch"] == 2 and last["global_step"] >= best["global_step"]

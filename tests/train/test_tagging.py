@@ -14,14 +14,14 @@ from vcmr.evaluate.tagging import evaluate_checkpoints, evaluate_tagger, load_ta
 from vcmr.models import SampleCNN
 from vcmr.models.stages import build
 from vcmr.demo.synth.formats import write_magnatagatune
-from vcmr.train.tagging import TaggingModule, finetune, resolve_encoder
+from vcmr.train.tagging import TaggingModule, train_tagging, resolve_encoder
 
 
 def sup_cfg(tmp_path, data, **extra):
     values = {"dataset_dir": str(data), "log_dir": str(tmp_path / "runs"), "workers": "0",
               "batch_size": "8", "progress_bar": "false", "accelerator": "cpu", "devices": "1",
               "pretrained_ckpt_path": "none", **{k: str(v) for k, v in extra.items()}}
-    return load_config("sup", overrides=TINY_OVERRIDES + [x for k, v in values.items() for x in (f"--{k}", v)])
+    return load_config("tagging", overrides=TINY_OVERRIDES + [x for k, v in values.items() for x in (f"--{k}", v)])
 
 
 @pytest.fixture(scope="module")
@@ -34,9 +34,9 @@ def small_mtat(tmp_path_factory):
 def fake_stage1_checkpoint(path, cfg):
     """A checkpoint laid out as Lightning writes stage 1 (hyper_parameters + the network's
     weights under net.); returns its encoder."""
-    net = build("mus", cfg)
+    net = build("music", cfg)
     torch.nn.init.normal_(net.encoder.blocks[0][0].weight)
-    torch.save({"hyper_parameters": checkpoint_hparams("mus", config_to_dict(cfg)),
+    torch.save({"hyper_parameters": checkpoint_hparams("music", config_to_dict(cfg)),
                 "state_dict": {f"net.{k}": v for k, v in net.state_dict().items()}}, path)
     return net.encoder
 
@@ -46,13 +46,13 @@ def batchnorm_buffers(encoder):
 
 
 def test_checkpoint_format_and_frozen_encoder(tmp_path, small_mtat):
-    stage1 = fake_stage1_checkpoint(tmp_path / "s1.ckpt", load_config("mus", overrides=TINY_OVERRIDES))
+    stage1 = fake_stage1_checkpoint(tmp_path / "s1.ckpt", load_config("music", overrides=TINY_OVERRIDES))
     cfg = sup_cfg(tmp_path, small_mtat, m_epochs=1, pretrained_ckpt_path=tmp_path / "s1.ckpt",
                   encoder_batchnorm="frozen")
-    paths = finetune(cfg)
+    paths = train_tagging(cfg)
     ck = torch.load(paths["last"], map_location="cpu", weights_only=True)
     hp = ck["hyper_parameters"]
-    assert hp["stage"] == "sup" and len(hp["tags"]) == 50 and hp["config"]["audio_length"] == 2187
+    assert hp["stage"] == "tagging" and len(hp["tags"]) == 50 and hp["config"]["audio_length"] == 2187
     assert hp["config"]["pretrained_ckpt_path"] == str(tmp_path / "s1.ckpt")
     keys = ck["state_dict"].keys()
     assert any(k.startswith("net.head.") for k in keys)
@@ -69,10 +69,10 @@ def test_checkpoint_format_and_frozen_encoder(tmp_path, small_mtat):
 
 def test_adapt_batchnorm_follows_tagging_data_with_fixed_weights(tmp_path, small_mtat):
     """The reference default: frozen encoder weights, BatchNorm running statistics adapted."""
-    stage1 = fake_stage1_checkpoint(tmp_path / "s1.ckpt", load_config("mus", overrides=TINY_OVERRIDES))
+    stage1 = fake_stage1_checkpoint(tmp_path / "s1.ckpt", load_config("music", overrides=TINY_OVERRIDES))
     cfg = sup_cfg(tmp_path, small_mtat, m_epochs=2, pretrained_ckpt_path=tmp_path / "s1.ckpt")
     assert cfg.encoder_batchnorm == "adapt" and cfg.freeze_encoder
-    paths = finetune(cfg)
+    paths = train_tagging(cfg)
     encoder, _ = load_encoder(paths["last"])
     before, after = dict(stage1.named_parameters()), dict(encoder.named_parameters())
     assert before.keys() == after.keys() and all(torch.equal(before[k], after[k]) for k in before)
@@ -88,21 +88,21 @@ def test_adapt_batchnorm_follows_tagging_data_with_fixed_weights(tmp_path, small
 
 
 def test_pretrained_architecture_wins_with_warning(tmp_path):
-    stage1_cfg = load_config("mus", overrides=TINY_OVERRIDES)
+    stage1_cfg = load_config("music", overrides=TINY_OVERRIDES)
     enc = fake_stage1_checkpoint(tmp_path / "s1.ckpt", stage1_cfg)
-    cfg = load_config("sup", overrides=["--pretrained_ckpt_path", str(tmp_path / "s1.ckpt")])  # paper sizes
+    cfg = load_config("tagging", overrides=["--pretrained_ckpt_path", str(tmp_path / "s1.ckpt")])  # paper sizes
     with pytest.warns(UserWarning, match="checkpoint's encoder architecture.*n_blocks=6"):
         encoder, cfg2 = resolve_encoder(cfg)
     assert (cfg2.n_blocks, cfg2.audio_length, cfg2.output_size) == (6, 2187, 64)
     for a, b in zip(encoder.state_dict().values(), enc.state_dict().values()):
         assert torch.equal(a, b)
     with pytest.raises(Exception, match="not found"):
-        resolve_encoder(load_config("sup", overrides=["--pretrained_ckpt_path", str(tmp_path / "no.ckpt")]))
+        resolve_encoder(load_config("tagging", overrides=["--pretrained_ckpt_path", str(tmp_path / "no.ckpt")]))
 
 
 def test_stage1_checkpoint_cannot_be_evaluated_directly(tmp_path):
-    fake_stage1_checkpoint(tmp_path / "s1.ckpt", load_config("mus", overrides=TINY_OVERRIDES))
-    with pytest.raises(Exception, match="without a tagging head.*vcmr finetune"):
+    fake_stage1_checkpoint(tmp_path / "s1.ckpt", load_config("music", overrides=TINY_OVERRIDES))
+    with pytest.raises(Exception, match="without a tagging head.*vcmr train tagging"):
         load_tagging_model(tmp_path / "s1.ckpt")
 
 
@@ -125,8 +125,8 @@ def test_end_to_end_trained_head_beats_random(tmp_path):
     cfg = sup_cfg(tmp_path, data, m_epochs=10, batch_size=16, learning_rate=3e-3, patience=100,
                   freeze_encoder="false", cache_dir=tmp_path / "cache")
     cache_audio(load_split("magnatagatune", data, "train").items, cfg.cache_dir, 16000, workers=2, progress=False)
-    paths = finetune(cfg)
-    ecfg = load_config("eval", overrides=["--dataset_dir", str(data), "--results_dir", str(tmp_path / "res"),
+    paths = train_tagging(cfg)
+    ecfg = load_config("evaluate", overrides=["--dataset_dir", str(data), "--results_dir", str(tmp_path / "res"),
                                           "--workers", "0", "--accelerator", "cpu"])
     results = evaluate_checkpoints(ecfg, [paths["last"], paths["best"]], ["trained", "best"])
     trained = results["trained"]["overlaps"]["0.0"]

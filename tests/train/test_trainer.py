@@ -22,7 +22,7 @@ def test_sync_batchnorm_only_on_cuda():
     assert on_cuda("auto") is torch.cuda.is_available()
 
 
-@pytest.mark.parametrize("stage", ["mus", "vid", "sup"])
+@pytest.mark.parametrize("stage", ["music", "video", "tagging"])
 def test_default_trainer_on_cpu_is_fp32(stage, tmp_path):
     cfg = load_config(stage, overrides=TINY_OVERRIDES + ["--log_dir", str(tmp_path), "--accelerator", "cpu"])
     assert (cfg.precision, cfg.sync_batchnorm) == ("auto", True)

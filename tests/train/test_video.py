@@ -12,7 +12,7 @@ from vcmr.errors import CheckpointError
 from vcmr.io.checkpoint import load_encoder, read_checkpoint
 from vcmr.config import load_config
 from vcmr.errors import VcmrError
-from vcmr.train.video import VideoPretraining, pretrain_video
+from vcmr.train.video import VideoModule, train_video
 
 
 @pytest.fixture(scope="module")
@@ -22,14 +22,14 @@ def prepared(tmp_path_factory):
 
 
 def vid_cfg(tmp_path, *extra):
-    return load_config("vid", overrides=TINY_OVERRIDES + [
+    return load_config("video", overrides=TINY_OVERRIDES + [
         "--log_dir", str(tmp_path / "runs"), "--batch_size", "4", "--workers", "0",
         "--progress_bar", "false", "--log_freq", "1", "--valid_fraction", "0.3", *extra])
 
 
 def test_shapes_and_frozen_split(stage1_ckpt, tmp_path):
     cfg = vid_cfg(tmp_path, "--audio_encoder_ckpt_path", stage1_ckpt, "--feature_dim", "12")
-    m = VideoPretraining(cfg)
+    m = VideoModule(cfg)
     assert m.net.embed_audio(torch.randn(3, 2187)).shape == (3, 128)
     assert m.net.embed_video(torch.randn(3, 1, 12)).shape == (3, 128)
     assert m.net.video_encoder.lstm.num_layers == 2 and m.net.video_encoder.lstm.hidden_size == 12
@@ -44,13 +44,13 @@ def test_shapes_and_frozen_split(stage1_ckpt, tmp_path):
 
 def test_missing_and_mismatched_stage1_checkpoints(stage1_ckpt, tmp_path):
     with pytest.raises(VcmrError, match="not found"):
-        VideoPretraining(vid_cfg(tmp_path, "--audio_encoder_ckpt_path", str(tmp_path / "x.ckpt"), "--feature_dim", "8"))
+        VideoModule(vid_cfg(tmp_path, "--audio_encoder_ckpt_path", str(tmp_path / "x.ckpt"), "--feature_dim", "8"))
     with pytest.raises(CheckpointError, match="output_size: checkpoint 64 vs config 32"):
-        VideoPretraining(vid_cfg(tmp_path, "--audio_encoder_ckpt_path", stage1_ckpt, "--feature_dim", "8",
+        VideoModule(vid_cfg(tmp_path, "--audio_encoder_ckpt_path", stage1_ckpt, "--feature_dim", "8",
                                  "--output_size", "32"))
     with pytest.raises(VcmrError, match="from_scratch"):
-        VideoPretraining(vid_cfg(tmp_path, "--feature_dim", "8"))
-    assert VideoPretraining(vid_cfg(tmp_path, "--feature_dim", "8", "--from_scratch", "true"))
+        VideoModule(vid_cfg(tmp_path, "--feature_dim", "8"))
+    assert VideoModule(vid_cfg(tmp_path, "--feature_dim", "8", "--from_scratch", "true"))
 
 
 @pytest.fixture(scope="module")
@@ -58,13 +58,13 @@ def stage2(prepared, stage1_ckpt, tmp_path_factory):
     tmp_path = tmp_path_factory.mktemp("stage2")
     cfg = vid_cfg(tmp_path, "--dataset_dir", str(prepared), "--audio_encoder_ckpt_path", stage1_ckpt,
                   "--m_epochs", "2")
-    return tmp_path, pretrain_video(cfg)
+    return tmp_path, train_video(cfg)
 
 
 def test_train_reload_resume(prepared, stage2):
     tmp_path, paths = stage2
     ckpt = read_checkpoint(paths["last"])
-    assert ckpt["stage"] == "vid" and ckpt["config"]["feature_dim"] == 12
+    assert ckpt["stage"] == "video" and ckpt["config"]["feature_dim"] == 12
     keys = {k.split(".")[0] for k in ckpt["state_dict"]}
     assert {"encoder", "projector", "video_encoder", "video_projector"} <= keys
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -73,12 +73,12 @@ def test_train_reload_resume(prepared, stage2):
     tags = set(ea.Tags()["scalars"])
     assert {"Train/loss", "Valid/loss", "Valid/a2v_R@1", "Valid/v2a_R@5", "Valid/chance_R@1",
             "Valid/a2v_median_rank"} <= tags
-    reloaded = VideoPretraining.load_from_checkpoint(paths["last"]).eval()
+    reloaded = VideoModule.load_from_checkpoint(paths["last"]).eval()
     x = torch.randn(2, 2187)
     assert torch.isfinite(reloaded.net.embed_audio(x)).all()
     more = vid_cfg(tmp_path, "--dataset_dir", str(prepared), "--m_epochs", "3", "--ckpt_path", paths["last"],
                    "--experiment_version", "resumed")
-    resumed = pretrain_video(more)
+    resumed = train_video(more)
     assert torch.load(resumed["last"], weights_only=True)["epoch"] == 2
 
 
@@ -114,25 +114,25 @@ def test_ablation_checkpoint_reloads_as_trained_and_other_versions_are_refused(t
     negatives, frozen BatchNorm) reloads into the module it was trained as; a checkpoint of
     another format version is refused."""
     torch.manual_seed(4)
-    ablation = VideoPretraining(load_config("vid", overrides=TINY_OVERRIDES + [
+    ablation = VideoModule(load_config("video", overrides=TINY_OVERRIDES + [
         "--feature_dim", "8", "--from_scratch", "true", "--last_block_kernel_size", "0",
         "--negatives", "cross", "--encoder_batchnorm", "frozen"]), load_audio_encoder=False).eval()
     path = tmp_path / "ablation.ckpt"
     saved = {"hyper_parameters": dict(ablation.hparams), "state_dict": ablation.state_dict(),
              "pytorch-lightning_version": "2.6.0"}
     torch.save(saved, path)
-    reloaded = VideoPretraining.load_from_checkpoint(path).eval()
+    reloaded = VideoModule.load_from_checkpoint(path).eval()
     assert (reloaded.cfg.last_block_kernel_size, reloaded.loss.negatives) == (0, "cross")
     x, v = torch.randn(3, 2187), torch.randn(3, 1, 8)
     with torch.no_grad():
         torch.testing.assert_close(reloaded.net.embed_audio(x), ablation.net.embed_audio(x), rtol=0, atol=0)
         torch.testing.assert_close(reloaded.net.embed_video(v), ablation.net.embed_video(v), rtol=0, atol=0)
     assert reloaded.cfg.encoder_batchnorm == "frozen" and not reloaded.train().net.encoder.blocks[0].training
-    new = VideoPretraining(load_config("vid", overrides=TINY_OVERRIDES + ["--feature_dim", "8", "--from_scratch", "true"]))
+    new = VideoModule(load_config("video", overrides=TINY_OVERRIDES + ["--feature_dim", "8", "--from_scratch", "true"]))
     assert (new.loss.negatives, new.net.projector[0].bias, new.net.video_projector[2].bias) == ("all", None, None)
     assert len(new.net.encoder.blocks) == 8  # stem, 6 blocks, last block
     assert new.cfg.encoder_batchnorm == "adapt" and new.train().net.encoder.blocks[0].training
     saved["hyper_parameters"].pop("format_version")
     torch.save(saved, path)
     with pytest.raises(CheckpointError, match="records no format version.*retrain with this vcmr"):
-        VideoPretraining.load_from_checkpoint(path)
+        VideoModule.load_from_checkpoint(path)

@@ -18,7 +18,7 @@ def test_held_out_recall_is_several_times_chance(tmp_path):
     from vcmr.evaluate.retrieval import build_index, video_retrieval_metrics
     from vcmr.prepare.pipeline import prepare_videos
     from vcmr.demo.synth.corpus import make_music_video_corpus
-    from vcmr.train.video import pretrain_video
+    from vcmr.train.video import train_video
     import vcmr
     from vcmr.data.audio_visual import kept_ids, split_ids
 
@@ -30,13 +30,13 @@ def test_held_out_recall_is_several_times_chance(tmp_path):
                                          "encoder_batch_size": 8})
     summary = prepare_videos([tmp_path / "corpus" / "videos"], tmp_path / "av", prep, progress=False)
     assert summary["counts"]["kept"] == 64
-    cfg = load_config("vid", overrides=MODEL + [
+    cfg = load_config("video", overrides=MODEL + [
         "--dataset_dir", str(tmp_path / "av"), "--from_scratch", "true", "--freeze_blocks", "0",
         "--lstm_hidden", "128", "--video_hidden", "128", "--projection_dim", "32", "--batch_size", "16",
         "--learning_rate", "1e-3", "--m_epochs", "25", "--valid_fraction", "0.3", "--workers", "0",
         "--log_dir", str(tmp_path / "runs"), "--progress_bar", "false", "--seed", "0",
         "--segment_seconds", "3", "--deterministic", "true"])
-    paths = pretrain_video(cfg)
+    paths = train_video(cfg)
     ids = split_ids(kept_ids(tmp_path / "av"), "valid", 0.3)
     assert len(ids) == 16
     model = vcmr.load_model(paths["last"])

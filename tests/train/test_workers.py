@@ -46,7 +46,7 @@ def test_sampler_order_and_epochs():
 
 def test_max_steps_1_prints_summary_once_with_no_best_line(synth_audio_dir, tmp_path, capsys):
     from vcmr.cli import main
-    rc = main(["pretrain-music", "--dataset_dir", str(synth_audio_dir), *TINY_OVERRIDES,
+    rc = main(["train", "music", "--dataset_dir", str(synth_audio_dir), *TINY_OVERRIDES,
                "--log_dir", str(tmp_path), "--max_steps", "1", "--m_epochs", "1", "--batch_size", "4",
                "--workers", "0", "--progress_bar", "false"])
     out = capsys.readouterr().out
@@ -57,29 +57,29 @@ def test_max_steps_1_prints_summary_once_with_no_best_line(synth_audio_dir, tmp_
 
 @pytest.mark.slow
 def test_bf16_mixed_stage1_and_2_on_cpu(synth_audio_dir, tmp_path, stage1_ckpt):
-    """bf16 autocast for the models; the augmentation chain stays float32 (MusicPretraining._views)."""
+    """bf16 autocast for the models; the augmentation chain stays float32 (MusicModule._views)."""
     from prepared_layout import write_prepared
 
-    from vcmr.train.music import MusicPretraining, pretrain_music
-    from vcmr.train.video import pretrain_video
+    from vcmr.train.music import MusicModule, train_music
+    from vcmr.train.video import train_video
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
     common = ["--log_dir", str(tmp_path / "runs"), "--workers", "0", "--progress_bar", "false",
               "--precision", "bf16-mixed", "--accelerator", "cpu", "--log_freq", "1", "--m_epochs", "1"]
-    mus = load_config("mus", overrides=TINY_OVERRIDES + common + [
+    mus = load_config("music", overrides=TINY_OVERRIDES + common + [
         "--dataset_dir", str(synth_audio_dir), "--batch_size", "4", "--max_steps", "3"])
-    paths = [pretrain_music(mus)["log_dir"]]
+    paths = [train_music(mus)["log_dir"]]
     data = write_prepared(tmp_path / "av", n_videos=4, n_segments=2, segment_seconds=2, feature_dim=8)
-    vid = load_config("vid", overrides=TINY_OVERRIDES + common + [
+    vid = load_config("video", overrides=TINY_OVERRIDES + common + [
         "--dataset_dir", str(data), "--audio_encoder_ckpt_path", stage1_ckpt, "--batch_size", "2",
         "--max_steps", "3", "--valid_fraction", "0.3"])
-    paths.append(pretrain_video(vid)["log_dir"])
+    paths.append(train_video(vid)["log_dir"])
     for log_dir in paths:
         ea = EventAccumulator(log_dir)
         ea.Reload()
         losses = [e.value for e in ea.Scalars("Train/loss")]
         assert len(losses) >= 2 and np.isfinite(losses).all(), (log_dir, losses)
     # the views are float32 inside bf16 autocast
-    module = MusicPretraining(mus)
+    module = MusicModule(mus)
     with torch.autocast("cpu", dtype=torch.bfloat16):
         a, b = module._views(torch.randn(2, 4374), torch.Generator().manual_seed(0))
         assert a.dtype == b.dtype == torch.float32

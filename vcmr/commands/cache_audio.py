@@ -5,10 +5,10 @@ from vcmr.paths import check_output_dir
 
 
 def add_arguments(parser):
-    parser.add_argument("--config", default=None, help="YAML config (stage-3 keys; default config/config_sup.yaml)")
+    parser.add_argument("--config", default=None, help="YAML config (stage-3 keys; default config/tagging.yaml)")
     parser.add_argument("--dataset", choices=["magnatagatune", "mtg-jamendo"], help="dataset format")
     parser.add_argument("--dataset_dir", help="dataset folder (audio + split files)")
-    parser.add_argument("--cache_dir", help="where the decoded audio goes (then pass --cache_dir to finetune/evaluate/probe)")
+    parser.add_argument("--cache_dir", help="where the decoded audio goes (then pass --cache_dir to train tagging / evaluate/probe)")
     parser.add_argument("--subsets", default="train,valid,test", help="comma-separated subsets to cache")
 
 
@@ -17,7 +17,7 @@ def run(args) -> int:
     for key in ("dataset", "dataset_dir", "cache_dir"):
         if getattr(args, key, None):
             overrides += [f"--{key}", getattr(args, key)]
-    cfg = load_config("sup", args.config, overrides)
+    cfg = load_config("tagging", args.config, overrides)
     if not cfg.cache_dir:
         raise VcmrError("give --cache_dir: the folder where the decoded audio is written")
     check_output_dir(cfg.cache_dir, f"--cache_dir {cfg.cache_dir!r}")

@@ -4,7 +4,7 @@ from vcmr.paths import check_output_dir
 
 
 def add_arguments(parser):
-    parser.add_argument("--config", default=None, help="YAML config (default: built-in defaults = config/config_eval.yaml)")
+    parser.add_argument("--config", default=None, help="YAML config (default: built-in defaults = config/evaluate.yaml)")
     parser.add_argument("--dataset", choices=["magnatagatune", "mtg-jamendo"], help="dataset format")
     parser.add_argument("--dataset_dir", help="dataset folder (audio + split files)")
     parser.add_argument("--ckpt", action="append", default=[],
@@ -24,7 +24,7 @@ def run(args) -> int:
     for key in ("dataset", "dataset_dir", "subset"):
         if getattr(args, key, None):
             overrides += [f"--{key}", getattr(args, key)]
-    cfg = load_config("eval", args.config, overrides)
+    cfg = load_config("evaluate", args.config, overrides)
     check_output_dir(cfg.results_dir, f"results_dir {cfg.results_dir!r}")
     from vcmr.evaluate.tagging import evaluate_checkpoints
     ckpts = list(cfg.ckpt_paths) + list(args.ckpt)

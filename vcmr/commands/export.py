@@ -1,7 +1,7 @@
 """``vcmr export``: a checkpoint of any stage -> a portable .safetensors model file, or a folder
 ready for the Hugging Face Hub.
 
-    vcmr export runs/mus_pretrain/version_0/checkpoints/last.ckpt --out model.safetensors
+    vcmr export runs/music/version_0/checkpoints/last.ckpt --out model.safetensors
     vcmr export runs/.../best.ckpt --hub-dir my-vcmr-model && hf upload ORG/my-vcmr-model my-vcmr-model
 
 The model-file modules (torch, safetensors) are imported in ``run``, so that

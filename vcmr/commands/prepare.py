@@ -73,7 +73,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                    "decode their own videos)", nargs="?", const="true",
           metavar="true|false")
     ray.description = ("Further keys: ray_decode_cpus, ray_downloads, ray_max_in_flight "
-                       "(config/config_prepare.yaml).")
+                       "(config/prepare.yaml).")
 
 
 def parse_shard(text: str | None) -> tuple[int, int] | None:

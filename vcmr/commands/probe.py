@@ -1,15 +1,16 @@
 """``vcmr probe``: fast linear/MLP probe on frozen embeddings cached on disk."""
-from vcmr.commands.finetune import add_arguments as _finetune_arguments, config_from_args
+from vcmr.config import load_config
 from vcmr.paths import check_output_dir
 
 
 def add_arguments(parser):
-    _finetune_arguments(parser)
+    parser.add_argument("--config", default=None,
+                        help="YAML config (stage-3 keys; default: the built-in defaults = config/tagging.yaml)")
     parser.epilog = "Probe keys: --probe_head linear|mlp, --probe_epochs N, --results_dir, --model_name."
 
 
 def run(args) -> int:
-    cfg = config_from_args(args, "sup")
+    cfg = load_config("tagging", args.config, args.overrides)
     check_output_dir(cfg.results_dir, f"results_dir {cfg.results_dir!r}")
     if cfg.cache_dir:  # the probe writes its embedding cache there
         check_output_dir(cfg.cache_dir, f"cache_dir {cfg.cache_dir!r}")

@@ -35,9 +35,9 @@ def run(args) -> int:
     from vcmr.evaluate.retrieval import build_index, rank
     check_inputs(args)
     model = vcmr.load_model(args.ckpt)
-    if model.stage != "vid":
+    if model.stage != "video":
         raise VcmrError(f"{args.ckpt} is a stage-{model.stage!r} model; retrieval needs a stage-2 "
-                        f"(video-conditioned) checkpoint from `vcmr pretrain-video`")
+                        f"(video-conditioned) checkpoint from `vcmr train video`")
     index = build_index(model, args.dataset_dir, progress=not args.json)
     if args.video:
         if args.video not in index["video_ids"]:

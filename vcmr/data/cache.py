@@ -7,7 +7,7 @@ and far below mp3's own precision). Readers memory-map the arrays, so a training
 only its own samples. Files that cannot be decoded are counted and named, never fatal.
 
     vcmr cache-audio --dataset magnatagatune --dataset_dir data/mtat --cache_dir cache/mtat
-    vcmr finetune ... --cache_dir cache/mtat
+    vcmr train tagging ... --cache_dir cache/mtat
 """
 from __future__ import annotations
 

@@ -48,7 +48,7 @@ def load_split(dataset: str, root: str | Path, subset: str, split: str = "pons20
 
 
 def load_split_from_config(cfg, subset: str) -> TaggingSplit:
-    """``load_split`` with the keys of a SupervisedConfig or EvalConfig."""
+    """``load_split`` with the keys of a TaggingConfig or EvaluateConfig."""
     split = cfg.split
     if cfg.dataset == "mtg-jamendo" and split == "pons2017":
         split = "split-0"  # the shared default names a MagnaTagATune split

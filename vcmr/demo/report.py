@@ -152,7 +152,7 @@ def _expected(key: str, n: int) -> str:
     return f"{outcome} → {reason.replace('_', ' ')}: {n}" if reason else f"{outcome}: {n}"
 
 
-_STAGE_NAMES = {"mus": "stage 1", "vid": "stage 2", "sup": "stage 3"}
+_STAGE_NAMES = {"music": "stage 1", "video": "stage 2", "tagging": "stage 3"}
 
 
 def _value(v: Any) -> str:

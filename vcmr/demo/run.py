@@ -7,9 +7,9 @@ Stages (each calls the same function as the corresponding command):
 1. ``vcmr synth``: a music-video corpus (with videos the filter must drop and a broken file)
    and a MagnaTagATune-format tagging dataset;
 2. ``vcmr prepare``: middle window, scene filter, audio segments, per-second frame features;
-3. ``vcmr pretrain-music`` on the prepared audio;
-4. ``vcmr pretrain-video`` from the stage-1 checkpoint;
-5. ``vcmr finetune`` for three encoders: random, audio-only (stage 1), video-conditioned (stage 2);
+3. ``vcmr train music`` on the prepared audio;
+4. ``vcmr train video`` from the stage-1 checkpoint;
+5. ``vcmr train tagging`` for three encoders: random, audio-only (stage 1), video-conditioned (stage 2);
 6. ``vcmr evaluate`` of the three, and audio-video retrieval of the stage-2 model on held-out
    videos.
 
@@ -40,9 +40,9 @@ from vcmr.errors import VcmrError
 from vcmr.evaluate.retrieval import build_index, segment_retrieval_metrics, video_retrieval_metrics
 from vcmr.evaluate.tagging import evaluate_checkpoints
 from vcmr.prepare.pipeline import prepare_videos
-from vcmr.train.music import pretrain_music
-from vcmr.train.tagging import finetune
-from vcmr.train.video import pretrain_video
+from vcmr.train.music import train_music
+from vcmr.train.tagging import train_tagging
+from vcmr.train.video import train_video
 from vcmr.prepare.manifest import read_manifest
 
 
@@ -152,21 +152,21 @@ def build_configs(out: Path, scale: Scale, seed: int, frame_encoder: str) -> dic
     prep = load_config("prepare", None, {**scale.prepare, "frame_encoder": frame_encoder,
                                          "encoder_batch_size": 16})
     seg = scale.prepare["segment_seconds"]
-    mus = load_config("mus", None, scale.model + _common_train(out, seed, scale.mus_epochs, "stage1_music") + [
+    mus = load_config("music", None, scale.model + _common_train(out, seed, scale.mus_epochs, "stage1_music") + [
         "--dataset_dir", str(av / "audio"), "--batch_size", "16", "--excerpt_seconds", str(seg),
         "--learning_rate", "1e-3"])
-    vid = load_config("vid", None, scale.model + _common_train(out, seed, scale.vid_epochs, "stage2_video") + [
+    vid = load_config("video", None, scale.model + _common_train(out, seed, scale.vid_epochs, "stage2_video") + [
         "--dataset_dir", str(av), "--batch_size", "16", "--lstm_hidden", "128", "--video_hidden", "128",
         "--valid_fraction", "0.2", "--learning_rate", "1e-3", "--segment_seconds", str(int(seg))])
     sup = {}
     for enc in ENCODERS:
-        sup[enc] = load_config("sup", None, scale.model + _common_train(out, seed, scale.sup_epochs, f"stage3_{enc}") + [
+        sup[enc] = load_config("tagging", None, scale.model + _common_train(out, seed, scale.sup_epochs, f"stage3_{enc}") + [
             "--dataset", "magnatagatune", "--dataset_dir", str(mtat), "--split", "pons2017",
             "--batch_size", "16", "--learning_rate", "3e-3", "--patience", str(scale.sup_epochs)])
-    ev = load_config("eval", None, {"dataset": "magnatagatune", "dataset_dir": str(mtat), "split": "pons2017",
+    ev = load_config("evaluate", None, {"dataset": "magnatagatune", "dataset_dir": str(mtat), "split": "pons2017",
                                     "subset": "test", "results_dir": str(out / "results"),
                                     "overlap_ratios": [0.0, 0.5], "accelerator": "cpu", "workers": 0})
-    return {"prepare": prep, "mus": mus, "vid": vid, "sup": sup, "eval": ev}
+    return {"prepare": prep, "music": mus, "video": vid, "tagging": sup, "evaluate": ev}
 
 
 ENCODERS = ("random", "audio_only", "video_conditioned")
@@ -181,7 +181,7 @@ def recipe_overrides(cfgs: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Per stage, every recipe key whose demo value differs from the stage default (the
     authors' recipe), so the report can say exactly where the scaled-down demo departs from it."""
     out: dict[str, dict[str, Any]] = {}
-    stages = {"mus": cfgs["mus"], "vid": cfgs["vid"], "sup": cfgs["sup"][ENCODERS[1]]}
+    stages = {"music": cfgs["music"], "video": cfgs["video"], "tagging": cfgs["tagging"][ENCODERS[1]]}
     for stage, cfg in stages.items():
         default = config_to_dict(load_config(stage))
         out[stage] = {k: v for k, v in config_to_dict(cfg).items()
@@ -256,18 +256,18 @@ def _data_stages(out: Path, sc: Scale, seed: int, cfgs: dict[str, Any], timer: S
                      lambda: generate_data(out, sc, seed), _say_data)
     facts["corpus"] = _corpus_summary(data)
     summary = timer.run("prepare the videos (scene filter, audio segments, frame features)",
-                        lambda: prepare_videos([out / "data" / "videos" / "videos"], cfgs["vid"].dataset_dir,
+                        lambda: prepare_videos([out / "data" / "videos" / "videos"], cfgs["video"].dataset_dir,
                                                cfgs["prepare"], progress=False),
-                        lambda sm: _say_prepare(_prepare_summary(sm, Path(cfgs["vid"].dataset_dir))))
-    facts["prepare"] = _prepare_summary(summary, Path(cfgs["vid"].dataset_dir))
+                        lambda sm: _say_prepare(_prepare_summary(sm, Path(cfgs["video"].dataset_dir))))
+    facts["prepare"] = _prepare_summary(summary, Path(cfgs["video"].dataset_dir))
 
 
 def _training_stages(out: Path, cfgs: dict[str, Any], timer: StageTimer, facts: dict[str, Any]) -> None:
     """Stages 1 and 2, then a tagging head on each of the three encoders (stage 3)."""
-    s1 = timer.run("stage 1: music pre-training (SimCLR)", lambda: pretrain_music(cfgs["mus"]),
+    s1 = timer.run("stage 1: music pre-training (SimCLR)", lambda: train_music(cfgs["music"]),
                    lambda r: f"best checkpoint {_rel(r.get('best') or r.get('last'), out)}")
-    cfgs["vid"].audio_encoder_ckpt_path = s1["best"]
-    s2 = timer.run("stage 2: video-conditioned pre-training", lambda: pretrain_video(cfgs["vid"]),
+    cfgs["video"].audio_encoder_ckpt_path = s1["best"]
+    s2 = timer.run("stage 2: video-conditioned pre-training", lambda: train_video(cfgs["video"]),
                    lambda r: f"best checkpoint {_rel(r.get('best') or r.get('last'), out)}")
     facts["runs"] = {"stage1": s1, "stage2": s2}
     pretrained = {"random": "none", "audio_only": s1["best"], "video_conditioned": s2["best"]}
@@ -275,8 +275,8 @@ def _training_stages(out: Path, cfgs: dict[str, Any], timer: StageTimer, facts: 
     def stage3():
         res = {}
         for enc in ENCODERS:
-            cfgs["sup"][enc].pretrained_ckpt_path = pretrained[enc]
-            res[enc] = finetune(cfgs["sup"][enc])
+            cfgs["tagging"][enc].pretrained_ckpt_path = pretrained[enc]
+            res[enc] = train_tagging(cfgs["tagging"][enc])
         return res
     s3 = timer.run("stage 3: tagging heads on frozen encoders (random, stage 1, stage 2)", stage3,
                    lambda r: f"{len(r)} heads trained ({', '.join(ENCODER_LABELS[e] for e in r)})")
@@ -288,8 +288,8 @@ def _evaluation_stage(cfgs: dict[str, Any], timer: StageTimer, facts: dict[str, 
     runs = facts["runs"]
 
     def stage4():
-        tagging = evaluate_checkpoints(cfgs["eval"], [runs["stage3"][e]["best"] for e in ENCODERS], list(ENCODERS))
-        return tagging, retrieval_on_held_out(runs["stage2"]["best"], cfgs["vid"])
+        tagging = evaluate_checkpoints(cfgs["evaluate"], [runs["stage3"][e]["best"] for e in ENCODERS], list(ENCODERS))
+        return tagging, retrieval_on_held_out(runs["stage2"]["best"], cfgs["video"])
     tagging, retrieval = timer.run("stage 4: evaluation (tagging, retrieval)", stage4,
                                    lambda r: _say_tagging(*r))
     facts["tagging"] = {k: _strip(v) for k, v in tagging.items()}

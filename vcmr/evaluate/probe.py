@@ -10,7 +10,7 @@ size and modification time), so probing a checkpoint again costs only the head f
 with their song's tags in batches of at least 256 (BCE, AdamW with the config's learning
 rate and weight decay), early
 stopping on the validation loss (``patience``) and keeping the epoch with the best
-song-level validation PR-AUC, like ``vcmr finetune``. Test metrics are song-level: segment
+song-level validation PR-AUC, like ``vcmr train tagging``. Test metrics are song-level: segment
 probabilities averaged per song, the same as ``vcmr evaluate`` at overlap 0.
 
 The end-to-end head sees one random crop per song per epoch; the probe sees every segment of
@@ -18,9 +18,9 @@ every song each epoch without decoding audio, which is why it is many times fast
 
 The probe always keeps the encoder's BatchNorm statistics as the checkpoint stores them (eval
 mode, ``encoder_batchnorm: frozen``): embeddings computed once cannot follow statistics that
-change while the head trains. ``vcmr finetune`` defaults to ``encoder_batchnorm: adapt`` (the
+change while the head trains. ``vcmr train tagging`` defaults to ``encoder_batchnorm: adapt`` (the
 authors' stage 3), so probe and fine-tuning numbers of the same checkpoint can differ for that
-reason too; ``vcmr finetune --encoder_batchnorm frozen`` is the like-for-like comparison. The
+reason too; ``vcmr train tagging --encoder_batchnorm frozen`` is the like-for-like comparison. The
 result records ``"encoder_batchnorm": "frozen"``.
 
 Python::
@@ -41,8 +41,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from vcmr.checkpoint import resolve_encoder
-from vcmr.config import SupervisedConfig
+from vcmr.io.checkpoint import resolve_encoder
+from vcmr.config import TaggingConfig
 from vcmr.data.tag_categories import categories_for
 from vcmr.data.tagging import TaggingSplit, load_split_from_config
 from vcmr.evaluate.tagging import default_model_name, pick_device, run_segments, write_results
@@ -54,7 +54,7 @@ log = logging.getLogger(__name__)
 PROBE_BATCH = 256
 
 
-def _encoder_key(cfg: SupervisedConfig) -> str:
+def _encoder_key(cfg: TaggingConfig) -> str:
     p = cfg.pretrained_ckpt_path
     if p is None:
         ident = f"random-seed{cfg.seed}-{cfg.n_blocks}-{cfg.n_channels}-{cfg.output_size}"
@@ -64,7 +64,7 @@ def _encoder_key(cfg: SupervisedConfig) -> str:
     return hashlib.sha1(ident.encode()).hexdigest()[:12]
 
 
-def extract_embeddings(encoder: nn.Module, split: TaggingSplit, cfg: SupervisedConfig, cache: Path,
+def extract_embeddings(encoder: nn.Module, split: TaggingSplit, cfg: TaggingConfig, cache: Path,
                        device: torch.device, progress: bool = False) -> dict[str, np.ndarray]:
     """``{"emb" (segments, D), "song" (segments,) song row, "labels" (songs, T)}``, cached."""
     name = f"{_encoder_key(cfg)}_{split.dataset}_{cfg.split}_{cfg.subset_category}_{split.subset}.npz"
@@ -87,7 +87,7 @@ def extract_embeddings(encoder: nn.Module, split: TaggingSplit, cfg: SupervisedC
     return data
 
 
-def build_probe_head(kind: str, in_dim: int, n_tags: int, cfg: SupervisedConfig) -> nn.Module:
+def build_probe_head(kind: str, in_dim: int, n_tags: int, cfg: TaggingConfig) -> nn.Module:
     if kind == "linear":
         return nn.Linear(in_dim, n_tags)
     return tagging_head(in_dim, n_tags, cfg.head_hidden, cfg.head_dropout)
@@ -105,7 +105,7 @@ def song_probs(head: nn.Module, data: dict[str, np.ndarray]) -> np.ndarray:
     return sums / np.maximum(counts, 1)
 
 
-def fit_head(train: dict, valid: dict, tags: list[str], cfg: SupervisedConfig) -> tuple[nn.Module, dict]:
+def fit_head(train: dict, valid: dict, tags: list[str], cfg: TaggingConfig) -> tuple[nn.Module, dict]:
     """Train the probe head; returns the head of the best validation PR-AUC and a history."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # tiny matrices: one thread is fastest, several only contend
@@ -115,7 +115,7 @@ def fit_head(train: dict, valid: dict, tags: list[str], cfg: SupervisedConfig) -
         torch.set_num_threads(threads)
 
 
-def _fit_head(train: dict, valid: dict, tags: list[str], cfg: SupervisedConfig) -> tuple[nn.Module, dict]:
+def _fit_head(train: dict, valid: dict, tags: list[str], cfg: TaggingConfig) -> tuple[nn.Module, dict]:
     g = torch.Generator().manual_seed(cfg.seed)
     torch.manual_seed(cfg.seed)
     x, y = torch.from_numpy(train["emb"]), torch.from_numpy(train["labels"][train["song"]])
@@ -148,7 +148,7 @@ def _fit_head(train: dict, valid: dict, tags: list[str], cfg: SupervisedConfig) 
     return best.eval(), {"epochs": len(history), "best_valid_pr_auc": best_pr, "history": history}
 
 
-def probe(cfg: SupervisedConfig, progress: bool = False) -> dict[str, Any]:
+def probe(cfg: TaggingConfig, progress: bool = False) -> dict[str, Any]:
     """Embed train/valid/test once (cached), fit the probe head, report song-level metrics.
 
     Writes ``<results_dir>/<dataset>/<model_name>/probe_<head>/global_metrics.json`` and

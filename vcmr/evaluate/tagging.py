@@ -17,7 +17,7 @@ Python (the demo calls this directly)::
 
     from vcmr.config import load_config
     from vcmr.evaluate.tagging import evaluate_checkpoints
-    cfg = load_config("eval", overrides={"dataset_dir": "data/mtat"})
+    cfg = load_config("evaluate", overrides={"dataset_dir": "data/mtat"})
     results = evaluate_checkpoints(cfg, ["a.ckpt", "b.ckpt"], names=["audio", "video"])
     results["audio"]["overlaps"]["0.0"]["roc_auc"]
 """
@@ -51,10 +51,10 @@ log = logging.getLogger(__name__)
 def load_tagging_model(path: str | Path) -> EmbeddingModel:
     """A stage-3 model (on CPU) from any file ``load_model`` reads; another stage is refused."""
     model = load_model(path, device="cpu")
-    if model.stage != "sup":
+    if model.stage != "tagging":
         raise CheckpointError(
             f"{path} is a {model.stage!r} model without a tagging head; fine-tune it first "
-            f"(vcmr finetune --pretrained_ckpt_path {path}) and evaluate the stage-3 checkpoint")
+            f"(vcmr train tagging --pretrained_ckpt_path {path}) and evaluate the stage-3 checkpoint")
     return model
 
 
@@ -184,7 +184,7 @@ def evaluate_tagger(model: nn.Module, tags: list[str], split: TaggingSplit, cfg,
 
 def evaluate_checkpoints(cfg, ckpts: Sequence[str], names: Optional[Sequence[str]] = None,
                          progress: bool = False) -> dict[str, dict[str, Any]]:
-    """Evaluate stage-3 checkpoints on ``cfg.subset`` of ``cfg.dataset`` (an EvalConfig).
+    """Evaluate stage-3 checkpoints on ``cfg.subset`` of ``cfg.dataset`` (an EvaluateConfig).
 
     Each checkpoint's own architecture (sample_rate, audio_length, …) is used; the encoder
     keys of ``cfg`` are ignored here. Writes ``<results_dir>/<dataset>/<name>/`` per model

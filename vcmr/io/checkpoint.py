@@ -35,8 +35,8 @@ NET_PREFIX = "net."  # a training module holds its stage network as ``net``
 FORMAT_VERSION = 2  # of vcmr's checkpoints and model files
 RETRAIN = "retrain with this vcmr, or keep using the vcmr version that wrote it"
 
-STAGE_NAMES = {"mus": "stage 1 (music pre-training)", "vid": "stage 2 (video-conditioned)",
-               "sup": "stage 3 (tagging)"}
+STAGE_NAMES = {"music": "stage 1 (music pre-training)", "video": "stage 2 (video-conditioned)",
+               "tagging": "stage 3 (tagging)"}
 
 
 def checkpoint_hparams(stage: str, config: dict[str, Any], tags: list[str] | None = None) -> dict[str, Any]:
@@ -169,8 +169,8 @@ def no_pretrained(path: Optional[str]) -> bool:
 
 
 def resolve_encoder(cfg):
-    """The encoder a tagging head trains on (``vcmr finetune``, ``vcmr probe``) and ``cfg``
-    (a SupervisedConfig) with the encoder's architecture keys: the encoder of
+    """The encoder a tagging head trains on (``vcmr train tagging``, ``vcmr probe``) and ``cfg``
+    (a TaggingConfig) with the encoder's architecture keys: the encoder of
     ``cfg.pretrained_ckpt_path``, or a random one when it is none.
 
     A checkpoint's architecture wins over the config's (warning when they differ).

@@ -114,16 +114,16 @@ _FILE_KEYS = {"dataset_dir", "batch_size", "m_epochs", "learning_rate", "weight_
 # ---------------------------------------------------------------- converters
 def _authors_mus(sd, hp, source):
     enc = _blocks(sd, "encoder.all_blocks.")
-    cfg = _stage_values(hp, "mus") | _encoder_config(enc, hp, source, AUTHORS_DEFAULTS)
+    cfg = _stage_values(hp, "music") | _encoder_config(enc, hp, source, AUTHORS_DEFAULTS)
     cfg["projection_dim"] = sd["projector.2.weight"].shape[0]
     _assumed(hp, AUTHORS_DEFAULTS, source)
-    return {"stage": "mus", "config": cfg, "tags": None,
+    return {"stage": "music", "config": cfg, "tags": None,
             "state_dict": enc | _take(sd, "projector.", "projector.")}
 
 
 def _authors_vid(sd, hp, source):
     enc = _blocks(sd, "encoder.all_blocks.")
-    cfg = _stage_values(hp, "vid") | _encoder_config(enc, hp, source, AUTHORS_DEFAULTS)
+    cfg = _stage_values(hp, "video") | _encoder_config(enc, hp, source, AUTHORS_DEFAULTS)
     video = video_sizes(sd, hp, source)
     cfg |= {"projection_dim": sd["audio_projector.2.weight"].shape[0],
             "lstm_layers": video["lstm_layers"], "lstm_hidden": video["lstm_hidden"], "lstm_dropout": 0.1,
@@ -135,12 +135,12 @@ def _authors_vid(sd, hp, source):
                | _take(sd, "video_temporal.", "video_encoder.lstm.")
                | _take(sd, "video_encoder.1.", "video_encoder.fc.0.")
                | _take(sd, "video_projector.", "video_projector."))
-    return {"stage": "vid", "config": cfg, "tags": None, "state_dict": weights}
+    return {"stage": "video", "config": cfg, "tags": None, "state_dict": weights}
 
 
 def _authors_sup(sd, hp, source):
     enc = _blocks(sd, "encoder.all_blocks.")
-    cfg = _stage_values(hp, "sup") | _encoder_config(enc, hp, source, AUTHORS_DEFAULTS)
+    cfg = _stage_values(hp, "tagging") | _encoder_config(enc, hp, source, AUTHORS_DEFAULTS)
     if cfg.get("dataset") == "mtg-jamendo-dataset":
         cfg["dataset"] = "mtg-jamendo"
     cfg |= {"head_hidden": sd["projector.1.weight"].shape[0], "head_dropout": 0.3,
@@ -149,7 +149,7 @@ def _authors_sup(sd, hp, source):
     n_tags = sd["projector.3.weight"].shape[0]
     notice(f"{source} stores no tag names: its {n_tags} outputs are in the order of the dataset "
            f"it was trained on (named output_0 ... output_{n_tags - 1} here)")
-    return {"stage": "sup", "config": cfg, "tags": [f"output_{i}" for i in range(n_tags)],
+    return {"stage": "tagging", "config": cfg, "tags": [f"output_{i}" for i in range(n_tags)],
             "state_dict": enc | _take(sd, "projector.", "head.")}
 
 
@@ -158,13 +158,13 @@ def _clmr(sd, hp, source):
         else "encoder.sequential."
     proj = "model.projector." if prefix.startswith("model.") else "projector."
     enc = _blocks(sd, prefix)
-    cfg = _stage_values(hp, "mus") | _encoder_config(enc, hp, source, CLMR_DEFAULTS)
+    cfg = _stage_values(hp, "music") | _encoder_config(enc, hp, source, CLMR_DEFAULTS)
     weights = dict(enc)
     if proj + "2.weight" in sd:
         weights |= _take(sd, proj, "projector.")
         cfg["projection_dim"] = sd[proj + "2.weight"].shape[0]
     _assumed(hp, CLMR_DEFAULTS, source)
-    return {"stage": "mus", "config": cfg, "tags": None, "state_dict": weights}
+    return {"stage": "music", "config": cfg, "tags": None, "state_dict": weights}
 
 
 CONVERTERS = {"authors_mus": _authors_mus, "authors_vid": _authors_vid,

@@ -99,9 +99,9 @@ def _training_data(model) -> list[str]:
     """The data the stored config names (folder names only: full paths may be private)."""
     cfg = model.config
     name = lambda key: Path(str(cfg.get(key) or "")).name or "(not recorded)"  # noqa: E731
-    if model.stage == "mus":
+    if model.stage == "music":
         return [f"Stage 1 (SimCLR music pre-training) on the audio folder `{name('dataset_dir')}`."]
-    if model.stage == "vid":
+    if model.stage == "video":
         return [f"Stage 2 (video-conditioned pre-training) on the prepared music videos in "
                 f"`{name('dataset_dir')}`, starting from the stage-1 encoder `{name('audio_encoder_ckpt_path')}`."]
     return [f"Stage 3 (tagging head) on {cfg.get('dataset', 'an unrecorded dataset')} (split "

@@ -2,9 +2,9 @@
 
 | stage | network | parts (state-dict prefixes) |
 |---|---|---|
-| ``mus`` (music pre-training) | ``MusicNet`` | ``encoder`` (SampleCNN), ``projector`` |
-| ``vid`` (audio-video pre-training) | ``AudioVideoNet`` | ``encoder``, ``projector`` (audio), ``video_encoder`` (VideoEncoder), ``video_projector`` |
-| ``sup`` (tagging) | ``TaggingNet`` | ``encoder``, ``head`` |
+| ``music`` (music pre-training) | ``MusicNet`` | ``encoder`` (SampleCNN), ``projector`` |
+| ``video`` (audio-video pre-training) | ``AudioVideoNet`` | ``encoder``, ``projector`` (audio), ``video_encoder`` (VideoEncoder), ``video_projector`` |
+| ``tagging`` (tagging) | ``TaggingNet`` | ``encoder``, ``head`` |
 
 ``build(stage, cfg, tags)`` makes one from its stage config (the dataclass, or the dict a
 checkpoint or model file stores) and, for tagging, the tag names: every size comes from the
@@ -23,7 +23,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from vcmr.config import (ConfigError, MusicConfig, SupervisedConfig, VideoConfig, config_from_dict,
+from vcmr.config import (ConfigError, MusicConfig, TaggingConfig, VideoConfig, config_from_dict,
                          encoder_config)
 from vcmr.errors import CheckpointError
 from vcmr.models.heads import projector, tagging_head
@@ -58,7 +58,7 @@ class AudioVideoNet(nn.Module):
         super().__init__()
         if cfg.feature_dim <= 0:
             raise ConfigError("feature_dim is not set: it is read from the prepared data by "
-                              "pretrain_video(); set --feature_dim when building the network directly")
+                              "train_video(); set --feature_dim when building the network directly")
         self.encoder = SampleCNN(encoder_config(cfg))
         self.encoder.freeze_blocks(cfg.freeze_blocks, cfg.encoder_batchnorm)
         self.projector = projector(cfg.output_size, cfg.output_size, cfg.projection_dim)
@@ -92,7 +92,7 @@ class TaggingNet(nn.Module):
     mode (``frozen``).
     """
 
-    def __init__(self, cfg: SupervisedConfig, n_tags: int):
+    def __init__(self, cfg: TaggingConfig, n_tags: int):
         super().__init__()
         self.encoder = SampleCNN(encoder_config(cfg))
         self.head = tagging_head(cfg.output_size, n_tags, cfg.head_hidden, cfg.head_dropout)
@@ -106,22 +106,22 @@ class TaggingNet(nn.Module):
         return self.head(h)
 
 
-NETWORKS: dict[str, type] = {"mus": MusicNet, "vid": AudioVideoNet, "sup": TaggingNet}
-CONFIGS: dict[str, type] = {"mus": MusicConfig, "vid": VideoConfig, "sup": SupervisedConfig}
+NETWORKS: dict[str, type] = {"music": MusicNet, "video": AudioVideoNet, "tagging": TaggingNet}
+CONFIGS: dict[str, type] = {"music": MusicConfig, "video": VideoConfig, "tagging": TaggingConfig}
 
 
 def stage_config(stage: str, cfg: Any) -> Any:
     """The stage config dataclass of ``cfg`` (returned as is) or of a stored config dict."""
     if stage not in NETWORKS:
-        raise ConfigError(f"unknown stage {stage!r}: a network is built for mus, vid or sup")
+        raise ConfigError(f"unknown stage {stage!r}: a network is built for music, video or tagging")
     return cfg if isinstance(cfg, CONFIGS[stage]) else config_from_dict(stage, dict(cfg))
 
 
 def build(stage: str, cfg: Any, tags: list[str] | None = None) -> nn.Module:
-    """The network of ``stage`` ("mus", "vid" or "sup") from its config (dataclass or stored
-    dict); ``tags``, the tag names, are needed for "sup" (the head predicts one logit each)."""
+    """The network of ``stage`` ("music", "video" or "tagging") from its config (dataclass or stored
+    dict); ``tags``, the tag names, are needed for "tagging" (the head predicts one logit each)."""
     cfg = stage_config(stage, cfg)
-    if stage == "sup":
+    if stage == "tagging":
         if not tags:
             raise ConfigError("a tagging network needs its tag names (one head output per tag)")
         return TaggingNet(cfg, len(tags))

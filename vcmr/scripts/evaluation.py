@@ -9,4 +9,4 @@ import sys
 from vcmr.cli import run_seed_script
 
 if __name__ == "__main__":
-    sys.exit(run_seed_script("evaluate", "eval", sys.argv[1:]))
+    sys.exit(run_seed_script(["evaluate"], "config_eval.yaml", sys.argv[1:]))

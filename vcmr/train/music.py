@@ -1,6 +1,6 @@
 """Stage 1: CLMR-style contrastive pre-training of a SampleCNN on raw audio.
 
-    vcmr pretrain-music --dataset_dir path/to/audio --batch_size 64 --devices 2
+    vcmr train music --dataset_dir path/to/audio --batch_size 64 --devices 2
 
 Two views of each excerpt are made on the training device by the batched augmentation chain
 (``vcmr.audio.augment``); the NT-Xent loss sees the negatives of the global batch under DDP.
@@ -17,7 +17,7 @@ Randomness, and why each piece is seeded as it is:
   Valid/loss is comparable across epochs and does not depend on the batch size, the batch
   a file lands in, or the number of processes.
 
-The chain always runs in float32 with autocast off (``MusicPretraining._views``): under
+The chain always runs in float32 with autocast off (``MusicModule._views``): under
 ``16-mixed``/``bf16-mixed`` only the encoder and projector run in reduced precision, while
 the FFT reverb, the FIR filters and the pitch shifter's interpolation keep float32 accuracy.
 """
@@ -62,19 +62,19 @@ def _single_thread_on_cpu(x: torch.Tensor):
         torch.set_num_threads(n)
 
 
-class MusicPretraining(trainer_lib.SkippableSteps, pl.LightningModule):
+class MusicModule(trainer_lib.SkippableSteps, pl.LightningModule):
     """The stage-1 network (``net``: encoder + projector) trained with NT-Xent between two
     augmented views. ``stored``: the other hyper-parameters ``load_from_checkpoint`` passes."""
 
     def __init__(self, config: MusicConfig | dict, **stored):
         super().__init__()
-        cfg = module_config("mus", config, stored)
+        cfg = module_config("music", config, stored)
         self.cfg = cfg
-        self.save_hyperparameters(checkpoint_hparams("mus", config_to_dict(cfg)))
-        self.net = build("mus", cfg)
+        self.save_hyperparameters(checkpoint_hparams("music", config_to_dict(cfg)))
+        self.net = build("music", cfg)
         self.augment = AugmentChain.from_config(cfg)
         self.loss = NTXent(cfg.temperature)
-        self.n_trained_batches = self.n_skipped_batches = 0  # see pretrain_music
+        self.n_trained_batches = self.n_skipped_batches = 0  # see train_music
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
@@ -179,12 +179,12 @@ def make_loaders(cfg: MusicConfig) -> tuple[DataLoader, DataLoader]:
                        batch_size=cfg.batch_size, **kw))
 
 
-def pretrain_music(cfg: MusicConfig, callbacks=()) -> dict[str, Any]:
+def train_music(cfg: MusicConfig, callbacks=()) -> dict[str, Any]:
     """Train stage 1 from ``cfg``; returns the paths of the log folder and checkpoints.
     ``callbacks``: extra Lightning callbacks (tests record batches with them)."""
     trainer_lib.seed_everything(cfg.seed)
     train_loader, val_loader = make_loaders(cfg)
-    module = MusicPretraining(cfg)
+    module = MusicModule(cfg)
     cbs = [ResumeSamplerEpoch(train_loader.sampler, val_loader.sampler), *callbacks]
     trainer = trainer_lib.build_trainer(cfg, monitor="Valid/loss", mode="min", callbacks=cbs)
     paths = trainer_lib.run_fit(trainer, module, train_loader, val_loader, cfg.ckpt_path)

@@ -1,7 +1,7 @@
 """Stage 3: a tagging head trained on a (frozen) pre-trained SampleCNN.
 
-    vcmr finetune --dataset magnatagatune --dataset_dir data/mtat \
-        --pretrained_ckpt_path runs/vid_pretrain/version_0/checkpoints/best.ckpt
+    vcmr train tagging --dataset magnatagatune --dataset_dir data/mtat \
+        --pretrained_ckpt_path runs/video/version_0/checkpoints/best.ckpt
 
 The defaults are what the authors' stage 3 ran (their ``SupervisedLearning`` trainer and
 ``scripts/supervised.py``): the encoder's weights are frozen (``--freeze_encoder false``
@@ -24,17 +24,17 @@ config's architecture keys are overwritten, with a warning when they differ).
 ``--pretrained_ckpt_path none`` trains the head on a randomly initialised encoder (the lower
 baseline of the paper's tables).
 
-Checkpoint contents: ``hyper_parameters = {"stage": "sup", "config": {...}, "tags": [...]}``;
+Checkpoint contents: ``hyper_parameters = {"stage": "tagging", "config": {...}, "tags": [...]}``;
 the state dict holds the ``TaggingNet`` under ``net.``: ``net.encoder.*`` (SampleCNN) and
 ``net.head.*`` (tagging head).
 
 Python (the demo calls this directly)::
 
     from vcmr.config import load_config
-    from vcmr.train.tagging import finetune
-    cfg = load_config("sup", "config/config_sup.yaml", {"dataset_dir": "data/mtat",
+    from vcmr.train.tagging import train_tagging
+    cfg = load_config("tagging", "config/tagging.yaml", {"dataset_dir": "data/mtat",
                                                        "pretrained_ckpt_path": "stage1.ckpt"})
-    paths = finetune(cfg)   # {"log_dir", "best", "last", "tags"}
+    paths = train_tagging(cfg)   # {"log_dir", "best", "last", "tags"}
 """
 from __future__ import annotations
 
@@ -47,7 +47,7 @@ from pytorch_lightning.callbacks import EarlyStopping
 from torch import nn
 from torch.utils.data import DataLoader
 
-from vcmr.config import SupervisedConfig, config_to_dict
+from vcmr.config import TaggingConfig, config_to_dict
 from vcmr.data.sampling import ResumeSamplerEpoch, epoch_loader_kwargs
 from vcmr.data.tagging import CropDataset, collate_crops, load_split_from_config
 from vcmr.metrics.tagging import tagging_metrics
@@ -68,13 +68,13 @@ class TaggingModule(trainer_lib.SkippableSteps, pl.LightningModule):
     BatchNorm statistics adapt is the network's (``TaggingNet``).
     """
 
-    def __init__(self, config: SupervisedConfig | dict, tags: list[str],
+    def __init__(self, config: TaggingConfig | dict, tags: list[str],
                  encoder: Optional[SampleCNN] = None, **stored):
         super().__init__()
-        cfg = module_config("sup", config, stored)
+        cfg = module_config("tagging", config, stored)
         self.cfg, self.tags = cfg, list(tags)
-        self.save_hyperparameters(checkpoint_hparams("sup", config_to_dict(cfg), self.tags))
-        self.net = build("sup", cfg, self.tags)
+        self.save_hyperparameters(checkpoint_hparams("tagging", config_to_dict(cfg), self.tags))
+        self.net = build("tagging", cfg, self.tags)
         if encoder is not None:
             self.net.encoder.load_state_dict(encoder.state_dict())
         self.loss = nn.BCEWithLogitsLoss()
@@ -137,7 +137,7 @@ class TaggingModule(trainer_lib.SkippableSteps, pl.LightningModule):
                                                    "interval": "epoch", "strict": False}}
 
 
-def make_loaders(cfg: SupervisedConfig, train_split, valid_split) -> tuple[DataLoader, DataLoader]:
+def make_loaders(cfg: TaggingConfig, train_split, valid_split) -> tuple[DataLoader, DataLoader]:
     common = dict(sample_rate=cfg.sample_rate, audio_length=cfg.audio_length, cache_dir=cfg.cache_dir,
                   seed=cfg.seed)
     train = CropDataset(train_split, train=True, **common)
@@ -150,7 +150,7 @@ def make_loaders(cfg: SupervisedConfig, train_split, valid_split) -> tuple[DataL
             DataLoader(**epoch_loader_kwargs(valid, False, cfg.seed), batch_size=cfg.batch_size, **kw))
 
 
-def finetune(cfg: SupervisedConfig, callbacks=()) -> dict[str, Any]:
+def train_tagging(cfg: TaggingConfig, callbacks=()) -> dict[str, Any]:
     """Train stage 3 from ``cfg``.
 
     Returns ``{"log_dir", "best", "last", "tags", "n_train", "n_valid"}`` (checkpoint paths of

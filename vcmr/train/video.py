@@ -1,6 +1,6 @@
 """Stage 2: video-conditioned pre-training.
 
-    vcmr pretrain-video --dataset_dir data/av --audio_encoder_ckpt_path runs/mus_pretrain/version_0/checkpoints/best.ckpt
+    vcmr train video --dataset_dir data/av --audio_encoder_ckpt_path runs/music/version_0/checkpoints/best.ckpt
 
 The stage-1 SampleCNN (weights of the first ``freeze_blocks`` blocks frozen; their BatchNorm
 statistics adapt as in the authors' code, or stay with ``encoder_batchnorm: frozen``) and an
@@ -46,7 +46,7 @@ def initial_encoder(cfg: VideoConfig) -> SampleCNN | None:
     if cfg.audio_encoder_ckpt_path:
         if not Path(cfg.audio_encoder_ckpt_path).is_file():
             raise VcmrError(f"audio_encoder_ckpt_path {cfg.audio_encoder_ckpt_path!r} not found: give "
-                            f"a stage-1 checkpoint (vcmr pretrain-music writes …/checkpoints/best.ckpt)")
+                            f"a stage-1 checkpoint (vcmr train music writes …/checkpoints/best.ckpt)")
         encoder, _ = load_encoder(cfg.audio_encoder_ckpt_path, expected=encoder_config(cfg))
         return encoder
     if not cfg.from_scratch:
@@ -55,7 +55,7 @@ def initial_encoder(cfg: VideoConfig) -> SampleCNN | None:
     return None
 
 
-class VideoPretraining(trainer_lib.SkippableSteps, pl.LightningModule):
+class VideoModule(trainer_lib.SkippableSteps, pl.LightningModule):
     """The stage-2 network (``net``) trained with the audio-video contrastive loss; the encoder
     starts from the stage-1 checkpoint unless ``load_audio_encoder`` is False. ``stored``: the
     other hyper-parameters ``load_from_checkpoint`` passes (then the weights come from the
@@ -63,10 +63,10 @@ class VideoPretraining(trainer_lib.SkippableSteps, pl.LightningModule):
 
     def __init__(self, config: VideoConfig | dict, load_audio_encoder: bool = True, **stored):
         super().__init__()
-        cfg = module_config("vid", config, stored)
+        cfg = module_config("video", config, stored)
         self.cfg = cfg
-        self.save_hyperparameters(checkpoint_hparams("vid", config_to_dict(cfg)))
-        self.net = build("vid", cfg)
+        self.save_hyperparameters(checkpoint_hparams("video", config_to_dict(cfg)))
+        self.net = build("video", cfg)
         encoder = initial_encoder(cfg) if load_audio_encoder and not stored else None
         if encoder is not None:
             self.net.encoder.load_state_dict(encoder.state_dict())
@@ -123,7 +123,7 @@ def make_loaders(cfg: VideoConfig) -> tuple[DataLoader, DataLoader]:
             DataLoader(**epoch_loader_kwargs(valid, False, cfg.seed), batch_size=cfg.batch_size, **kw))
 
 
-def pretrain_video(cfg: VideoConfig, callbacks=()) -> dict[str, Any]:
+def train_video(cfg: VideoConfig, callbacks=()) -> dict[str, Any]:
     """Train stage 2 from ``cfg``; returns the paths of the log folder and checkpoints.
     ``callbacks``: extra Lightning callbacks."""
     trainer_lib.seed_everything(cfg.seed)
@@ -141,7 +141,7 @@ def pretrain_video(cfg: VideoConfig, callbacks=()) -> dict[str, Any]:
                         f"{cfg.audio_length}-sample crop at {cfg.sample_rate} Hz with {clip} s of "
                         f"video; leave video_crop_seconds at 0")
     resuming = bool(cfg.ckpt_path)
-    module = VideoPretraining(cfg, load_audio_encoder=not resuming)
+    module = VideoModule(cfg, load_audio_encoder=not resuming)
     cbs = [ResumeSamplerEpoch(train_loader.sampler, val_loader.sampler), *callbacks]
     trainer = trainer_lib.build_trainer(cfg, monitor="Valid/loss", mode="min", callbacks=cbs)
     return trainer_lib.run_fit(trainer, module, train_loader, val_loader, cfg.ckpt_path)

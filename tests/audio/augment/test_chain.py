@@ -63,7 +63,7 @@ def test_items_get_different_parameters():
 
 
 def test_from_config_and_errors():
-    cfg = load_config("mus", overrides=["--transforms_delay", "0.5"])
+    cfg = load_config("music", overrides=["--transforms_delay", "0.5"])
     ch = AugmentChain.from_config(cfg)
     assert ch.audio_length == 98415 and ch.p["delay"] == 0.5 and ch.p["polarity"] == 0.8
     with pytest.raises(AugmentError, match="shorter than audio_length"):
@@ -95,11 +95,11 @@ def test_two_views_are_cropped_independently_from_the_whole_excerpt():
 
 
 def test_config_defaults_are_the_reference_chain():
-    cfg = load_config("mus")
+    cfg = load_config("music")
     assert cfg.excerpt_seconds == 15.0
     ch = AugmentChain.from_config(cfg)
     assert ch.p == dict(polarity=0.8, noise=0.01, gain=0.3, filters=0.8, delay=0.3, pitch=0.6,
                         reverb=0.6)
     for key in ("filter_design", "pitch_unit", "reverb_model"):  # one version of each effect
         with pytest.raises(ConfigError, match="unknown config key"):
-            load_config("mus", overrides=[f"--{key}", "x"])
+            load_config("music", overrides=[f"--{key}", "x"])

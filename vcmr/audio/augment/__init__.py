@@ -1,7 +1,7 @@
 """The authors' waveform augmentation chain (CLMR / torchaudio-augmentations 0.2.4, which
 VCMR's unpinned requirement installed in 2022), batched in torch on the input's device.
 
-    chain = AugmentChain.from_config(load_config("mus"))
+    chain = AugmentChain.from_config(load_config("music"))
     view_a = chain(batch)                 # batch: (B, T_src >= audio_length), any device
     view_b = chain(batch)                 # an independent second view (its own crop too)
     same = chain(batch, generator=torch.Generator().manual_seed(0))   # reproducible
