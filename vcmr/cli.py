@@ -141,7 +141,7 @@ if __name__ == "__main__":
 def run_seed_script(command: list[str], authors_file: str, args: list[str]) -> int:
     """What the original VCMR scripts did: read ``config/<authors_file>`` (their name, e.g.
     ``config_mus.yaml``) from the working folder when no ``--config`` is given (the authors' own
-    file is accepted as it is, see ``vcmr.config_authors``), then run ``vcmr <command...>``."""
+    file is accepted as it is, see ``vcmr.config.authors``), then run ``vcmr <command...>``."""
     default = Path("config") / authors_file
     given = any(a == "--config" or a.startswith("--config=") for a in args)
     if not given and default.is_file():

@@ -22,7 +22,7 @@ from typing import Any, Optional
 import torch
 
 from vcmr.config import ConfigError, EncoderConfig, encoder_config
-from vcmr.config_authors import notice
+from vcmr.config.authors import notice
 from vcmr.errors import CheckpointError
 from vcmr.inference import EmbeddingModel
 from vcmr.io.foreign import read_foreign

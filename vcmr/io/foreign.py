@@ -12,7 +12,7 @@ plain file holds no metadata, so its published input is assumed (59049 samples a
 The authors' stage-3 files store no tag names: their outputs are named ``output_<i>`` and the
 model records its ``layout``, so evaluation takes them in the dataset's tag order.
 
-The authors' config files are translated by ``vcmr.config_authors``.
+The authors' config files are translated by ``vcmr.config.authors``.
 """
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from typing import Any
 import torch
 
 from vcmr.config import STAGES, EncoderConfig, encoder_config
-from vcmr.config_authors import notice
+from vcmr.config.authors import notice
 from vcmr.errors import CheckpointError
 from vcmr.io.layouts import LAYOUT_NAMES, detect_layout, drop_duplicates, video_sizes
 from vcmr.io.safe import read_weights_only

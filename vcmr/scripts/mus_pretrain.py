@@ -1,7 +1,7 @@
 """Seed-compatible entry point: ``python vcmr/scripts/mus_pretrain.py [--dataset_dir DIR] [--key value]``.
 
 Like the original script, it reads ``config/config_mus.yaml`` from the working folder when
-no ``--config`` is given (the authors' file is accepted as it is: see ``vcmr.config_authors``), then
+no ``--config`` is given (the authors' file is accepted as it is: see ``vcmr.config.authors``), then
 runs ``vcmr train music``.
 """
 import sys
