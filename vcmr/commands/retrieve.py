@@ -6,7 +6,7 @@ from vcmr.errors import VcmrError
 
 def add_arguments(parser):
     parser.add_argument("--ckpt", required=True, help="stage-2 checkpoint or exported model")
-    parser.add_argument("--dataset_dir", required=True, help="prepared dataset (vcmr prepare)")
+    parser.add_argument("--dataset_dir", "--dataset-dir", required=True, help="prepared dataset (vcmr prepare)")
     query = parser.add_mutually_exclusive_group(required=True)
     query.add_argument("--video", help="id of a prepared video: rank its music segments")
     query.add_argument("--audio", help="audio (or video) file: rank the prepared videos")
