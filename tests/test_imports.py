@@ -19,7 +19,8 @@ from pathlib import Path
 
 import torch
 
-from conftest import ROOT, TINY_OVERRIDES
+from conftest import ROOT
+from embed_helpers import tiny_checkpoint
 
 PACKAGE = ROOT / "vcmr"
 # What the core install (torch, numpy, soundfile, soxr, safetensors) must never import.
@@ -205,21 +206,9 @@ def test_nothing_below_the_demo_imports_it():
     assert not users, users
 
 
-def tiny_stage1_checkpoint(path: Path) -> Path:
-    """A stage-1 checkpoint in the layout training writes, built without Lightning."""
-    from vcmr.io.checkpoint import checkpoint_hparams
-    from vcmr.config import config_to_dict, load_config
-    from vcmr.models.stages import build
-    cfg = load_config("music", None, TINY_OVERRIDES)
-    torch.manual_seed(0)
-    sd = {f"net.{k}": v for k, v in build("music", cfg).state_dict().items()}
-    torch.save({"state_dict": sd, "hyper_parameters": checkpoint_hparams("music", config_to_dict(cfg))}, path)
-    return path
-
-
 def test_core_load_model_path_imports_no_heavy_extra(tmp_path):
     from vcmr.io.model_file import export_checkpoint
-    ckpt = tiny_stage1_checkpoint(tmp_path / "last.ckpt")
+    ckpt = tiny_checkpoint(tmp_path / "last.ckpt", "music")
     export_checkpoint(ckpt, tmp_path / "model.safetensors")
     code = (
         "import sys, numpy as np, vcmr\n"
