@@ -63,8 +63,8 @@ def test_validator_checks_pass_without_warnings(model_rate, declared):
         assert validate(model) == []
 
 
-def test_old_default_hop_would_warn():
-    """The check is live: a 250 ms hop (vcmr's old default) trips the validator's warning."""
+def test_a_250_ms_hop_would_warn():
+    """The check is live: a 250 ms hop trips the validator's warning."""
     assert any("> 50 ms" in w for w in validate(hear.HearModel(tiny_model(sample_rate=16000), timestamp_hop_ms=250)))
 
 

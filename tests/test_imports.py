@@ -221,3 +221,26 @@ def test_core_load_model_path_imports_no_heavy_extra(tmp_path):
         "print('ok', len(sys.modules))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and out.stdout.startswith("ok"), out.stderr
+
+
+def test_the_command_line_parses_without_torch():
+    """`vcmr <command> --help` answers at once: the command modules import torch (2-3 s) and the
+    extras only in their ``run`` (the lazy imports each command module names)."""
+    code = ("import sys, importlib, vcmr.cli\n"
+            "for module, _, _ in vcmr.cli.COMMANDS.values():\n"
+            "    importlib.import_module('vcmr.commands.' + module)\n"
+            f"bad = sorted(m for m in sys.modules if m.split('.')[0] in {('torch',) + HEAVY!r})\n"
+            "assert not bad, bad\n"
+            "print('ok')\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.startswith("ok"), out.stderr
+
+
+def test_decoding_processes_load_without_torch():
+    """The decoding processes of `vcmr prepare` (spawned, one per worker) import the local engine
+    and with it the frame-encoder registry; torch loads only where an encoder is built."""
+    code = ("import sys, vcmr.prepare.local_engine, vcmr.prepare.frame_encoders\n"
+            "assert 'torch' not in sys.modules\n"
+            "print('ok')\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.startswith("ok"), out.stderr

@@ -3,6 +3,8 @@ from vcmr.config import load_config
 from vcmr.errors import VcmrError
 from vcmr.paths import check_output_dir
 
+# Lazy imports: vcmr.data.cache and vcmr.data.tagging (torch) in run, so that --help answers at once.
+
 
 def add_arguments(parser):
     parser.add_argument("--config", default=None, help="YAML config (stage-3 keys; default config/tagging.yaml)")

@@ -40,6 +40,7 @@ from vcmr.data.tag_categories import categories_for
 from vcmr.data.tagging import SongDataset, TaggingSplit, collate_songs, load_split_from_config
 from vcmr.devices import resolve_device
 from vcmr.errors import CheckpointError, VcmrError
+from vcmr.evaluate.compare import write_comparison
 from vcmr.inference import EmbeddingModel
 from vcmr.io.load import load_model
 from vcmr.metrics.songs import AGGREGATIONS, aggregate, segment_song, sigmoid
@@ -208,7 +209,6 @@ def evaluate_checkpoints(cfg, ckpts: Sequence[str], names: Optional[Sequence[str
         results[name] = res
         log.info("%s: %s", name, {ov: (m["roc_auc"], m["pr_auc"]) for ov, m in res["overlaps"].items()})
     if len(results) > 1:
-        from vcmr.evaluate.compare import write_comparison
         results_files = write_comparison(results, base)
         for r in results.values():
             r["files"].update(results_files)
