@@ -1,4 +1,5 @@
 """Shared fixtures. Spawned test processes import helpers from this folder by module name."""
+import os
 import sys
 from pathlib import Path
 
@@ -9,14 +10,28 @@ if str(TESTS) not in sys.path:
     sys.path.insert(0, str(TESTS))
 
 ROOT = TESTS.parent
-import os
 
 _CANDIDATES = [os.environ.get("VCMR_SHARED_DATA", ""), ROOT.parent / "shared" / "data", "/work/shared/data"]
 SHARED_DATA = next((Path(c) for c in _CANDIDATES if c and Path(c).is_dir()), ROOT.parent / "shared" / "data")
 
-TINY_OVERRIDES = ["--n_blocks", "6", "--n_channels", "16,16,32,32,32,64", "--audio_length", "2187",
-                  "--first_block_params.conv_size", "3", "--first_block_params.out_channels", "16",
-                  "--output_size", "64"]
+# The small SampleCNN of every test (GUIDE section 5): stem + 6 blocks, 3 x 3^6 = 2187 samples,
+# 64-D embeddings. Tests build it only from here: as config keys, or as overrides.
+TINY_ENCODER = {"n_blocks": 6, "n_channels": [16, 16, 32, 32, 32, 64], "audio_length": 2187,
+                "first_block_params": {"conv_size": 3, "out_channels": 16}, "output_size": 64}
+
+
+def tiny_overrides(**changes) -> list[str]:
+    """TINY_ENCODER with ``changes`` as ``--key value`` config overrides."""
+    out = []
+    for key, value in {**TINY_ENCODER, **changes}.items():
+        if isinstance(value, dict):
+            out += [x for sub, v in value.items() for x in (f"--{key}.{sub}", str(v))]
+        else:
+            out += [f"--{key}", ",".join(map(str, value)) if isinstance(value, list) else str(value)]
+    return out
+
+
+TINY_OVERRIDES = tiny_overrides()
 
 
 @pytest.fixture

@@ -1,5 +1,9 @@
 """Models and audio shared by the embedding tests (test_api, test_export, test_hear, commands).
 
+All are the tests' tiny SampleCNN (``conftest.TINY_ENCODER``):
+
+* ``tiny_model`` / ``tiny_checkpoint``: any stage with seeded random weights, built without
+  training (no Lightning), as an ``EmbeddingModel`` or as a checkpoint file.
 * Stage 1: a real tiny training run (``train_music``, 1 step) on synthetic music.
 * Stages 2 and 3: the real LightningModules (``VideoModule``, ``TaggingModule``) with
   seeded random weights and non-trivial BatchNorm statistics, saved in the checkpoint layout
@@ -13,11 +17,38 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from conftest import TINY_OVERRIDES
+from conftest import TINY_OVERRIDES, tiny_overrides
+from vcmr.config import config_to_dict, load_config
+from vcmr.inference import EmbeddingModel
+from vcmr.io.checkpoint import checkpoint_hparams
+from vcmr.models.stages import build
 
 SR = 16000
 TAGS = ["guitar", "piano", "drums", "fast"]
 _CACHE: dict[str, Path] = {}
+
+
+def tiny_config(stage: str = "music", **changes) -> dict:
+    """The stage's config with the tiny encoder (and ``changes``), as stored in model files."""
+    return config_to_dict(load_config(stage, None, tiny_overrides(**changes)))
+
+
+def tiny_model(stage: str = "tagging", sample_rate: int = SR, seed: int = 0,
+               tags=("a", "b")) -> EmbeddingModel:
+    """The tiny network of ``stage`` at ``sample_rate`` with seeded random weights."""
+    torch.manual_seed(seed)
+    cfg = tiny_config(stage, sample_rate=sample_rate)
+    tags = list(tags) if stage == "tagging" else None
+    state = build(stage, cfg, tags).state_dict()
+    return EmbeddingModel(stage, cfg, state, tags, f"tiny {stage} model, {sample_rate} Hz")
+
+
+def tiny_checkpoint(path: Path, stage: str = "music", seed: int = 0) -> Path:
+    """``tiny_model(stage)`` saved in the checkpoint layout training writes (``net.*`` keys)."""
+    model = tiny_model(stage, seed=seed)
+    state = {f"net.{k}": v for k, v in model.net.state_dict().items()}
+    torch.save({"state_dict": state, "hyper_parameters": checkpoint_hparams(stage, model.config, model.tags)}, path)
+    return path
 
 
 def music(duration: float, sample_rate: int = SR, seed: int = 0, tags=("piano",)) -> np.ndarray:
@@ -28,7 +59,6 @@ def music(duration: float, sample_rate: int = SR, seed: int = 0, tags=("piano",)
 def stage1_checkpoint(root: Path) -> Path:
     if "music" not in _CACHE:
         from vcmr.audio.io import write_wav
-        from vcmr.config import load_config
         from vcmr.train.music import train_music
         audio = root / "stage1_audio"
         for i, tags in enumerate([("piano",), ("guitar",), ("drums", "fast"), ("piano", "slow"), ("guitar",), ("drums",)]):
@@ -56,7 +86,6 @@ def _save(module, hparams: dict, path: Path) -> Path:
 
 
 def stage2_module(feature_dim: int = 8):
-    from vcmr.config import load_config
     from vcmr.train.video import VideoModule
     torch.manual_seed(2)
     cfg = load_config("video", None, TINY_OVERRIDES + ["--feature_dim", str(feature_dim), "--from_scratch", "true"])
@@ -73,7 +102,6 @@ def stage2_checkpoint(root: Path) -> Path:
 
 
 def stage3_module():
-    from vcmr.config import load_config
     from vcmr.train.tagging import TaggingModule
     torch.manual_seed(3)
     module = TaggingModule(load_config("tagging", None, TINY_OVERRIDES), TAGS)

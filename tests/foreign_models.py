@@ -13,6 +13,7 @@ import argparse
 from pathlib import Path
 
 import torch
+from conftest import TINY_ENCODER
 from torch import nn
 
 # the authors' config_mus.yaml keys (trainer arguments of Lightning 1.x are added below)
@@ -27,9 +28,8 @@ AUTHORS_HP = {"sample_rate": 16000, "audio_length": 98415, "n_blocks": 9,
               # a few of Lightning 1.7's Trainer.add_argparse_args defaults
               "accelerator": None, "gpus": None, "devices": None, "precision": 32,
               "max_epochs": None, "strategy": None, "amp_backend": "native", "logger": True}
-# a small geometry of the same family: stem 3 x 3^6 blocks = 2187 samples
-TINY = {"n_blocks": 6, "n_channels": [16, 16, 32, 32, 32, 64], "output_size": 512,
-        "first_block_params": {"out_channels": 16, "conv_size": 3}, "audio_length": 2187}
+# the tests' small geometry (conftest.TINY_ENCODER) with the authors' 512-D output
+TINY = {**TINY_ENCODER, "output_size": 512}
 
 
 def _block(conv: nn.Conv1d, pool: int | None) -> nn.Sequential:

@@ -10,6 +10,7 @@ import vcmr
 from vcmr.inference import segment_audio
 from vcmr.audio.io import resample, write_wav
 from vcmr.errors import CheckpointError, VcmrError
+from vcmr.metrics.songs import segment_song, segment_starts
 
 from embed_helpers import SR, TAGS, music, stage1_checkpoint, stage2_checkpoint, stage2_module, stage3_checkpoint, stage3_module
 
@@ -76,12 +77,30 @@ def test_segmentation_rule_and_timestamps(model1):
     last[:100] = x[2 * seg:]  # the partial last segment is zero-padded at the end
     np.testing.assert_allclose(e.embeddings[2], model1.embed_segments(last[None]).numpy()[0], atol=1e-6)
     assert len(model1.embed(x, SR, pad_last=False).starts) == 2
-    hop = round(seg * 0.5)
-    e_half = model1.embed(x, SR, overlap=0.5)
-    np.testing.assert_allclose(e_half.starts, np.arange(4) * hop / SR)  # 4th window reaches the end
+    e_half = model1.embed(x, SR, overlap=0.5)  # window k at round(k * seg / 2); the 4th reaches the end
+    np.testing.assert_allclose(e_half.starts, np.array([0, 1094, 2187, 3280]) / SR)
+    full = model1.embed(x, SR, pad_last=False).starts  # odd segment: the full windows still nest
+    assert seg == 2187 and set(full) <= set(e_half.starts)
     short = model1.embed(x[:500], SR)
     assert short.embeddings.shape == (1, 64) and short.ends[0] == pytest.approx(500 / SR)
     np.testing.assert_allclose(model1.embed_song(x, SR), e.embeddings.mean(0), rtol=1e-6)
+
+
+@pytest.mark.parametrize("overlap", [0.0, 0.25, 0.5, 0.9])
+def test_embedding_cuts_songs_as_evaluation_does(model1, overlap):
+    """Dropping the tail (pad_last=False) is evaluation's policy: then the embedding path and
+    the song-level evaluation cut the same windows; padding the tail only adds a last one."""
+    seg = model1.segment_samples
+    x = music(4 * seg / SR, seed=9)[: 3 * seg + 701]
+    windows, starts = segment_audio(x, seg, overlap, pad_last=False)
+    segs, grid = segment_song(x, seg, [overlap])
+    np.testing.assert_array_equal(windows, segs[grid[overlap]])
+    np.testing.assert_array_equal(starts, segment_starts(len(x), seg, overlap))
+    e = model1.embed(x, SR, overlap=overlap, pad_last=False)
+    np.testing.assert_array_equal(np.round(e.starts * SR).astype(int), starts)
+    padded = np.round(model1.embed(x, SR, overlap=overlap).starts * SR).astype(int)
+    np.testing.assert_array_equal(padded[:-1], starts)
+    assert padded[-1] + seg >= len(x) > starts[-1] + seg
 
 
 def test_segment_audio_counts():

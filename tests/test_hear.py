@@ -16,24 +16,11 @@ import pytest
 import torch
 
 from vcmr import hear
-from vcmr.inference import EmbeddingModel
-from vcmr.models.stages import build
-from vcmr.config import EncoderConfig, FirstBlockParams, config_to_dict
 from vcmr.errors import VcmrError
 
-from embed_helpers import SR, music, stage1_checkpoint
+from embed_helpers import SR, music, stage1_checkpoint, tiny_model
 
 ACCEPTABLE = [16000, 22050, 32000, 44100, 48000]  # hearvalidator 2021.0.6's ACCEPTABLE_SAMPLE_RATE
-
-
-def tiny_model(sample_rate: int, seed: int = 0) -> EmbeddingModel:
-    """config/tiny.yaml's SampleCNN at ``sample_rate``, seeded random weights."""
-    torch.manual_seed(seed)
-    cfg = EncoderConfig(sample_rate=sample_rate, audio_length=2187, n_blocks=6,
-                        n_channels=[16, 16, 32, 32, 32, 64], output_size=64,
-                        first_block_params=FirstBlockParams(out_channels=16, conv_size=3))
-    state = build("tagging", config_to_dict(cfg), ["a", "b"]).state_dict()
-    return EmbeddingModel("tagging", config_to_dict(cfg), state, ["a", "b"], f"tiny {sample_rate} Hz")
 
 
 def validate(model) -> list[str]:
@@ -69,16 +56,16 @@ def validate(model) -> list[str]:
 
 @pytest.mark.parametrize("model_rate, declared", [(8000, 16000), (16000, 16000), (22050, 22050)])
 def test_validator_checks_pass_without_warnings(model_rate, declared):
-    model = hear.HearModel(tiny_model(model_rate))
+    model = hear.HearModel(tiny_model(sample_rate=model_rate))
     assert model.sample_rate == declared and model.model.sample_rate == model_rate
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the wrapper itself warns about nothing
         assert validate(model) == []
 
 
-def test_old_default_hop_would_warn():
-    """The check is live: a 250 ms hop (vcmr's old default) trips the validator's warning."""
-    assert any("> 50 ms" in w for w in validate(hear.HearModel(tiny_model(16000), timestamp_hop_ms=250)))
+def test_a_250_ms_hop_would_warn():
+    """The check is live: a 250 ms hop trips the validator's warning."""
+    assert any("> 50 ms" in w for w in validate(hear.HearModel(tiny_model(sample_rate=16000), timestamp_hop_ms=250)))
 
 
 @pytest.mark.parametrize("rate, expected", [(8000, 16000), (16000, 16000), (16001, 22050), (22050, 22050),
@@ -89,7 +76,7 @@ def test_declared_rate(rate, expected):
 
 def test_resampled_inside_matches_embedding_api():
     """An 8 kHz model given 16 kHz audio embeds what EmbeddingModel.embed_song embeds."""
-    model = hear.HearModel(tiny_model(8000))
+    model = hear.HearModel(tiny_model(sample_rate=8000))
     audio = torch.from_numpy(np.stack([music(1.3, 16000, seed=s) for s in (1, 2)]))
     scene = hear.get_scene_embeddings(audio, model)
     for i in range(2):
@@ -107,16 +94,16 @@ def test_timestamps_reach_the_end_with_exact_counts():
 
 
 def test_batch_equals_one_at_a_time_and_batch_size_is_free():
-    model = hear.HearModel(tiny_model(22050), batch_size=3)
+    model = hear.HearModel(tiny_model(sample_rate=22050), batch_size=3)
     audio = torch.rand((3, 22050)) * 2 - 1
     emb, ts = hear.get_timestamp_embeddings(audio, model)
-    one, ts1 = hear.get_timestamp_embeddings(audio[1:2], hear.HearModel(tiny_model(22050), batch_size=50))
+    one, ts1 = hear.get_timestamp_embeddings(audio[1:2], hear.HearModel(tiny_model(sample_rate=22050), batch_size=50))
     torch.testing.assert_close(emb[1:2], one, rtol=1e-5, atol=1e-6)
     assert torch.equal(ts[1:2], ts1) and torch.equal(ts[0], ts[2])
 
 
 def test_empty_batch_gives_empty_outputs():
-    model = hear.HearModel(tiny_model(16000))
+    model = hear.HearModel(tiny_model(sample_rate=16000))
     emb, ts = hear.get_timestamp_embeddings(torch.zeros(0, 16000), model)
     assert emb.shape == (0, 21, 64) and ts.shape == (0, 21)
     assert hear.get_scene_embeddings(torch.zeros(0, 16000), model).shape == (0, 64)

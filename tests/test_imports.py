@@ -19,7 +19,8 @@ from pathlib import Path
 
 import torch
 
-from conftest import ROOT, TINY_OVERRIDES
+from conftest import ROOT
+from embed_helpers import tiny_checkpoint
 
 PACKAGE = ROOT / "vcmr"
 # What the core install (torch, numpy, soundfile, soxr, safetensors) must never import.
@@ -205,21 +206,9 @@ def test_nothing_below_the_demo_imports_it():
     assert not users, users
 
 
-def tiny_stage1_checkpoint(path: Path) -> Path:
-    """A stage-1 checkpoint in the layout training writes, built without Lightning."""
-    from vcmr.io.checkpoint import checkpoint_hparams
-    from vcmr.config import config_to_dict, load_config
-    from vcmr.models.stages import build
-    cfg = load_config("music", None, TINY_OVERRIDES)
-    torch.manual_seed(0)
-    sd = {f"net.{k}": v for k, v in build("music", cfg).state_dict().items()}
-    torch.save({"state_dict": sd, "hyper_parameters": checkpoint_hparams("music", config_to_dict(cfg))}, path)
-    return path
-
-
 def test_core_load_model_path_imports_no_heavy_extra(tmp_path):
     from vcmr.io.model_file import export_checkpoint
-    ckpt = tiny_stage1_checkpoint(tmp_path / "last.ckpt")
+    ckpt = tiny_checkpoint(tmp_path / "last.ckpt", "music")
     export_checkpoint(ckpt, tmp_path / "model.safetensors")
     code = (
         "import sys, numpy as np, vcmr\n"
@@ -230,5 +219,28 @@ def test_core_load_model_path_imports_no_heavy_extra(tmp_path):
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in heavy)\n"
         "assert not bad, bad\n"
         "print('ok', len(sys.modules))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.startswith("ok"), out.stderr
+
+
+def test_the_command_line_parses_without_torch():
+    """`vcmr <command> --help` answers at once: the command modules import torch (2-3 s) and the
+    extras only in their ``run`` (the lazy imports each command module names)."""
+    code = ("import sys, importlib, vcmr.cli\n"
+            "for module, _, _ in vcmr.cli.COMMANDS.values():\n"
+            "    importlib.import_module('vcmr.commands.' + module)\n"
+            f"bad = sorted(m for m in sys.modules if m.split('.')[0] in {('torch',) + HEAVY!r})\n"
+            "assert not bad, bad\n"
+            "print('ok')\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.startswith("ok"), out.stderr
+
+
+def test_decoding_processes_load_without_torch():
+    """The decoding processes of `vcmr prepare` (spawned, one per worker) import the local engine
+    and with it the frame-encoder registry; torch loads only where an encoder is built."""
+    code = ("import sys, vcmr.prepare.local_engine, vcmr.prepare.frame_encoders\n"
+            "assert 'torch' not in sys.modules\n"
+            "print('ok')\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and out.stdout.startswith("ok"), out.stderr

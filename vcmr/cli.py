@@ -1,6 +1,7 @@
 """The ``vcmr`` command. Each subcommand lives in ``vcmr/commands/<name>.py`` with two
 functions, ``add_arguments(parser)`` and ``run(args) -> int``; modules are imported only when
-their subcommand runs, so ``vcmr embed`` works from the core install.
+their subcommand runs, so ``vcmr embed`` works from the core install. For the same reason
+Lightning (``train`` extra) is imported only when ``--verbose`` asks for it.
 
 Config-driven subcommands accept ``--config FILE`` and any ``--key value`` override; unknown
 options are collected into ``args.overrides`` and checked by ``vcmr.config``.
@@ -12,7 +13,8 @@ import importlib
 import sys
 from pathlib import Path
 
-from vcmr.errors import VcmrError
+from vcmr._version import __version__
+from vcmr.errors import ConfigError, VcmrError
 
 # name -> (module under vcmr.commands, one-line help, takes --key value overrides)
 COMMANDS: dict[str, tuple[str, str, bool]] = {
@@ -91,13 +93,24 @@ def split_overrides(parser: argparse.ArgumentParser, args: list[str]) -> tuple[l
     return own, overrides
 
 
+def parse_command(name: str, argv: list[str]) -> tuple[argparse.Namespace, object]:
+    """(the parsed arguments of ``vcmr NAME ARGV...``, the command's module); config-driven
+    commands get the ``--key value`` overrides they do not declare in ``args.overrides``."""
+    parser, module = build_parser(name)
+    if not COMMANDS[name][2]:
+        return parser.parse_args(argv), module
+    rest, overrides = split_overrides(parser, argv)
+    args = parser.parse_intermixed_args(rest)  # inputs may follow options
+    args.overrides = overrides
+    return args, module
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help"):
         print(_top_level_help())
         return 0
     if argv[0] == "--version":
-        from vcmr import __version__
         print(__version__)
         return 0
     _tolerate_odd_names()
@@ -105,17 +118,10 @@ def main(argv: list[str] | None = None) -> int:
     if name not in COMMANDS:
         print(f"vcmr: unknown command {name!r}\n\n{_top_level_help()}", file=sys.stderr)
         return 2
-    from vcmr.config import ConfigError
     try:
-        parser, module = build_parser(name)
-        if COMMANDS[name][2]:
-            rest, overrides = split_overrides(parser, argv[1:])
-            args = parser.parse_intermixed_args(rest)  # inputs may follow options
-            args.overrides = overrides
-        else:
-            args = parser.parse_args(argv[1:])
+        args, module = parse_command(name, argv[1:])
         if name in VERBOSE_COMMANDS and args.verbose:
-            from vcmr.train.trainer import set_verbose
+            from vcmr.train.trainer import set_verbose  # Lightning: lazy, see the docstring
             set_verbose(True)
         return int(module.run(args) or 0)
     except (VcmrError, ConfigError, FileNotFoundError) as e:
@@ -134,10 +140,6 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
-if __name__ == "__main__":
-    sys.exit(main())
-
-
 def run_seed_script(command: list[str], authors_file: str, args: list[str]) -> int:
     """What the original VCMR scripts did: read ``config/<authors_file>`` (their name, e.g.
     ``config_mus.yaml``) from the working folder when no ``--config`` is given (the authors' own
@@ -147,3 +149,7 @@ def run_seed_script(command: list[str], authors_file: str, args: list[str]) -> i
     if not given and default.is_file():
         args = ["--config", str(default), *args]
     return main([*command, *args])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

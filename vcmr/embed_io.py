@@ -4,7 +4,7 @@ Rows are keyed by the input path (as found: a given file, or a file under a give
 
 * per segment: ``path``, ``start``, ``end`` (seconds; ``end`` clipped to the file's duration),
   ``embedding`` (D floats);
-* ``--song-level``: ``path``, ``duration`` (seconds), ``n_segments``, ``embedding``.
+* ``--song_level``: ``path``, ``duration`` (seconds), ``n_segments``, ``embedding``.
 
 Formats (never pickled): ``npz`` arrays ``path`` (unicode), ``start``/``end`` or
 ``duration``/``n_segments``, ``embedding`` (n, D); ``npy`` one structured array with those fields;

@@ -25,7 +25,7 @@
 Cost: the default hop is 50 ms, the spacing HEAR asks for (its validator warns above it). Every
 timestamp is one full model window (6.15 s in the paper), so one second of audio costs 20
 windows: about 120 times the work of the scene embedding's non-overlapping segments, and 5 times
-the old 250 ms default. ``timestamp_hop_ms`` trades time resolution for speed.
+that of a 250 ms hop. ``timestamp_hop_ms`` trades time resolution for speed.
 
 Batches: HEAR zero-pads a batch of sounds to one length; embeddings are computed on the padded
 array, as the kit expects. Windows of all sounds go through the network together, in chunks of

@@ -10,17 +10,18 @@
 ``{stage, config, state_dict, tags}``; ``vcmr.io.load.load_model`` makes one from any model
 file.
 
-Segmentation rule (also in the README): the audio is mixed to mono, resampled to the model's
-``sample_rate`` (soxr, HQ) and cut into windows of ``segment_samples`` starting at 0 with hop
-``round(segment_samples * (1 - overlap))``. Windows are added until one reaches the end of the
-audio; the last window, when partial, is zero-padded at the end (the same rule as stage-1
-training for short files). Audio shorter than one window gives one zero-padded window. With
-``pad_last=False`` a partial last window is dropped instead (unless it is the only one).
-``ends`` are clipped to the audio's duration, so ``ends - starts`` is the real audio covered.
+Segmentation rule (also in docs/using-models.md): the audio is mixed to mono, resampled to the
+model's ``sample_rate`` (soxr, HQ) and cut into windows of ``segment_samples``; window k starts
+at ``round(k * hop)`` with the fractional hop ``segment_samples * (1 - overlap)``, the rule of
+song-level evaluation (``vcmr.metrics.songs.segment_starts``). Windows are added until one
+reaches the end of the audio; the last window, when partial, is zero-padded at the end (the
+same rule as stage-1 training for short files). Audio shorter than one window gives one
+zero-padded window. With ``pad_last=False`` a partial last window is dropped instead (unless it
+is the only one), as evaluation does. ``ends`` are clipped to the audio's duration, so
+``ends - starts`` is the real audio covered.
 """
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -31,6 +32,7 @@ from torch import nn
 from vcmr.audio.io import read_audio, resample
 from vcmr.config import ConfigError, config_to_dict
 from vcmr.errors import CheckpointError, VcmrError
+from vcmr.metrics.songs import segment_starts
 from vcmr.models.stages import NETWORKS, build, load_weights
 
 __all__ = ["Embeddings", "EmbeddingModel", "embed_file", "segment_audio", "to_mono_waveform"]
@@ -73,17 +75,9 @@ def segment_audio(x: np.ndarray, segment: int, overlap: float = 0.0,
     """Cut mono ``x`` into (n, segment) windows by the rule above; returns (windows, starts)."""
     if not 0.0 <= overlap < 1.0:
         raise VcmrError(f"overlap must be in [0, 1) (a fraction of the segment), got {overlap}")
-    hop = max(1, round(segment * (1.0 - overlap)))
-    n = len(x)
-    if n <= segment:
-        count = 1
-    elif pad_last:
-        count = 1 + math.ceil((n - segment) / hop)
-    else:
-        count = 1 + (n - segment) // hop
-    starts = np.arange(count, dtype=np.int64) * hop
+    starts = np.asarray(segment_starts(len(x), segment, overlap, pad_last), dtype=np.int64)
     padded = np.zeros(int(starts[-1]) + segment, dtype=np.float32)
-    padded[: min(n, len(padded))] = x[: len(padded)]
+    padded[: min(len(x), len(padded))] = x[: len(padded)]
     windows = np.lib.stride_tricks.sliding_window_view(padded, segment)[starts]
     return np.ascontiguousarray(windows), starts
 
@@ -92,13 +86,6 @@ def _as_float_tensor(x: Any) -> torch.Tensor:
     if isinstance(x, torch.Tensor):
         return x.detach().to(torch.float32)
     return torch.from_numpy(np.asarray(x, dtype=np.float32))
-
-
-def default_device(device: str | torch.device | None) -> torch.device:
-    """``device``, or CUDA when available for None / "auto"."""
-    if device is None or device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 # ------------------------------------------------------------------------------ the model

@@ -1,18 +1,12 @@
 """`vcmr evaluate` / `vcmr train tagging` report bad input as one clear line (no traceback)."""
-import torch
 from conftest import TINY_OVERRIDES
+from embed_helpers import tiny_checkpoint
 
 from vcmr.cli import main
-from vcmr.config import config_to_dict, load_config
-from vcmr.io.checkpoint import checkpoint_hparams
-from vcmr.models.stages import build
 
 
 def test_evaluate_rejects_stage1_checkpoint(tmp_path, capsys):
-    cfg = load_config("music", overrides=TINY_OVERRIDES)
-    torch.save({"hyper_parameters": checkpoint_hparams("music", config_to_dict(cfg)),
-                "state_dict": {f"net.{k}": v for k, v in build("music", cfg).state_dict().items()}},
-               tmp_path / "s1.ckpt")
+    tiny_checkpoint(tmp_path / "s1.ckpt", "music")
     code = main(["evaluate", "--dataset_dir", str(tmp_path), "--ckpt", str(tmp_path / "s1.ckpt")])
     err = capsys.readouterr().err
     assert code == 1 and "without a tagging head" in err and "vcmr train tagging" in err

@@ -1,11 +1,11 @@
 import pytest
 import torch
+from conftest import tiny_overrides
 
 from vcmr.config import ConfigError, load_config
 from vcmr.models import SampleCNN, projector, tagging_head
 
-TINY = ["--n_blocks", "6", "--n_channels", "16,16,32,32,32,64", "--audio_length", "2187",
-        "--first_block_params.conv_size", "3", "--first_block_params.out_channels", "16"]
+TINY = tiny_overrides(output_size=512)  # the tiny geometry with the paper's 512-D output
 
 
 def n_params(module):

@@ -3,12 +3,14 @@ from vcmr.config import load_config
 from vcmr.errors import VcmrError
 from vcmr.paths import check_output_dir
 
+# Lazy imports: vcmr.data.cache and vcmr.data.tagging (torch) in run, so that --help answers at once.
+
 
 def add_arguments(parser):
     parser.add_argument("--config", default=None, help="YAML config (stage-3 keys; default config/tagging.yaml)")
     parser.add_argument("--dataset", choices=["magnatagatune", "mtg-jamendo"], help="dataset format")
-    parser.add_argument("--dataset_dir", help="dataset folder (audio + split files)")
-    parser.add_argument("--cache_dir", help="where the decoded audio goes (then pass --cache_dir to train tagging / evaluate/probe)")
+    parser.add_argument("--dataset_dir", "--dataset-dir", help="dataset folder (audio + split files)")
+    parser.add_argument("--cache_dir", "--cache-dir", help="where the decoded audio goes (then pass --cache_dir to train tagging / evaluate/probe)")
     parser.add_argument("--subsets", default="train,valid,test", help="comma-separated subsets to cache")
 
 

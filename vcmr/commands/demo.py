@@ -16,7 +16,7 @@ def add_arguments(parser):
     parser.add_argument("--out", default="demo_out", help="output folder (default demo_out)")
     parser.add_argument("--scale", default="small", choices=["tiny", "small", "medium"],
                         help="tiny: ~3 min smoke run; small (default): the demo; medium: paper geometry")
-    parser.add_argument("--frame-encoder", default="efficientnet-lite0", choices=["efficientnet-lite0", "clip"],
+    parser.add_argument("--frame_encoder", "--frame-encoder", default="efficientnet-lite0", choices=["efficientnet-lite0", "clip"],
                         help="frame encoder for `prepare` (efficientnet-lite0 works offline; clip is "
                              "downloaded once into the Hugging Face cache when online)")
     parser.add_argument("--seed", type=int, default=0)

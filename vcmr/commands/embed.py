@@ -1,7 +1,7 @@
 """``vcmr embed``: embeddings of audio files, folders, or the audio track of videos.
 
     vcmr embed my_music/ --ckpt model.safetensors --out emb.parquet
-    vcmr embed a.wav clip.mp4 --ckpt last.ckpt --out emb.npz --song-level --overlap 0.5
+    vcmr embed a.wav clip.mp4 --ckpt last.ckpt --out emb.npz --song_level --overlap 0.5
 """
 import sys
 
@@ -11,61 +11,42 @@ from vcmr.embed_io import collect_inputs, embed_paths, format_of, write_table
 from vcmr.errors import VcmrError
 from vcmr.paths import check_output_file
 
-# torch and the model loader are imported in the functions that need them, so that
-# `vcmr embed --help` answers without loading torch.
+# Lazy imports: vcmr.devices and vcmr.io.load (torch, 2-3 s to import) are imported in run, so
+# that `vcmr embed --help` answers at once.
 
 
 def add_arguments(parser):
     parser.add_argument("inputs", nargs="+", metavar="INPUT",
                         help="audio/video files or folders (searched recursively)")
     parser.add_argument("--ckpt", required=True,
-                        help="model: a .ckpt of any stage, a .safetensors from `vcmr export` (or its --hub-dir folder), "
+                        help="model: a .ckpt of any stage, a .safetensors from `vcmr export` (or its --hub_dir folder), "
                              "a Hugging Face Hub model hf://ORG/NAME[@REVISION], or the authors' or CLMR's checkpoint")
     parser.add_argument("--out", required=True, help="output file (.npy, .npz, .parquet or .csv)")
     parser.add_argument("--format", choices=["npy", "npz", "parquet", "csv"], default=None,
                         help="output format (default: from the --out suffix)")
-    parser.add_argument("--song-level", action="store_true",
+    parser.add_argument("--song_level", "--song-level", action="store_true",
                         help="one row per file: the mean of its segment embeddings")
     parser.add_argument("--overlap", type=float, default=0.0,
                         help="overlap between consecutive segments as a fraction in [0, 1) (default 0)")
     parser.add_argument("--space", choices=["encoder", "joint"], default="encoder",
                         help="encoder output (default) or, for stage-2 models, the audio-video joint space")
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
-    parser.add_argument("--batch-size", type=int, default=0, help="segments per forward pass (default: 32, measured in benchmarks/README.md)")
+    parser.add_argument("--batch_size", "--batch-size", type=int, default=0, help="segments per forward pass (default: 32, measured in benchmarks/README.md)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
-def check_device(device: str | None) -> None:
-    """A device that exists on this machine, before any file is read (else a VcmrError)."""
-    import torch
-    if device in (None, "auto"):
-        return
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, ValueError):
-        raise VcmrError(f"--device {device!r} is not a device name; use cpu, cuda, cuda:1 or mps") from None
-    if dev.type == "cuda":
-        n = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        if n == 0:
-            raise VcmrError(f"--device {device}: this machine has no usable CUDA GPU (or this PyTorch "
-                            f"build has no CUDA support); use --device cpu or leave --device unset")
-        if dev.index is not None and dev.index >= n:
-            raise VcmrError(f"--device {device}: there are only {n} CUDA device(s) (0..{n - 1})")
-    elif dev.type == "mps" and not torch.backends.mps.is_available():
-        raise VcmrError(f"--device {device}: MPS is not available here; use --device cpu")
-
-
 def run(args) -> int:
+    from vcmr.devices import resolve_device
     from vcmr.io.load import load_model
     fmt = format_of(args.out, args.format)
     if not 0.0 <= args.overlap < 1.0:
         raise VcmrError(f"--overlap must be in [0, 1), got {args.overlap}")
     if args.batch_size < 0:
-        raise VcmrError(f"--batch-size must be a positive count (or 0 for automatic), got {args.batch_size}")
+        raise VcmrError(f"--batch_size must be a positive count (or 0 for automatic), got {args.batch_size}")
     # Before the (long) embedding: the output must be writable and must not be an input.
     check_output_file(args.out, f"--out {args.out!r}", [args.ckpt, *args.inputs])
-    check_device(args.device)
-    model = load_model(args.ckpt, args.device)
+    device = resolve_device(args.device, "--device")  # before any file is read
+    model = load_model(args.ckpt, device)
     model.batch_size = args.batch_size or None
     model.space_size(args.space)  # fail early when the model has no such space
     files, input_errors = collect_inputs(args.inputs)

@@ -2,11 +2,13 @@
 from vcmr.config import load_config
 from vcmr.paths import check_output_dir
 
+# Lazy import: vcmr.evaluate.tagging (torch, scikit-learn) in run, so that --help answers at once.
+
 
 def add_arguments(parser):
     parser.add_argument("--config", default=None, help="YAML config (default: built-in defaults = config/evaluate.yaml)")
     parser.add_argument("--dataset", choices=["magnatagatune", "mtg-jamendo"], help="dataset format")
-    parser.add_argument("--dataset_dir", help="dataset folder (audio + split files)")
+    parser.add_argument("--dataset_dir", "--dataset-dir", help="dataset folder (audio + split files)")
     parser.add_argument("--ckpt", action="append", default=[],
                         help="stage-3 checkpoint (repeat to compare several models); added to the "
                              "config's ckpt_paths (the authors' ckpt_path_audio / ckpt_path_multimodal)")

@@ -2,7 +2,7 @@
 ready for the Hugging Face Hub.
 
     vcmr export runs/music/version_0/checkpoints/last.ckpt --out model.safetensors
-    vcmr export runs/.../best.ckpt --hub-dir my-vcmr-model && hf upload ORG/my-vcmr-model my-vcmr-model
+    vcmr export runs/.../best.ckpt --hub_dir my-vcmr-model && hf upload ORG/my-vcmr-model my-vcmr-model
 
 The model-file modules (torch, safetensors) are imported in ``run``, so that
 ``vcmr export --help`` answers without loading torch.
@@ -13,7 +13,7 @@ from vcmr.errors import VcmrError
 def add_arguments(parser):
     parser.add_argument("ckpt", help="a .ckpt written by vcmr training (stage 1, 2 or 3)")
     parser.add_argument("--out", default=None, help="output file, e.g. model.safetensors")
-    parser.add_argument("--hub-dir", default=None,
+    parser.add_argument("--hub_dir", "--hub-dir", default=None,
                         help="output folder for the Hugging Face Hub: model.safetensors, config.json "
                              "and a model card README.md (load back with vcmr.load_model(DIR) or hf://ORG/NAME)")
     parser.add_argument("--license", default="mit", help="licence written in the model card (default mit)")
@@ -23,7 +23,7 @@ def run(args) -> int:
     from vcmr.io.hub import export_hub_dir
     from vcmr.io.model_file import export_checkpoint
     if not args.out and not args.hub_dir:
-        raise VcmrError("vcmr export needs --out FILE.safetensors or --hub-dir FOLDER (or both)")
+        raise VcmrError("vcmr export needs --out FILE.safetensors or --hub_dir FOLDER (or both)")
     for target in filter(None, (args.out, args.hub_dir)):
         hub = target == args.hub_dir
         model = export_hub_dir(args.ckpt, target, args.license) if hub else export_checkpoint(args.ckpt, target)

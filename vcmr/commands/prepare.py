@@ -19,6 +19,7 @@ import os
 import sys
 from typing import Mapping, Optional
 
+from vcmr.commands import flag_names
 from vcmr.config import load_config
 from vcmr.errors import VcmrError
 from vcmr.prepare.merge import merge_outputs
@@ -28,9 +29,8 @@ from vcmr.prepare.pipeline import format_summary, prepare_videos
 def _flag(group, key: str, text: str, **kw) -> None:
     """``--key`` and its dashed spelling, for a PrepareConfig key (``run`` passes it on as an
     override, so the YAML value holds unless the flag is given)."""
-    names = [f"--{key}"] + ([f"--{key.replace('_', '-')}"] if "_" in key else [])
     kw.setdefault("metavar", "N")
-    group.add_argument(*names, dest=key, default=None, help=text, **kw)
+    group.add_argument(*flag_names(key), dest=key, default=None, help=text, **kw)
 
 
 # PrepareConfig keys with a flag of their own (any other key is given as --key value too)

@@ -2,6 +2,8 @@
 from vcmr.config import load_config
 from vcmr.paths import check_output_dir
 
+# Lazy import: vcmr.evaluate.probe (torch, scikit-learn) in run, so that --help answers at once.
+
 
 def add_arguments(parser):
     parser.add_argument("--config", default=None,

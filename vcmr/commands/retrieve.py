@@ -1,12 +1,17 @@
 """``vcmr retrieve``: music for a video, or videos for a piece of music, with a stage-2 model."""
 import json
+from pathlib import Path
 
+import vcmr
 from vcmr.errors import VcmrError
+from vcmr.paths import check_input_dir
+
+# Lazy import: vcmr.evaluate.retrieval (torch, 2-3 s) in run, so that --help answers at once.
 
 
 def add_arguments(parser):
     parser.add_argument("--ckpt", required=True, help="stage-2 checkpoint or exported model")
-    parser.add_argument("--dataset_dir", required=True, help="prepared dataset (vcmr prepare)")
+    parser.add_argument("--dataset_dir", "--dataset-dir", required=True, help="prepared dataset (vcmr prepare)")
     query = parser.add_mutually_exclusive_group(required=True)
     query.add_argument("--video", help="id of a prepared video: rank its music segments")
     query.add_argument("--audio", help="audio (or video) file: rank the prepared videos")
@@ -16,8 +21,6 @@ def add_arguments(parser):
 
 def check_inputs(args) -> None:
     """Every path and number before the model is loaded and the index built."""
-    from pathlib import Path
-    from vcmr.paths import check_input_dir
     if args.top < 1:
         raise VcmrError(f"--top must be at least 1, got {args.top}")
     check_input_dir(args.dataset_dir, "--dataset_dir")
@@ -31,7 +34,6 @@ def check_inputs(args) -> None:
 
 
 def run(args) -> int:
-    import vcmr
     from vcmr.evaluate.retrieval import build_index, rank
     check_inputs(args)
     model = vcmr.load_model(args.ckpt)

@@ -1,6 +1,6 @@
 """`vcmr synth ...`: generate synthetic music videos and tagging datasets.
 
-    vcmr synth music-videos --out corpus --n 20 [--seed 0] [--duration 150] [--n-long-scene 1] ...
+    vcmr synth music-videos --out corpus --n 20 [--seed 0] [--duration 150] [--n_long_scene 1] ...
     vcmr synth magnatagatune --out mtat --n 64 [--seed 0] [--duration 29.1]
     vcmr synth mtg-jamendo --out jamendo --n 64 [--seed 0] [--category moodtheme]
 
@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 from collections import Counter
 
+from vcmr.commands import flag_names
 from vcmr.errors import VcmrError
 
 
@@ -23,7 +24,7 @@ def _common(p: argparse.ArgumentParser, duration: float, what: str):
                    help=f"seconds per {what[:-1]} (default {duration})")
     p.add_argument("--workers", type=int, default=None,
                    help="parallel processes (default min(2, cpu count)); results do not depend on it")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--no_progress", "--no-progress", action="store_true", help="no progress bar")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -32,17 +33,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     _common(mv, 150.0, "videos")
     mv.add_argument("--size", default="320x240", help="WxH (default 320x240)")
     mv.add_argument("--fps", type=int, default=25)
-    mv.add_argument("--sample-rate", type=int, default=22050, help="audio sample rate (default 22050)")
-    for fault, help_ in (("long-scene", "with a scene longer than 30 s"),
-                         ("too-short", "shorter than 2 minutes"), ("no-audio", "without an audio stream"),
+    mv.add_argument("--sample_rate", "--sample-rate", type=int, default=22050, help="audio sample rate (default 22050)")
+    for fault, help_ in (("long_scene", "with a scene longer than 30 s"),
+                         ("too_short", "shorter than 2 minutes"), ("no_audio", "without an audio stream"),
                          ("corrupt", "truncated (cannot be decoded)")):
-        mv.add_argument(f"--n-{fault}", type=int, default=0, help=f"how many of the N videos are {help_}")
+        mv.add_argument(*flag_names(f"n_{fault}"), type=int, default=0,
+                        help=f"how many of the N videos are {help_}")
     mt = sub.add_parser("magnatagatune", help="MagnaTagATune-format dataset (mp3 + annotations + both splits)")
     _common(mt, 29.1, "clips")
-    mt.add_argument("--sample-rate", type=int, default=16000)
+    mt.add_argument("--sample_rate", "--sample-rate", type=int, default=16000)
     mj = sub.add_parser("mtg-jamendo", help="MTG-Jamendo-format dataset (mp3 + split tsv + tag lists)")
     _common(mj, 30.0, "tracks")
-    mj.add_argument("--sample-rate", type=int, default=22050)
+    mj.add_argument("--sample_rate", "--sample-rate", type=int, default=22050)
     mj.add_argument("--category", default="moodtheme", choices=["moodtheme", "genre", "instrument"])
 
 

@@ -6,7 +6,8 @@
         --pretrained_ckpt_path S2                                          # stage 3
 
 Every key of the stage's config (``config/<stage>.yaml``) can be given as ``--key value``.
-The training function is looked up when the command runs (``vcmr.train.<stage>.train_<stage>``).
+The training function is looked up when the command runs (``vcmr.train.<stage>.train_<stage>``),
+and Lightning (the ``train`` extra) is imported then, so ``--help`` answers without it.
 """
 import importlib
 
@@ -29,7 +30,7 @@ def run(args) -> int:
     cfg = load_config(args.stage, args.config, args.overrides)
     check_training_paths(cfg, *STAGES[args.stage])
     train = getattr(importlib.import_module(f"vcmr.train.{args.stage}"), f"train_{args.stage}")
-    from vcmr.train.trainer import summary  # Lightning: not needed for --help
+    from vcmr.train.trainer import summary
     paths = train(cfg)
     best = "best checkpoint (valid PR-AUC)" if args.stage == "tagging" else "best checkpoint"
     text = summary(paths, best)

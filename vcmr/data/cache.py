@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Iterable, Optional
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from vcmr.audio.io import AudioReadError, read_audio
 from vcmr.paths import atomic_output
@@ -59,7 +60,6 @@ def cache_audio(items: Iterable, cache_dir: str | Path, sample_rate: int, worker
 
     Already cached clips are skipped, so the command can be re-run after an interruption.
     """
-    from tqdm.auto import tqdm
     jobs = [(str(it.path), str(cache_path(cache_dir, sample_rate, it.relpath or it.path.name)), sample_rate)
             for it in items]
     counts = {"decoded": 0, "cached": 0, "failed": 0}

@@ -27,6 +27,7 @@ import torch
 from torch.utils.data import Dataset
 
 from vcmr.audio.io import AudioReadError
+from vcmr.data.cache import read_cached_or_decode
 from vcmr.data.magnatagatune import load_magnatagatune
 from vcmr.data.mtg_jamendo import load_mtg_jamendo
 from vcmr.data.splits import (DATASETS, SUBSETS, DatasetFormatError, TaggingItem,  # noqa: F401
@@ -61,7 +62,6 @@ AudioReader = Callable[[TaggingItem], np.ndarray]
 
 def make_reader(sample_rate: int, cache_dir: Optional[str | Path]) -> AudioReader:
     """A function item -> mono float32 audio at ``sample_rate`` (cache first, then decode)."""
-    from vcmr.data.cache import read_cached_or_decode
 
     def read(item: TaggingItem) -> np.ndarray:
         return read_cached_or_decode(item, sample_rate, cache_dir)

@@ -225,7 +225,7 @@ def _run_sections(facts: dict[str, Any]) -> list[tuple[str, Any]]:
                    "results on real music, which are listed separately at the end."))
     s.append(("h2", "What was run"))
     m = facts["machine"]
-    s.append(("p", f"`vcmr demo --scale {facts['scale']} --seed {facts['seed']} --frame-encoder "
+    s.append(("p", f"`vcmr demo --scale {facts['scale']} --seed {facts['seed']} --frame_encoder "
                    f"{facts['frame_encoder']}` on {m['platform']} ({m['cpus']} CPUs, GPU: {m['gpu']}), "
                    f"Python {m['python']}, torch {m['torch']}. Total time: "
                    f"{facts['total_seconds'] / 60:.1f} min."))

@@ -39,11 +39,11 @@ from vcmr.demo.synth.formats import write_magnatagatune
 from vcmr.errors import VcmrError
 from vcmr.evaluate.retrieval import build_index, segment_retrieval_metrics, video_retrieval_metrics
 from vcmr.evaluate.tagging import evaluate_checkpoints
+from vcmr.prepare.manifest import read_manifest
 from vcmr.prepare.pipeline import prepare_videos
 from vcmr.train.music import train_music
 from vcmr.train.tagging import train_tagging
 from vcmr.train.video import train_video
-from vcmr.prepare.manifest import read_manifest
 
 
 @dataclass
@@ -315,7 +315,6 @@ def _corpus_summary(data: dict) -> dict[str, Any]:
 
 
 def _prepare_summary(summary: dict, data_dir: Path) -> dict[str, Any]:
-    from collections import Counter
     rows = list(read_manifest(data_dir).values())
     return {"counts": dict(Counter(r["status"] for r in rows)),
             "reasons": dict(Counter(f"{r['status']}:{r['reason']}" for r in rows if r.get("reason"))),

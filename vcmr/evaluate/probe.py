@@ -41,11 +41,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from vcmr.io.checkpoint import resolve_encoder
 from vcmr.config import TaggingConfig
 from vcmr.data.tag_categories import categories_for
 from vcmr.data.tagging import TaggingSplit, load_split_from_config
-from vcmr.evaluate.tagging import default_model_name, pick_device, run_segments, write_results
+from vcmr.devices import resolve_device
+from vcmr.evaluate.tagging import default_model_name, run_segments, write_results
+from vcmr.io.checkpoint import resolve_encoder
 from vcmr.metrics.tagging import tagging_metrics
 from vcmr.models.heads import tagging_head
 
@@ -160,7 +161,7 @@ def probe(cfg: TaggingConfig, progress: bool = False) -> dict[str, Any]:
     name = cfg.model_name or (default_model_name(cfg.pretrained_ckpt_path) if cfg.pretrained_ckpt_path else "random")
     out_dir = Path(cfg.results_dir) / cfg.dataset / name
     cache = Path(cfg.cache_dir) / "probe_cache" if cfg.cache_dir else out_dir / "probe_cache"
-    device = pick_device(cfg.accelerator)
+    device = resolve_device(cfg.accelerator, "accelerator")
     t0 = time.perf_counter()
     splits = {s: load_split_from_config(cfg, s) for s in ("train", "valid", "test")}
     data = {s: extract_embeddings(encoder, sp, cfg, cache, device, progress) for s, sp in splits.items()}

@@ -37,12 +37,14 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from vcmr.data.tag_categories import categories_for
-from vcmr.metrics.songs import AGGREGATIONS, aggregate, segment_song, sigmoid
-from vcmr.metrics.tagging import tagging_metrics
 from vcmr.data.tagging import SongDataset, TaggingSplit, collate_songs, load_split_from_config
+from vcmr.devices import resolve_device
 from vcmr.errors import CheckpointError, VcmrError
+from vcmr.evaluate.compare import write_comparison
 from vcmr.inference import EmbeddingModel
 from vcmr.io.load import load_model
+from vcmr.metrics.songs import AGGREGATIONS, aggregate, segment_song, sigmoid
+from vcmr.metrics.tagging import tagging_metrics
 
 log = logging.getLogger(__name__)
 
@@ -56,14 +58,6 @@ def load_tagging_model(path: str | Path) -> EmbeddingModel:
             f"{path} is a {model.stage!r} model without a tagging head; fine-tune it first "
             f"(vcmr train tagging --pretrained_ckpt_path {path}) and evaluate the stage-3 checkpoint")
     return model
-
-
-def pick_device(accelerator: str = "auto") -> torch.device:
-    if accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available()):
-        if not torch.cuda.is_available():
-            raise VcmrError("accelerator gpu was asked for but no CUDA device is available; use --accelerator cpu")
-        return torch.device("cuda")
-    return torch.device("cpu")
 
 
 @torch.no_grad()
@@ -166,7 +160,7 @@ def evaluate_tagger(model: nn.Module, tags: list[str], split: TaggingSplit, cfg,
                         f"dataset and split it was fine-tuned on")
     if cfg.aggregation not in AGGREGATIONS:
         raise VcmrError(f"unknown aggregation {cfg.aggregation!r}: choose one of {', '.join(AGGREGATIONS)}")
-    device = device or pick_device(cfg.accelerator)
+    device = device or resolve_device(cfg.accelerator, "accelerator")
     model = model.to(device).eval()
     outputs = run_segments(split, model, sample_rate, audio_length, cfg.overlap_ratios, cfg.batch_size,
                            cfg.workers, cfg.cache_dir, device, progress)
@@ -215,7 +209,6 @@ def evaluate_checkpoints(cfg, ckpts: Sequence[str], names: Optional[Sequence[str
         results[name] = res
         log.info("%s: %s", name, {ov: (m["roc_auc"], m["pr_auc"]) for ov, m in res["overlaps"].items()})
     if len(results) > 1:
-        from vcmr.evaluate.compare import write_comparison
         results_files = write_comparison(results, base)
         for r in results.values():
             r["files"].update(results_files)

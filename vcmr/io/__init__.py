@@ -5,7 +5,7 @@
 | ``load`` | ``load_model``: the one entry, any file or Hub name -> ``EmbeddingModel`` |
 | ``checkpoint`` | vcmr training checkpoints (.ckpt): read, check a resume file, the encoder alone |
 | ``model_file`` | exported model files (.safetensors): write, read, ``vcmr export`` |
-| ``hub`` | Hugging Face Hub: ``hf://ORG/NAME[@REVISION]`` and the folder ``--hub-dir`` writes |
+| ``hub`` | Hugging Face Hub: ``hf://ORG/NAME[@REVISION]`` and the folder ``--hub_dir`` writes |
 | ``foreign`` | the VCMR authors' and CLMR's checkpoints, converted to vcmr's config and weights |
 | ``layouts`` | recognising those foreign layouts by their keys |
 | ``safe`` | the one ``torch.load(weights_only=True)`` reader |

@@ -3,7 +3,7 @@ a Hub repository holds.
 
     vcmr.load_model("hf://ORG/NAME")              # model.safetensors of a Hub repository
     vcmr.load_model("hf://ORG/NAME@v1.0")         # a pinned revision (tag, branch or commit)
-    vcmr export runs/.../last.ckpt --hub-dir my-vcmr-model   # then: hf upload ORG/my-vcmr-model my-vcmr-model
+    vcmr export runs/.../last.ckpt --hub_dir my-vcmr-model   # then: hf upload ORG/my-vcmr-model my-vcmr-model
 
 Hub models go through ``huggingface_hub`` (the ``hub`` extra): its cache (``$HF_HOME``,
 ``$HF_HUB_CACHE``), its offline mode (``HF_HUB_OFFLINE=1``: the cached file, no request), its
@@ -72,7 +72,7 @@ def hub_file(spec: str) -> Path:
         raise HubError(f"{spec}: repository {repo!r} has no revision {revision!r}") from None
     except errors.EntryNotFoundError:
         raise HubError(f"{spec}: repository {repo!r} has no {HUB_FILE}; upload the folder "
-                       f"`vcmr export CKPT --hub-dir DIR` writes") from None
+                       f"`vcmr export CKPT --hub_dir DIR` writes") from None
     except (errors.HfHubHTTPError, OSError) as e:
         raise HubError(f"{spec}: cannot download {HUB_FILE} ({type(e).__name__}: {e})") from None
 
@@ -143,8 +143,8 @@ def export_hub_dir(ckpt: str | Path, out_dir: str | Path, license: str = HUB_LIC
     """Checkpoint -> a folder ready for ``hf upload ORG/NAME DIR``: model.safetensors,
     config.json (the file's metadata, readable without safetensors) and README.md (model card)."""
     out_dir = Path(out_dir)
-    check_output_dir(out_dir, f"--hub-dir {str(out_dir)!r}")
-    check_output_file(out_dir / "model.safetensors", f"--hub-dir {str(out_dir)!r}", [ckpt])
+    check_output_dir(out_dir, f"--hub_dir {str(out_dir)!r}")
+    check_output_file(out_dir / "model.safetensors", f"--hub_dir {str(out_dir)!r}", [ckpt])
     model = model_from_checkpoint(ckpt)
     metrics = checkpoint_metrics(ckpt)
     save_model_file(model, out_dir / "model.safetensors")

@@ -16,21 +16,27 @@ from vcmr.errors import VcmrError
 AGGREGATIONS = ("average", "max", "majority")
 
 
-def segment_starts(n_samples: int, length: int, overlap: float) -> list[int]:
-    """Start offsets of the full ``length`` windows with the given overlap ratio in [0, 1).
+def segment_starts(n_samples: int, length: int, overlap: float, pad_last: bool = False) -> list[int]:
+    """Start offsets of ``length`` windows with the given overlap ratio in [0, 1): the one
+    segmentation rule of vcmr (song-level evaluation and ``EmbeddingModel.embed``).
 
-    A song shorter than one window gives one window at 0 (zero-padded later); a tail shorter
-    than a window is dropped, as in the reference evaluation.
+    The hop is ``length * (1 - overlap)``, kept fractional, and window k starts at
+    ``round(k * hop)`` (not ``k * round(hop)``): the grids then nest exactly, every window of
+    overlap 0 is also a window of overlap 0.5 even when the hop is fractional. A song shorter
+    than one window gives one window at 0 (zero-padded by the caller). The tail, audio after the
+    last full window, is dropped (``pad_last=False``, the reference evaluation) or covered by one
+    more window that the caller zero-pads at the end (``pad_last=True``, embedding).
     """
     if not 0.0 <= overlap < 1.0:
         raise VcmrError(f"overlap ratio {overlap} must be in [0, 1) (e.g. --overlap_ratios 0,0.5)")
     if n_samples <= length:
         return [0]
-    # start k = round(k * hop) rather than k * round(hop): grids then nest exactly (every
-    # window of overlap 0 is also a window of overlap 0.5 when the hop is fractional).
     hop = max(1.0, length * (1.0 - overlap))
-    n = int((n_samples - length) // hop) + 1
-    return sorted({int(round(k * hop)) for k in range(n) if round(k * hop) + length <= n_samples})
+    n_full = int((n_samples - length) // hop) + 1  # windows k with k * hop <= n_samples - length
+    if round(n_full * hop) + length <= n_samples:  # a start of n_samples - length + 0.5 rounds
+        n_full += 1                                 # down (half to even): that window is full too
+    count = n_full + (pad_last and round((n_full - 1) * hop) + length < n_samples)
+    return [int(round(k * hop)) for k in range(count)]
 
 
 def segment_song(x: np.ndarray, length: int, overlaps: Sequence[float]) -> tuple[np.ndarray, dict[float, np.ndarray]]:

@@ -98,10 +98,9 @@ class FrameEncoder:
 
 
 def _device(device: str) -> str:
-    import torch
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
+    """The ``device`` key of PrepareConfig (auto, cpu, cuda, cuda:1) as a checked device name."""
+    from vcmr.devices import resolve_device  # torch: lazy, as everywhere in this module
+    return str(resolve_device(device, "device"))
 
 
 # ------------------------------------------------------------------------------------ CLIP
@@ -139,7 +138,7 @@ def _clip_missing(source: str, err: Exception, offline: bool = True, path: bool 
         f"CLIPVisionModelWithProjection.from_pretrained('{CLIP_DEFAULT_SOURCE}'); "
         f"P.from_pretrained('{CLIP_DEFAULT_SOURCE}')\"` to fill the Hugging Face cache "
         f"(~/.cache/huggingface, or $HF_HOME); (2) save the model with save_pretrained to a "
-        f"directory and pass --frame_encoder_path DIR; (3) use --frame-encoder "
+        f"directory and pass --frame_encoder_path DIR; (3) use --frame_encoder "
         f"efficientnet-lite0, whose weights ship with pip.")
 
 
