@@ -241,7 +241,7 @@ def test_stage3_two_processes(mtat, tmp_path):
     from vcmr.train.tagging import TaggingModule, make_loaders
     logs = tmp_path / "runs"
     _, ranks_b, last = one_epoch_then_resume(
-        tmp_path, lambda *extra: sup_args(mtat, logs, *extra), logs, "supervised", "s")
+        tmp_path, lambda *extra: sup_args(mtat, logs, *extra), logs, "tagging", "s")
     ck = torch.load(last, map_location="cpu", weights_only=True)
     module = TaggingModule.load_from_checkpoint(last, map_location="cpu", weights_only=True)
     cfg = load_config("tagging", str(ROOT / "config" / "tiny.yaml"), [

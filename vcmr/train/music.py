@@ -26,20 +26,16 @@ from __future__ import annotations
 from contextlib import contextmanager
 from typing import Any
 
-import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader
 
 from vcmr.audio.augment import AugmentChain
-from vcmr.config import MusicConfig, config_to_dict
+from vcmr.config import MusicConfig
 from vcmr.data.audio_folder import AudioFolder, collate_indexed
-from vcmr.data.sampling import ResumeSamplerEpoch, epoch_loader_kwargs
 from vcmr.errors import VcmrError
-from vcmr.io.checkpoint import checkpoint_hparams, module_config
 from vcmr.losses import NTXent
-from vcmr.models.stages import build
-from vcmr.train import trainer as trainer_lib
-from vcmr.train.optim import build_optimizer
+from vcmr.train.base import StageModule, StageRun, batch_sizes, fit_stage, loader
+from vcmr.train.trainer import mixed_seed
 
 # Each item is an excerpt of excerpt_seconds (default 15 s, the reference's segment) from which
 # the chain crops the two views independently (never from the zero padding of shorter files);
@@ -62,22 +58,17 @@ def _single_thread_on_cpu(x: torch.Tensor):
         torch.set_num_threads(n)
 
 
-class MusicModule(trainer_lib.SkippableSteps, pl.LightningModule):
+class MusicModule(StageModule):
     """The stage-1 network (``net``: encoder + projector) trained with NT-Xent between two
     augmented views. ``stored``: the other hyper-parameters ``load_from_checkpoint`` passes."""
 
-    def __init__(self, config: MusicConfig | dict, **stored):
-        super().__init__()
-        cfg = module_config("music", config, stored)
-        self.cfg = cfg
-        self.save_hyperparameters(checkpoint_hparams("music", config_to_dict(cfg)))
-        self.net = build("music", cfg)
-        self.augment = AugmentChain.from_config(cfg)
-        self.loss = NTXent(cfg.temperature)
-        self.n_trained_batches = self.n_skipped_batches = 0  # see train_music
+    stage = "music"
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
+    def __init__(self, config: MusicConfig | dict, **stored):
+        super().__init__(config, stored)
+        self.augment = AugmentChain.from_config(self.cfg)
+        self.loss = NTXent(self.cfg.temperature)
+        self.n_trained_batches = self.n_skipped_batches = 0  # see train_music
 
     def _views(self, batch: torch.Tensor, generator: torch.Generator | None):
         """Two augmented views of ``batch``, computed in float32 outside autocast."""
@@ -94,7 +85,7 @@ class MusicModule(trainer_lib.SkippableSteps, pl.LightningModule):
 
     @staticmethod
     def _generator(batch: torch.Tensor, *parts: int) -> torch.Generator:
-        return torch.Generator(device=batch.device).manual_seed(trainer_lib.mixed_seed(*parts))
+        return torch.Generator(device=batch.device).manual_seed(mixed_seed(*parts))
 
     def train_generator(self, batch: torch.Tensor) -> torch.Generator:
         """The augmentation generator of this training step: ``(seed, global rank, step)``."""
@@ -105,7 +96,7 @@ class MusicModule(trainer_lib.SkippableSteps, pl.LightningModule):
 
     def training_step(self, batch, batch_idx: int):
         batch, _ = _unpack(batch)
-        if min(trainer_lib.batch_sizes(self, batch.shape[0])) < 2:
+        if min(batch_sizes(self, batch.shape[0])) < 2:
             # A process with < 2 readable files cannot train (no negatives; BatchNorm needs two
             # clips): every process skips, or the others would wait for it in the all-gather.
             self.n_skipped_batches += 1
@@ -113,19 +104,19 @@ class MusicModule(trainer_lib.SkippableSteps, pl.LightningModule):
         self.n_trained_batches += 1
         a, b = self._views(batch, self.train_generator(batch))
         loss = self._step(a, b)
-        self.log("Train/loss", loss, prog_bar=True, sync_dist=True, batch_size=batch.shape[0])
+        self.log_loss("Train", loss, batch.shape[0])
         return loss
 
     def validation_step(self, batch, batch_idx: int):
         batch, indices = _unpack(batch)
-        sizes = trainer_lib.batch_sizes(self, batch.shape[0])
+        sizes = batch_sizes(self, batch.shape[0])
         if min(sizes) < 1 or sum(sizes) < 2:  # the same decision on every process
             return None
         if indices is None:
             indices = torch.arange(batch_idx * batch.shape[0], (batch_idx + 1) * batch.shape[0])
         a, b = self._item_views(batch, indices)
         loss = self._step(a, b)
-        self.log("Valid/loss", loss, prog_bar=True, sync_dist=True, batch_size=batch.shape[0])
+        self.log_loss("Valid", loss, batch.shape[0])
         self._scored_val = True
         return loss
 
@@ -135,10 +126,6 @@ class MusicModule(trainer_lib.SkippableSteps, pl.LightningModule):
     def on_validation_epoch_end(self) -> None:
         if not self._scored_val:  # every validation batch had < 2 readable files
             self.log("Valid/loss", float("inf"), sync_dist=True)
-
-    def configure_optimizers(self):
-        return build_optimizer(self.parameters(), self.cfg.optimizer, self.cfg.learning_rate,
-                               self.cfg.weight_decay)
 
 
 def _unpack(batch) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -171,23 +158,21 @@ def make_loaders(cfg: MusicConfig) -> tuple[DataLoader, DataLoader]:
     train = AudioFolder(cfg.dataset_dir, "train", **common)
     valid = AudioFolder(cfg.dataset_dir, "valid", **common)
     check_enough_items(cfg, len(train), len(valid))
-    kw = dict(num_workers=cfg.workers, collate_fn=collate_indexed,
-              persistent_workers=cfg.workers > 0, pin_memory=torch.cuda.is_available())
-    return (DataLoader(**epoch_loader_kwargs(train, True, cfg.seed, with_index=True),
-                       batch_size=cfg.batch_size, drop_last=len(train) > cfg.batch_size, **kw),
-            DataLoader(**epoch_loader_kwargs(valid, False, cfg.seed, with_index=True),
-                       batch_size=cfg.batch_size, **kw))
+    return (loader(train, cfg, True, collate_indexed, with_index=True),
+            loader(valid, cfg, False, collate_indexed, with_index=True))
+
+
+def setup(cfg: MusicConfig) -> StageRun:
+    """Stage 1's loaders and module (after seeding: ``fit_stage``)."""
+    train_loader, val_loader = make_loaders(cfg)
+    return StageRun(MusicModule(cfg), train_loader, val_loader)
 
 
 def train_music(cfg: MusicConfig, callbacks=()) -> dict[str, Any]:
     """Train stage 1 from ``cfg``; returns the paths of the log folder and checkpoints.
     ``callbacks``: extra Lightning callbacks (tests record batches with them)."""
-    trainer_lib.seed_everything(cfg.seed)
-    train_loader, val_loader = make_loaders(cfg)
-    module = MusicModule(cfg)
-    cbs = [ResumeSamplerEpoch(train_loader.sampler, val_loader.sampler), *callbacks]
-    trainer = trainer_lib.build_trainer(cfg, monitor="Valid/loss", mode="min", callbacks=cbs)
-    paths = trainer_lib.run_fit(trainer, module, train_loader, val_loader, cfg.ckpt_path)
+    run = fit_stage(cfg, setup, callbacks)
+    module, paths = run.module, run.paths
     if module.n_skipped_batches and not module.n_trained_batches:
         raise VcmrError(
             f"no training step ran: all {module.n_skipped_batches} batch(es) had fewer than 2 "

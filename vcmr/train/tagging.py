@@ -10,8 +10,9 @@ batch statistics and their running statistics adapt to the tagging data
 (``encoder_batchnorm: adapt``; ``frozen`` keeps the pre-trained statistics, as ``vcmr probe``
 does). In their code this comes from Lightning 1.x calling ``train()`` on the whole module at
 the start of fitting and after each validation, undoing the ``encoder.eval()`` of the
-constructor; Lightning 2 restores each submodule's own mode, so here the mode is set
-explicitly (the network, ``vcmr.models.stages.TaggingNet``, decides what it means). The head is Dropout(0.3) - Linear(512, 128) - ReLU -
+constructor; here every stage's module is put in training mode when fitting starts
+(``vcmr.train.base.StageModule``) and the network, ``vcmr.models.stages.TaggingNet``, decides
+what that means for the encoder. The head is Dropout(0.3) - Linear(512, 128) - ReLU -
 Linear(128, n_tags), the loss BCE with logits, the optimiser AdamW (lr 1e-3, weight decay
 1e-6) on the head, ReduceLROnPlateau (factor 0.1, ``lr_patience`` 5) and early stopping
 (``patience`` 10) on the validation loss, at most 100 epochs of batches of 128, and
@@ -41,59 +42,49 @@ from __future__ import annotations
 import warnings
 from typing import Any, Optional
 
-import pytorch_lightning as pl
 import torch
-from pytorch_lightning.callbacks import EarlyStopping
+from pytorch_lightning.callbacks import Callback, EarlyStopping
 from torch import nn
 from torch.utils.data import DataLoader
 
-from vcmr.config import TaggingConfig, config_to_dict
-from vcmr.data.sampling import ResumeSamplerEpoch, epoch_loader_kwargs
+from vcmr.config import TaggingConfig
 from vcmr.data.tagging import CropDataset, collate_crops, load_split_from_config
+from vcmr.io.checkpoint import resolve_encoder
 from vcmr.metrics.tagging import tagging_metrics
-from vcmr.io.checkpoint import checkpoint_hparams, module_config, resolve_encoder
 from vcmr.models import SampleCNN
-from vcmr.models.stages import build
-from vcmr.train import trainer as trainer_lib
-from vcmr.train.optim import build_optimizer
+from vcmr.train.base import StageModule, StageRun, batch_sizes, fit_stage, loader
 
 LR_FACTOR = 0.1
 
 
-class TaggingModule(trainer_lib.SkippableSteps, pl.LightningModule):
+class TaggingModule(StageModule):
     """The stage-3 network (``net``: encoder + tagging head) trained with BCE on multi-hot tags.
 
     ``encoder``: weights to start from (``resolve_encoder``); ``stored``: the other
     hyper-parameters ``load_from_checkpoint`` passes. Which encoder parts train and whether its
-    BatchNorm statistics adapt is the network's (``TaggingNet``).
+    BatchNorm statistics adapt is the network's (``TaggingNet``). ``best.ckpt`` is the epoch
+    with the best validation PR-AUC.
     """
+
+    stage = "tagging"
+    monitor, monitor_mode = "Valid/pr_auc", "max"
 
     def __init__(self, config: TaggingConfig | dict, tags: list[str],
                  encoder: Optional[SampleCNN] = None, **stored):
-        super().__init__()
-        cfg = module_config("tagging", config, stored)
-        self.cfg, self.tags = cfg, list(tags)
-        self.save_hyperparameters(checkpoint_hparams("tagging", config_to_dict(cfg), self.tags))
-        self.net = build("tagging", cfg, self.tags)
+        super().__init__(config, stored, list(tags))
+        self.tags = list(tags)
         if encoder is not None:
             self.net.encoder.load_state_dict(encoder.state_dict())
         self.loss = nn.BCEWithLogitsLoss()
-        self._val: list[tuple[torch.Tensor, torch.Tensor]] = []
-
-    def on_train_batch_start(self, batch, batch_idx: int):
-        # Lightning 2 neither calls train() when fitting starts nor after validation (it restores
-        # each submodule's recorded mode): set the encoder's training mode, its frozen parts kept.
-        self.net.encoder.train()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
+        self._val_probs: list[torch.Tensor] = []
+        self._val_labels: list[torch.Tensor] = []
 
     def training_step(self, batch, batch_idx: int):
         x, y = batch
         # Every process takes the same branch (or DDP's gradient averaging waits for the one
         # that skipped): skip when any process has no readable clip, or only one while
         # BatchNorm is in training mode (the last block's output is 1 sample long).
-        smallest = min(trainer_lib.batch_sizes(self, len(x) if x.numel() else 0))
+        smallest = min(batch_sizes(self, len(x) if x.numel() else 0))
         if smallest == 0:
             return self.skip_step()  # every file of a batch was unreadable (already warned)
         if smallest == 1 and self.net.encoder.training:
@@ -101,7 +92,7 @@ class TaggingModule(trainer_lib.SkippableSteps, pl.LightningModule):
                           "at least two (use a batch_size that does not leave one song over)", stacklevel=2)
             return self.skip_step()
         loss = self.loss(self(x), y)
-        self.log("Train/loss", loss, prog_bar=True, sync_dist=True, batch_size=len(x))
+        self.log_loss("Train", loss, len(x))
         return loss
 
     def validation_step(self, batch, batch_idx: int):
@@ -110,17 +101,15 @@ class TaggingModule(trainer_lib.SkippableSteps, pl.LightningModule):
             return None
         logits = self(x)
         loss = self.loss(logits, y)
-        self.log("Valid/loss", loss, prog_bar=True, sync_dist=True, batch_size=len(x))
-        self._val.append((torch.sigmoid(logits).detach(), y.detach()))
+        self.log_loss("Valid", loss, len(x))
+        self._val_probs.append(torch.sigmoid(logits).detach())
+        self._val_labels.append(y.detach())
         return loss
 
     def on_validation_epoch_end(self) -> None:
-        n_tags = len(self.tags)
-        probs = torch.cat([p for p, _ in self._val]) if self._val else torch.zeros(0, n_tags, device=self.device)
-        labels = torch.cat([y for _, y in self._val]) if self._val else torch.zeros(0, n_tags, device=self.device)
-        self._val.clear()
-        # metrics over the whole validation set; every process joins the gather, whatever it holds
-        probs, labels = trainer_lib.gather_rows(self, probs), trainer_lib.gather_rows(self, labels)
+        # metrics over the whole validation set
+        probs = self.gather_epoch(self._val_probs, len(self.tags))
+        labels = self.gather_epoch(self._val_labels, len(self.tags))
         if probs.shape[0] == 0:
             return
         m = tagging_metrics(labels.cpu().numpy(), probs.float().cpu().numpy(), self.tags)
@@ -129,12 +118,15 @@ class TaggingModule(trainer_lib.SkippableSteps, pl.LightningModule):
         self.log("Valid/roc_auc", float(m["roc_auc"] or 0.0))
 
     def configure_optimizers(self):
-        opt = build_optimizer(self.parameters(), self.cfg.optimizer, self.cfg.learning_rate,
-                              self.cfg.weight_decay)
+        opt = super().configure_optimizers()
         sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="min", factor=LR_FACTOR,
                                                            patience=self.cfg.lr_patience)
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "monitor": "Valid/loss",
                                                    "interval": "epoch", "strict": False}}
+
+    def stage_callbacks(self) -> list[Callback]:
+        return [EarlyStopping(monitor="Valid/loss", mode="min", patience=self.cfg.patience,
+                              check_on_train_epoch_end=False)]
 
 
 def make_loaders(cfg: TaggingConfig, train_split, valid_split) -> tuple[DataLoader, DataLoader]:
@@ -142,12 +134,17 @@ def make_loaders(cfg: TaggingConfig, train_split, valid_split) -> tuple[DataLoad
                   seed=cfg.seed)
     train = CropDataset(train_split, train=True, **common)
     valid = CropDataset(valid_split, train=False, **common)
-    # The epoch of each crop travels with its index (vcmr.data.sampling), so workers persist.
-    kw = dict(num_workers=cfg.workers, collate_fn=collate_crops, persistent_workers=cfg.workers > 0,
-              pin_memory=torch.cuda.is_available())
-    return (DataLoader(**epoch_loader_kwargs(train, True, cfg.seed), batch_size=cfg.batch_size,
-                       drop_last=len(train) > cfg.batch_size, **kw),
-            DataLoader(**epoch_loader_kwargs(valid, False, cfg.seed), batch_size=cfg.batch_size, **kw))
+    return loader(train, cfg, True, collate_crops), loader(valid, cfg, False, collate_crops)
+
+
+def setup(cfg: TaggingConfig) -> StageRun:
+    """Stage 3's module and loaders (after seeding: ``fit_stage``), on the encoder of
+    ``pretrained_ckpt_path`` with its architecture."""
+    encoder, cfg = resolve_encoder(cfg)
+    train_split = load_split_from_config(cfg, "train")
+    valid_split = load_split_from_config(cfg, "valid")
+    module = TaggingModule(cfg, train_split.tags, encoder)
+    return StageRun(module, *make_loaders(cfg, train_split, valid_split))
 
 
 def train_tagging(cfg: TaggingConfig, callbacks=()) -> dict[str, Any]:
@@ -156,15 +153,6 @@ def train_tagging(cfg: TaggingConfig, callbacks=()) -> dict[str, Any]:
     Returns ``{"log_dir", "best", "last", "tags", "n_train", "n_valid"}`` (checkpoint paths of
     ``log_dir/checkpoints/best.ckpt`` and ``last.ckpt``; ``best`` = best validation PR-AUC).
     """
-    trainer_lib.seed_everything(cfg.seed)
-    encoder, cfg = resolve_encoder(cfg)
-    train_split = load_split_from_config(cfg, "train")
-    valid_split = load_split_from_config(cfg, "valid")
-    module = TaggingModule(cfg, train_split.tags, encoder)
-    train_loader, val_loader = make_loaders(cfg, train_split, valid_split)
-    stop = EarlyStopping(monitor="Valid/loss", mode="min", patience=cfg.patience, check_on_train_epoch_end=False)
-    cbs = [stop, ResumeSamplerEpoch(train_loader.sampler, val_loader.sampler), *callbacks]
-    trainer = trainer_lib.build_trainer(cfg, monitor="Valid/pr_auc", mode="max", callbacks=cbs)
-    paths = trainer_lib.run_fit(trainer, module, train_loader, val_loader, cfg.ckpt_path)
-    return {**paths, "tags": train_split.tags, "n_train": len(train_split.items),
-            "n_valid": len(valid_split.items)}
+    run = fit_stage(cfg, setup, callbacks)
+    return {**run.paths, "tags": run.module.tags, "n_train": len(run.train_loader.dataset),
+            "n_valid": len(run.val_loader.dataset)}

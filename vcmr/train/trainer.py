@@ -10,7 +10,7 @@ Logs go to ``log_dir/experiment_name/version_N`` (TensorBoard); checkpoints to i
 Several processes (``--devices 2 --strategy ddp``, ``--num_nodes N``, ``torchrun`` or SLURM
 ``srun``) write one set of logs and checkpoints (rank 0). Decisions that change which
 collective operations a step runs (skipping a batch, gathering validation outputs) are taken
-from every process's batch size (:func:`batch_sizes`), so no process waits for another that
+from every process's batch size (``vcmr.train.base.batch_sizes``), so no process waits for another that
 skipped. A run stopped by SIGTERM (a scheduler's pre-emption, ``kill``) saves ``last.ckpt``
 first (:class:`SaveOnSigterm`); on SLURM, Lightning's SLURMEnvironment also saves
 ``hpc_ckpt_N.ckpt`` in ``log_dir/experiment_name`` on SIGUSR1, requeues the job, and the
@@ -19,16 +19,22 @@ requeued job resumes from it by itself.
 from __future__ import annotations
 
 import logging
+import os
+import signal
+import threading
 import warnings
 from pathlib import Path
 from typing import Any, Iterable
 
+import numpy as np
 import pytorch_lightning as pl
+import torch
 from pytorch_lightning.callbacks import Callback, LearningRateMonitor, ModelCheckpoint
 from pytorch_lightning.loggers import TensorBoardLogger
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from vcmr.errors import VcmrError
+from vcmr.io.checkpoint import check_resume_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -54,12 +60,10 @@ def verbose() -> bool:
     """Lightning's own console details (model summary, GPU/TPU lines, info messages) are shown
     only with ``VCMR_VERBOSE=1`` (``vcmr demo --verbose``); commands print their own progress.
     An environment variable, so that DDP worker processes inherit it."""
-    import os
     return os.environ.get("VCMR_VERBOSE", "").strip().lower() in ("1", "true", "yes", "on")
 
 
 def set_verbose(on: bool) -> None:
-    import os
     os.environ["VCMR_VERBOSE"] = "1" if on else "0"
 
 
@@ -84,7 +88,6 @@ def parse_devices(devices: str) -> Any:
 
 def on_cuda(accelerator: str) -> bool:
     """Whether Lightning will train on CUDA GPUs for this ``accelerator`` setting."""
-    import torch
     return str(accelerator).lower() in ("auto", "gpu", "cuda") and torch.cuda.is_available()
 
 
@@ -143,7 +146,6 @@ class FiniteGuard(Callback):
     which skips such steps by design."""
 
     def on_before_backward(self, trainer, pl_module, loss) -> None:
-        import torch
         if not torch.isfinite(loss.detach()).all():
             raise VcmrError(
                 f"the training loss became {loss.detach().float().mean().item()} at step "
@@ -152,7 +154,6 @@ class FiniteGuard(Callback):
                 f"gradient_clip_val, or check the data for NaN/inf values")
 
     def on_before_optimizer_step(self, trainer, pl_module, optimizer) -> None:
-        import torch
         if "16" in str(trainer.precision) and "bf16" not in str(trainer.precision):
             return
         grads = [p.grad.detach().float().norm() for p in pl_module.parameters() if p.grad is not None]
@@ -164,7 +165,6 @@ class FiniteGuard(Callback):
 
 
 def _check_finite_weights(module: pl.LightningModule, paths: dict[str, str]) -> None:
-    import torch
     bad = [n for n, p in module.state_dict().items()
            if torch.is_floating_point(p) and not torch.isfinite(p).all()]
     if bad:
@@ -181,7 +181,6 @@ def run_fit(trainer: pl.Trainer, module: pl.LightningModule, train_loader, val_l
     with ``weights_only=True`` too: a file that carries code never runs it, whatever
     ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD`` says. A run whose weights end non-finite fails.
     """
-    from vcmr.io.checkpoint import check_resume_checkpoint
     if ckpt_path:
         check_resume_checkpoint(ckpt_path, module.hparams.get("stage"))
     if not any(isinstance(cb, FiniteGuard) for cb in trainer.callbacks):
@@ -228,8 +227,6 @@ class SaveOnSigterm(Callback):
         self.requested = False
 
     def on_train_start(self, trainer, pl_module) -> None:
-        import signal
-        import threading
         if threading.current_thread() is threading.main_thread():  # after Lightning's own
             signal.signal(signal.SIGTERM, self._notice)
 
@@ -237,7 +234,6 @@ class SaveOnSigterm(Callback):
         self.requested = True
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        import torch
         flag = torch.tensor([float(self.requested)], device=trainer.strategy.root_device)
         if trainer.world_size > 1:
             flag = trainer.strategy.reduce(flag, reduce_op="sum")
@@ -249,35 +245,7 @@ class SaveOnSigterm(Callback):
 def mixed_seed(*parts: int) -> int:
     """A 63-bit seed from integers (seed, rank, step ...): different tuples give unrelated
     seeds, unlike ``seed + rank`` where rank 1 at step 0 equals rank 0 at step 1."""
-    import numpy as np
     return int(np.random.SeedSequence([abs(int(p)) for p in parts]).generate_state(2, np.uint64)[0] >> 1)
-
-
-def batch_sizes(module: pl.LightningModule, n: int) -> list[int]:
-    """This step's batch size on every process (``[n]`` on one process).
-
-    Every process must take the same branch (train or skip) or the collective operations of
-    the loss and of DDP's gradient averaging wait forever for the one that skipped."""
-    import torch
-    trainer = getattr(module, "_trainer", None)
-    if trainer is None or trainer.world_size <= 1:
-        return [int(n)]
-    sizes = module.all_gather(torch.tensor([int(n)], device=module.device))
-    return [int(v) for v in sizes.flatten().tolist()]
-
-
-def gather_rows(module: pl.LightningModule, x):
-    """``x`` (rows, ...) of every process concatenated in rank order; processes may hold
-    different numbers of rows, none included (dropped unreadable files). One process: ``x``."""
-    import torch
-    trainer = getattr(module, "_trainer", None)
-    if trainer is None or trainer.world_size <= 1:
-        return x
-    sizes = batch_sizes(module, x.shape[0])
-    padded = torch.zeros((max(sizes), *x.shape[1:]), dtype=x.dtype, device=x.device)
-    padded[: x.shape[0]] = x
-    everything = module.all_gather(padded)  # (world, max, ...)
-    return torch.cat([everything[r, :k] for r, k in enumerate(sizes)])
 
 
 def summary(paths: dict, best_label: str = "best checkpoint") -> str:
@@ -288,30 +256,3 @@ def summary(paths: dict, best_label: str = "best checkpoint") -> str:
     best = paths.get("best") or ("none yet: no validation has run (training stopped before the "
                                  "first validation, e.g. by --max_steps); use the last checkpoint")
     return f"logs: {paths['log_dir']}\n{best_label}: {best}\nlast checkpoint: {paths.get('last')}"
-
-
-class SkippableSteps:
-    """Mixin for the stages' LightningModules: a training batch that cannot be used (fewer
-    than two readable clips on some process) is skipped by every process without a hang.
-
-    Lightning refuses ``training_step`` returning ``None`` under DDP, and every process must
-    join the gradient all-reduce of the backward pass. So :meth:`skip_step` returns a zero loss
-    that reaches every trainable parameter (zero gradients, the all-reduce runs), and
-    :meth:`optimizer_step` leaves the weights and the optimiser's moments untouched for that
-    batch (a plain zero-gradient AdamW step would still move them).
-    """
-
-    _skipped_step = False
-
-    def skip_step(self):
-        import torch
-        self._skipped_step = True
-        params = [p for p in self.parameters() if p.requires_grad]
-        return torch.stack([p.sum() for p in params]).sum() * 0.0
-
-    def optimizer_step(self, epoch, batch_idx, optimizer, optimizer_closure=None):
-        self._skipped_step = False
-        loss = optimizer_closure()  # training_step and backward (with DDP's all-reduce)
-        if self._skipped_step:
-            return
-        optimizer.step(closure=lambda: loss)

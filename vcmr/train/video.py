@@ -23,22 +23,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader
 
-from vcmr.config import VideoConfig, config_to_dict, encoder_config
+from vcmr.config import VideoConfig, encoder_config
 from vcmr.data.audio_visual import AudioVisualDataset
-from vcmr.data.sampling import ResumeSamplerEpoch, epoch_loader_kwargs
 from vcmr.errors import VcmrError
-from vcmr.metrics.retrieval import retrieval_metrics
-from vcmr.io.checkpoint import checkpoint_hparams, load_encoder, module_config
+from vcmr.io.checkpoint import load_encoder
 from vcmr.io.foreign import adopt_encoder_architecture
 from vcmr.losses import AudioVideoNTXent
+from vcmr.metrics.retrieval import retrieval_metrics
 from vcmr.models import SampleCNN, video_seconds
-from vcmr.models.stages import build
-from vcmr.train import trainer as trainer_lib
-from vcmr.train.optim import build_optimizer
+from vcmr.train.base import StageModule, StageRun, batch_sizes, fit_stage, loader
 
 
 def initial_encoder(cfg: VideoConfig) -> SampleCNN | None:
@@ -55,50 +51,44 @@ def initial_encoder(cfg: VideoConfig) -> SampleCNN | None:
     return None
 
 
-class VideoModule(trainer_lib.SkippableSteps, pl.LightningModule):
+class VideoModule(StageModule):
     """The stage-2 network (``net``) trained with the audio-video contrastive loss; the encoder
     starts from the stage-1 checkpoint unless ``load_audio_encoder`` is False. ``stored``: the
     other hyper-parameters ``load_from_checkpoint`` passes (then the weights come from the
     checkpoint itself)."""
 
+    stage = "video"
+
     def __init__(self, config: VideoConfig | dict, load_audio_encoder: bool = True, **stored):
-        super().__init__()
-        cfg = module_config("video", config, stored)
-        self.cfg = cfg
-        self.save_hyperparameters(checkpoint_hparams("video", config_to_dict(cfg)))
-        self.net = build("video", cfg)
-        encoder = initial_encoder(cfg) if load_audio_encoder and not stored else None
+        super().__init__(config, stored)
+        encoder = initial_encoder(self.cfg) if load_audio_encoder and not stored else None
         if encoder is not None:
             self.net.encoder.load_state_dict(encoder.state_dict())
-        self.loss = AudioVideoNTXent(cfg.temperature, cfg.negatives)
+        self.loss = AudioVideoNTXent(self.cfg.temperature, self.cfg.negatives)
         self._val_audio: list[torch.Tensor] = []
         self._val_video: list[torch.Tensor] = []
 
     def training_step(self, batch, batch_idx: int):
         audio, video, _ = batch
-        if min(trainer_lib.batch_sizes(self, audio.shape[0])) < 2:
+        if min(batch_sizes(self, audio.shape[0])) < 2:
             return self.skip_step()  # no negatives, BatchNorm cannot normalise one clip: all skip
         loss = self.loss(self.net.embed_audio(audio), self.net.embed_video(video))
-        self.log("Train/loss", loss, prog_bar=True, sync_dist=True, batch_size=audio.shape[0])
+        self.log_loss("Train", loss, audio.shape[0])
         return loss
 
     def validation_step(self, batch, batch_idx: int):
         audio, video, _ = batch
         za, zv = self.net.embed_audio(audio), self.net.embed_video(video)
         loss = self.loss(za, zv)
-        self.log("Valid/loss", loss, prog_bar=True, sync_dist=True, batch_size=audio.shape[0])
+        self.log_loss("Valid", loss, audio.shape[0])
         self._val_audio.append(za.detach())
         self._val_video.append(zv.detach())
         return loss
 
     def on_validation_epoch_end(self) -> None:
-        width = self.cfg.projection_dim
-        za = torch.cat(self._val_audio) if self._val_audio else torch.zeros(0, width, device=self.device)
-        zv = torch.cat(self._val_video) if self._val_video else torch.zeros(0, width, device=self.device)
-        self._val_audio.clear()
-        self._val_video.clear()
-        # metrics over the whole validation set; every process joins the gather
-        za, zv = trainer_lib.gather_rows(self, za), trainer_lib.gather_rows(self, zv)
+        # metrics over the whole validation set
+        za = self.gather_epoch(self._val_audio, self.cfg.projection_dim)
+        zv = self.gather_epoch(self._val_video, self.cfg.projection_dim)
         if za.shape[0] == 0:
             return
         metrics = retrieval_metrics(za, zv)
@@ -106,42 +96,40 @@ class VideoModule(trainer_lib.SkippableSteps, pl.LightningModule):
         self.log_dict({f"Valid/{k}": v for k, v in metrics.items()}, sync_dist=False, rank_zero_only=True)
         self.log("Valid/n_pairs", n, rank_zero_only=True)
 
-    def configure_optimizers(self):
-        return build_optimizer(self.parameters(), self.cfg.optimizer, self.cfg.learning_rate,
-                               self.cfg.weight_decay)
-
 
 def make_loaders(cfg: VideoConfig) -> tuple[DataLoader, DataLoader]:
     common = dict(sample_rate=cfg.sample_rate, audio_length=cfg.audio_length,
                   valid_fraction=cfg.valid_fraction, seed=cfg.seed)
     train = AudioVisualDataset(cfg.dataset_dir, "train", **common)
     valid = AudioVisualDataset(cfg.dataset_dir, "valid", **common)
-    kw = dict(num_workers=cfg.workers, persistent_workers=cfg.workers > 0,
-              pin_memory=torch.cuda.is_available())
-    return (DataLoader(**epoch_loader_kwargs(train, True, cfg.seed), batch_size=cfg.batch_size,
-                       drop_last=len(train) > cfg.batch_size, **kw),
-            DataLoader(**epoch_loader_kwargs(valid, False, cfg.seed), batch_size=cfg.batch_size, **kw))
+    return loader(train, cfg, True), loader(valid, cfg, False)
 
 
-def train_video(cfg: VideoConfig, callbacks=()) -> dict[str, Any]:
-    """Train stage 2 from ``cfg``; returns the paths of the log folder and checkpoints.
-    ``callbacks``: extra Lightning callbacks."""
-    trainer_lib.seed_everything(cfg.seed)
-    if not cfg.ckpt_path:  # an original-VCMR or CLMR stage-1 file brings its own architecture
-        cfg = adopt_encoder_architecture(cfg, cfg.audio_encoder_ckpt_path)
-    train_loader, val_loader = make_loaders(cfg)
-    found = train_loader.dataset.feature_dim
-    if cfg.feature_dim not in (0, found):
+def check_pairs(cfg: VideoConfig, feature_dim: int) -> None:
+    """The config's video sizes against the prepared data (0: read from it)."""
+    if cfg.feature_dim not in (0, feature_dim):
         raise VcmrError(f"feature_dim={cfg.feature_dim} but the prepared data in {cfg.dataset_dir} "
-                        f"has {found}-D features; leave feature_dim at 0 to read it from the data")
-    cfg.feature_dim = found
+                        f"has {feature_dim}-D features; leave feature_dim at 0 to read it from the data")
     clip = video_seconds(cfg.audio_length, cfg.sample_rate)
     if cfg.video_crop_seconds not in (0, clip):
         raise VcmrError(f"video_crop_seconds={cfg.video_crop_seconds} but training pairs each "
                         f"{cfg.audio_length}-sample crop at {cfg.sample_rate} Hz with {clip} s of "
                         f"video; leave video_crop_seconds at 0")
-    resuming = bool(cfg.ckpt_path)
-    module = VideoModule(cfg, load_audio_encoder=not resuming)
-    cbs = [ResumeSamplerEpoch(train_loader.sampler, val_loader.sampler), *callbacks]
-    trainer = trainer_lib.build_trainer(cfg, monitor="Valid/loss", mode="min", callbacks=cbs)
-    return trainer_lib.run_fit(trainer, module, train_loader, val_loader, cfg.ckpt_path)
+
+
+def setup(cfg: VideoConfig) -> StageRun:
+    """Stage 2's loaders and module (after seeding: ``fit_stage``), the feature size read from
+    the prepared data. A resumed run (``ckpt_path``) takes its weights from that checkpoint."""
+    if not cfg.ckpt_path:  # an original-VCMR or CLMR stage-1 file brings its own architecture
+        cfg = adopt_encoder_architecture(cfg, cfg.audio_encoder_ckpt_path)
+    train_loader, val_loader = make_loaders(cfg)
+    check_pairs(cfg, train_loader.dataset.feature_dim)
+    cfg.feature_dim = train_loader.dataset.feature_dim
+    module = VideoModule(cfg, load_audio_encoder=not cfg.ckpt_path)
+    return StageRun(module, train_loader, val_loader)
+
+
+def train_video(cfg: VideoConfig, callbacks=()) -> dict[str, Any]:
+    """Train stage 2 from ``cfg``; returns the paths of the log folder and checkpoints.
+    ``callbacks``: extra Lightning callbacks."""
+    return fit_stage(cfg, setup, callbacks).paths
