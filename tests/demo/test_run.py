@@ -43,8 +43,8 @@ def test_demo_tiny_produces_every_stage_and_the_report(tmp_path):
     for png in ("figures/stage1_curves.png", "figures/stage2_curves.png"):
         assert (out / png).stat().st_size > 1000
     assert sorted(p.name for p in (out / "configs").glob("*.yaml")) == [
-        "eval.yaml", "mus.yaml", "prepare.yaml", "sup_audio_only.yaml", "sup_random.yaml",
-        "sup_video_conditioned.yaml", "vid.yaml"]
+        "evaluate.yaml", "music.yaml", "prepare.yaml", "tagging_audio_only.yaml", "tagging_random.yaml",
+        "tagging_video_conditioned.yaml", "video.yaml"]
 
 
 @pytest.mark.parametrize("scale", ["tiny", "small", "medium"])
