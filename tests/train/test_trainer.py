@@ -4,6 +4,7 @@ import torch
 from conftest import TINY_OVERRIDES
 
 from vcmr.config import load_config
+from vcmr.train.checkpoint_io import AtomicCheckpointIO
 from vcmr.train.trainer import build_trainer, on_cuda, resolve_precision, resolve_sync_batchnorm
 
 
@@ -30,3 +31,14 @@ def test_default_trainer_on_cpu_is_fp32(stage, tmp_path):
     assert trainer.precision == "32-true"
     cfg.precision = "bf16-mixed"  # explicit values pass through
     assert build_trainer(cfg, monitor="Valid/loss").precision == "bf16-mixed"
+
+
+def test_every_checkpoint_goes_through_the_crash_safe_writer(tmp_path):
+    """ModelCheckpoint, SaveOnSigterm and SLURM's hpc_ckpt all save with trainer.save_checkpoint,
+    i.e. the strategy's CheckpointIO: it must be the atomic one (issue 23 row 6)."""
+    cfg = load_config("music", overrides=TINY_OVERRIDES + ["--log_dir", str(tmp_path), "--accelerator", "cpu"])
+    trainer = build_trainer(cfg, monitor="Valid/loss")
+    assert isinstance(trainer.strategy.checkpoint_io, AtomicCheckpointIO)
+    path = tmp_path / "checkpoints" / "last.ckpt"
+    trainer.strategy.checkpoint_io.save_checkpoint({"x": torch.ones(2)}, path)
+    assert sorted(p.name for p in path.parent.iterdir()) == ["last.ckpt"]

@@ -14,7 +14,9 @@ from every process's batch size (``vcmr.train.base.batch_sizes``), so no process
 skipped. A run stopped by SIGTERM (a scheduler's pre-emption, ``kill``) saves ``last.ckpt``
 first (:class:`SaveOnSigterm`); on SLURM, Lightning's SLURMEnvironment also saves
 ``hpc_ckpt_N.ckpt`` in ``log_dir/experiment_name`` on SIGUSR1, requeues the job, and the
-requeued job resumes from it by itself.
+requeued job resumes from it by itself. Every checkpoint file is written crash-safe
+(:class:`vcmr.train.checkpoint_io.AtomicCheckpointIO`): a kill during a save leaves the previous
+one intact.
 """
 from __future__ import annotations
 
@@ -35,6 +37,7 @@ from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from vcmr.errors import VcmrError
 from vcmr.io.checkpoint import check_resume_checkpoint
+from vcmr.train.checkpoint_io import AtomicCheckpointIO
 
 log = logging.getLogger(__name__)
 
@@ -136,7 +139,7 @@ def build_trainer(cfg: Any, monitor: str, mode: str = "min",
         limit_train_batches=cfg.limit_train_batches, limit_val_batches=cfg.limit_val_batches,
         enable_progress_bar=cfg.progress_bar, deterministic=cfg.deterministic,
         enable_checkpointing=enable_checkpointing, num_sanity_val_steps=0,
-        enable_model_summary=verbose())
+        enable_model_summary=verbose(), plugins=[AtomicCheckpointIO()])
 
 
 class FiniteGuard(Callback):
@@ -219,7 +222,8 @@ class SaveOnSigterm(Callback):
     already waiting in a step's all-gather. This handler only sets a flag; at each batch end
     every process adds up the flags (one small all-reduce), so all processes save together
     and stop with ``SIGTERMException`` (``run_fit`` reports it). ``--ckpt_path .../last.ckpt``
-    resumes from the step reached, mid-epoch included.
+    resumes from the step reached, mid-epoch included. The file is written through the
+    trainer's crash-safe writer (``trainer.save_checkpoint`` -> ``AtomicCheckpointIO``).
     """
 
     def __init__(self, path: Path):
