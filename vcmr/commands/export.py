@@ -7,7 +7,10 @@ ready for the Hugging Face Hub.
 The model-file modules (torch, safetensors) are imported in ``run``, so that
 ``vcmr export --help`` answers without loading torch.
 """
+from pathlib import Path
+
 from vcmr.errors import VcmrError
+from vcmr.paths import check_output_file
 
 
 def add_arguments(parser):
@@ -23,11 +26,8 @@ def add_arguments(parser):
 
 
 def run(args) -> int:
-    from pathlib import Path
-
     from vcmr.io.hub import check_hub_dir, export_hub_dir
     from vcmr.io.model_file import export_checkpoint
-    from vcmr.paths import check_output_file
     if not args.out and not args.hub_dir:
         raise VcmrError("vcmr export needs --out FILE.safetensors or --hub_dir FOLDER (or both)")
     if args.out:  # both targets checked before either is written
