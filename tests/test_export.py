@@ -1,5 +1,7 @@
 """Portable .safetensors model files."""
 import json
+import os
+import stat
 
 import numpy as np
 import pytest
@@ -117,3 +119,20 @@ def test_export_command_errors(tmp_path, capsys):
     assert main(["export", str(tmp_path / "none.ckpt"), "--out", str(tmp_path / "o.safetensors")]) == 1
     assert "not found" in capsys.readouterr().err
     assert not (tmp_path / "o.safetensors").exists()
+
+
+def test_export_out_refuses_a_symlink_and_a_fifo_and_takes_the_longest_legal_name(root, tmp_path, capsys):
+    ckpt = stage1_checkpoint(root)
+    (tmp_path / "elsewhere.safetensors").write_bytes(b"not ours")
+    os.symlink(tmp_path / "elsewhere.safetensors", tmp_path / "link.safetensors")
+    os.mkfifo(tmp_path / "fifo.safetensors")
+    for name, said in (("link.safetensors", "is a symbolic link"), ("fifo.safetensors", "is a FIFO")):
+        assert main(["export", str(ckpt), "--out", str(tmp_path / name)]) == 1
+        assert said in capsys.readouterr().err
+    assert os.path.islink(tmp_path / "link.safetensors") and stat.S_ISFIFO(os.lstat(tmp_path / "fifo.safetensors").st_mode)
+    assert (tmp_path / "elsewhere.safetensors").read_bytes() == b"not ours"
+    name_max = os.pathconf(tmp_path, "PC_NAME_MAX")
+    long = tmp_path / ("m" * (name_max - len(".safetensors")) + ".safetensors")
+    assert main(["export", str(ckpt), "--out", str(long)]) == 0
+    assert vcmr.load_model(long, "cpu").stage == "music"
+    assert sorted(os.listdir(tmp_path)) == sorted([long.name, "elsewhere.safetensors", "link.safetensors", "fifo.safetensors"])

@@ -198,3 +198,25 @@ def test_clip_cache_filled_by_hand_before_pinning_still_works(offline_cache, tmp
     fill_cache(offline_cache, CLIP_DEFAULT_SOURCE, _tiny_clip(tmp_path / "c"), commit="f" * 40, refs=("main",))
     enc = build_frame_encoder("clip", None, "cpu", batch_size=1)
     assert enc.info["revision"] is None and enc.dim == 512
+
+
+def test_hub_dir_with_files_is_refused_unless_overwrite(root, tmp_path, capsys):
+    ckpt = stage3_checkpoint(root)
+    d = tmp_path / "my-model"
+    d.mkdir()
+    mine = {"README.md": "# my own notes\n", "config.json": '{"mine": true}\n', "keep.txt": "x"}
+    for name, text in mine.items():
+        (d / name).write_text(text)
+    assert main(["export", str(ckpt), "--hub-dir", str(d)]) == 1
+    err = capsys.readouterr().err
+    assert "is not empty (it holds README.md, config.json, keep.txt)" in err and "--overwrite" in err
+    assert {p.name: p.read_text() for p in d.iterdir()} == mine
+    out = tmp_path / "m.safetensors"  # both targets are checked before either is written
+    assert main(["export", str(ckpt), "--out", str(out), "--hub-dir", str(d)]) == 1
+    assert not out.exists()
+    assert main(["export", str(ckpt), "--hub-dir", str(d), "--overwrite"]) == 0
+    assert sorted(p.name for p in d.iterdir()) == ["README.md", "config.json", "keep.txt", "model.safetensors"]
+    assert (d / "keep.txt").read_text() == "x" and "library_name: vcmr" in (d / "README.md").read_text()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["export", str(ckpt), "--hub-dir", str(empty)]) == 0

@@ -1,5 +1,6 @@
 """vcmr.paths: atomic outputs leave nothing behind, inputs are never outputs."""
 import os
+import stat
 
 import numpy as np
 import pytest
@@ -47,3 +48,62 @@ def test_output_checks(tmp_path):
     assert same_file(tmp_path / "link", tmp_path / "f") and same_file(tmp_path / "x" / ".." / "f", tmp_path / "f")
     with pytest.raises(VcmrError, match="also an input"):
         check_output_file(tmp_path / "link", "--out", [tmp_path / "f"])
+
+
+def _special(tmp_path, kind):
+    """A real FIFO, symlink to a file outside the folder, or character device (1, 3 = null)."""
+    path = tmp_path / "out" / f"{kind}.npz"
+    path.parent.mkdir(exist_ok=True)
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "symlink":
+        (tmp_path / "outside.npz").write_bytes(b"someone else's file")
+        os.symlink(tmp_path / "outside.npz", path)
+    else:
+        try:
+            os.mknod(path, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+        except PermissionError:
+            pytest.skip("os.mknod of a character device needs root (CAP_MKNOD)")
+    return path
+
+
+SPECIAL = {"fifo": ("a FIFO", stat.S_ISFIFO), "symlink": ("a symbolic link", stat.S_ISLNK),
+           "chardev": ("a character device", stat.S_ISCHR)}
+
+
+@pytest.mark.parametrize("kind", sorted(SPECIAL))
+def test_special_files_and_symlinks_are_refused_as_outputs(tmp_path, kind):
+    path = _special(tmp_path, kind)
+    said, is_kind = SPECIAL[kind]
+    with pytest.raises(VcmrError, match=f"is {said}"):
+        check_output_file(path, "--out")
+    with pytest.raises(VcmrError, match=f"is {said}"):  # the final rename never replaces it either
+        with atomic_output(path) as tmp:
+            tmp.write_bytes(b"result")
+    assert is_kind(os.lstat(path).st_mode) and os.listdir(path.parent) == [path.name]
+    if kind == "symlink":
+        assert (tmp_path / "outside.npz").read_bytes() == b"someone else's file"
+
+
+def test_a_special_file_appearing_during_the_work_is_not_replaced(tmp_path):
+    out = tmp_path / "emb.npz"
+    with pytest.raises(VcmrError, match="is a FIFO"):
+        with atomic_output(out) as tmp:
+            tmp.write_bytes(b"result")
+            os.mkfifo(out)
+    assert stat.S_ISFIFO(os.lstat(out).st_mode) and os.listdir(tmp_path) == ["emb.npz"]
+
+
+def test_the_longest_legal_name_is_written_and_a_longer_one_refused_before_the_work(tmp_path):
+    name_max = os.pathconf(tmp_path, "PC_NAME_MAX")
+    legal = tmp_path / ("e" * (name_max - 4) + ".npz")
+    assert check_output_file(legal, "--out") == legal
+    with atomic_output(legal) as tmp:  # the temporary name is short whatever the final one is
+        tmp.write_bytes(b"x")
+    assert os.listdir(tmp_path) == [legal.name] and legal.read_bytes() == b"x"
+    for too_long in (tmp_path / ("e" * (name_max - 3) + ".npz"),
+                     tmp_path / ("d" * (name_max + 1)) / "emb.npz"):
+        with pytest.raises(VcmrError, match=f"is {name_max + 1} bytes; .* at most {name_max} bytes"):
+            check_output_file(too_long, "--out")
+    with pytest.raises(VcmrError, match="is 256 bytes"):  # bytes, not characters
+        check_output_file(tmp_path / ("é" * 128), "--out")

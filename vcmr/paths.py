@@ -5,12 +5,14 @@ Every command that writes calls these first, so a typo in ``--out`` or an unwrit
 
 * :func:`check_output_dir` - the folder exists (or can be created) and a file can be created
   in it; nothing is created by the check itself.
-* :func:`check_output_file` - the same for a file's folder; the file is not a folder and not
-  one of the command's inputs (also through a symlink or a hard link).
+* :func:`check_output_file` - the same for a file's folder; the file is not a folder, not a
+  symlink or special file (FIFO, device, socket), its name fits the file system, and it is
+  not one of the command's inputs (also through a symlink or a hard link).
 * :func:`unreadable_folders` - folders a search cannot enter (a permission problem is reported
   as such, not as "no files found").
-* :func:`atomic_output` - write to a unique temporary name next to the target, then rename;
-  the temporary is removed on any failure, so no ``*.tmp`` is ever left behind.
+* :func:`atomic_output` - write to a short unique temporary name next to the target (so any
+  legal target name works), then rename; the temporary is removed on any failure, so no
+  ``*.tmp`` is ever left behind; a symlink or special file is never replaced.
 * :func:`write_bytes_atomic` - the same for bytes in memory, through ``<name>.tmp`` and plain
   ``os.write`` calls (prepare's outputs: a full disk is an ``OSError`` naming the file).
 """
@@ -19,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import stat
 import tempfile
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -107,13 +110,52 @@ def refuse_overwrite(out: str | Path, inputs: Iterable[str | Path | None], what:
                             f"writing it would destroy the input. Give another output path")
 
 
+_SPECIAL = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
+            (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+
+
+def refuse_special(out: str | Path, what: str) -> None:
+    """Refuse an output path that is a symlink or a special file: writing the result would
+    replace it with a regular file (``--out /dev/null`` as root would replace the system's)."""
+    try:
+        mode = os.lstat(out).st_mode
+    except OSError:
+        return  # nothing there (or not reachable: the folder checks report that)
+    if stat.S_ISLNK(mode):
+        raise VcmrError(f"{what}: {str(out)!r} is a symbolic link (to {os.readlink(out)!r}); vcmr "
+                        f"does not replace links: give the target's own path or another name")
+    kind = next((name for test, name in _SPECIAL if test(mode)), None)
+    if kind:
+        raise VcmrError(f"{what}: {str(out)!r} is {kind}, not a regular file; vcmr writes its "
+                        f"output to a temporary file and renames it, which would replace it. "
+                        f"Give a regular file name")
+
+
+def check_name_length(path: Path, what: str) -> None:
+    """Each name in ``path`` that does not exist yet fits its file system's NAME_MAX."""
+    base = _nearest_existing(path)
+    try:
+        name_max = os.pathconf(base if base.is_dir() else base.parent, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        return  # unknown limit: the write reports it
+    new = path.absolute().relative_to(base).parts if base != path.absolute() else ()
+    for name in new or (path.name,):
+        size = len(os.fsencode(name))
+        if name_max and size > name_max:
+            raise VcmrError(f"{what}: the name {name[:60]!r}... is {size} bytes; this file system "
+                            f"allows at most {name_max} bytes per name. Give a shorter name")
+
+
 def check_output_file(out: str | Path, what: str, inputs: Iterable[str | Path | None] = ()) -> Path:
-    """``out`` can be written: not a folder, its folder writable, not one of ``inputs``."""
+    """``out`` can be written: not a folder, not a symlink or special file, a name the file
+    system accepts, its folder writable, not one of ``inputs``."""
     raw, out = os.fspath(out), Path(out)
+    check_name_length(out, what)  # first: a too-long name makes stat() itself fail
     if out.is_dir() or raw.endswith(os.sep):
         raise VcmrError(f"{what}: {str(out)!r} is a folder; give a file name inside it, e.g. "
                         f"{str(out / ('output' + (out.suffix or '')))!r}")
     refuse_overwrite(out, inputs, what)
+    refuse_special(out, what)
     check_output_dir(out.parent, what)
     return out
 
@@ -127,15 +169,19 @@ def _umask() -> int:
 @contextlib.contextmanager
 def atomic_output(out: str | Path) -> Iterator[Path]:
     """Yield a temporary path next to ``out``; rename it to ``out`` when the block succeeds,
-    delete it when the block (or the rename) fails."""
+    delete it when the block (or the rename) fails. The temporary name is short and fixed in
+    length (``.vcmr-XXXXXXXX.tmp``), so every name the file system allows for ``out`` works; a
+    symlink or special file at ``out`` is refused before the block and again before the rename."""
     out = Path(out)
+    refuse_special(out, f"output {str(out)!r}")
     out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    fd, tmp = tempfile.mkstemp(prefix=".vcmr-", suffix=".tmp", dir=out.parent)
     os.close(fd)
     tmp = Path(tmp)
     os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the usual mode
     try:
         yield tmp
+        refuse_special(out, f"output {str(out)!r}")  # appeared while the block ran
         os.replace(tmp, out)
     except BaseException:
         with contextlib.suppress(OSError):

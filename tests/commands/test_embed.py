@@ -1,5 +1,7 @@
 """`vcmr embed`: folders of audio and video, every output format, per-file errors."""
 import csv
+import os
+import stat
 
 import numpy as np
 import pytest
@@ -101,3 +103,38 @@ def test_nothing_embedded_is_an_error(setup, capsys):
     err = capsys.readouterr().err
     assert "no such file or folder" in err and "no file could be embedded" in err
     assert not out.exists()
+
+
+def test_a_fifo_or_device_as_out_is_refused_and_left_as_it_was(setup, tmp_path, capsys):
+    root, model_file, music_dir = setup
+    fifo, dev = tmp_path / "fifo", tmp_path / "n"
+    os.mkfifo(fifo)
+    targets = [(fifo, "a FIFO (named pipe)", stat.S_ISFIFO)]
+    try:  # the issue's `mknod n c 1 3`; needs root (CAP_MKNOD)
+        os.mknod(dev, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+        targets.append((dev, "a character device", stat.S_ISCHR))
+    except PermissionError:
+        pass
+    for out, said, is_kind in targets:
+        args = ["embed", str(music_dir / "a.wav"), "--ckpt", str(model_file), "--out", str(out),
+                "--format", "npz", "--quiet"]
+        assert main(args) == 1
+        assert f"is {said}, not a regular file" in capsys.readouterr().err
+        assert is_kind(os.lstat(out).st_mode)
+    assert sorted(os.listdir(tmp_path)) == sorted(p.name for p, _, _ in targets)
+
+
+def test_the_longest_legal_out_name_works_and_a_longer_one_fails_before_the_work(setup, tmp_path, capsys, monkeypatch):
+    root, model_file, music_dir = setup
+    name_max = os.pathconf(tmp_path, "PC_NAME_MAX")
+    out = tmp_path / ("e" * (name_max - 4) + ".npz")
+    args = ["embed", str(music_dir / "a.wav"), "--ckpt", str(model_file), "--quiet", "--out"]
+    assert main([*args, str(out)]) == 0
+    assert os.listdir(tmp_path) == [out.name] and len(np.load(out)["path"]) > 0
+
+    def no_work(*a, **k):
+        raise AssertionError("embedded before the output name was checked")
+    monkeypatch.setattr("vcmr.commands.embed.embed_paths", no_work)
+    assert main([*args, str(tmp_path / ("e" * (name_max - 3) + ".npz"))]) == 1
+    assert f"at most {name_max} bytes per name" in capsys.readouterr().err
+    assert os.listdir(tmp_path) == [out.name]

@@ -7,7 +7,10 @@ ready for the Hugging Face Hub.
 The model-file modules (torch, safetensors) are imported in ``run``, so that
 ``vcmr export --help`` answers without loading torch.
 """
+from pathlib import Path
+
 from vcmr.errors import VcmrError
+from vcmr.paths import check_output_file
 
 
 def add_arguments(parser):
@@ -16,17 +19,24 @@ def add_arguments(parser):
     parser.add_argument("--hub_dir", "--hub-dir", default=None,
                         help="output folder for the Hugging Face Hub: model.safetensors, config.json "
                              "and a model card README.md (load back with vcmr.load_model(DIR) or hf://ORG/NAME)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="let --hub_dir be a folder that already holds files (its model.safetensors, "
+                             "config.json and README.md are replaced, other files kept)")
     parser.add_argument("--license", default="mit", help="licence written in the model card (default mit)")
 
 
 def run(args) -> int:
-    from vcmr.io.hub import export_hub_dir
+    from vcmr.io.hub import check_hub_dir, export_hub_dir
     from vcmr.io.model_file import export_checkpoint
     if not args.out and not args.hub_dir:
         raise VcmrError("vcmr export needs --out FILE.safetensors or --hub_dir FOLDER (or both)")
+    if args.out:  # both targets checked before either is written
+        check_output_file(args.out, f"--out {args.out!r}", [args.ckpt])
+    if args.hub_dir:
+        check_hub_dir(args.ckpt, Path(args.hub_dir), args.overwrite)
     for target in filter(None, (args.out, args.hub_dir)):
         hub = target == args.hub_dir
-        model = export_hub_dir(args.ckpt, target, args.license) if hub else export_checkpoint(args.ckpt, target)
+        model = export_hub_dir(args.ckpt, target, args.license, args.overwrite) if hub else export_checkpoint(args.ckpt, target)
         extra = f", {len(model.tags)} tags" if model.tags else ""
         extra += f", joint space {model.joint_size}-D" if model.joint_size else ""
         what = "model.safetensors, config.json and README.md in " if hub else ""

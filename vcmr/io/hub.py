@@ -15,6 +15,7 @@ checkpoint carries, licence, citation); ``vcmr.load_model(DIR)`` reads such a fo
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -139,12 +140,32 @@ def model_card(model, name: str, metrics: dict[str, Any], license: str = HUB_LIC
         "## Citation", "", "```bibtex", CITATION, "```", ""])
 
 
-def export_hub_dir(ckpt: str | Path, out_dir: str | Path, license: str = HUB_LICENSE) -> EmbeddingModel:
+HUB_FILES = (HUB_FILE, "config.json", "README.md")
+
+
+def check_hub_dir(ckpt: str | Path, out_dir: Path, overwrite: bool = False) -> None:
+    """Before the work: ``out_dir`` is a writable folder that is empty (or ``overwrite``), and
+    none of the files written there is a symlink, a special file or the checkpoint."""
+    what = f"--hub_dir {str(out_dir)!r}"
+    check_output_dir(out_dir, what)
+    if out_dir.is_dir() and not overwrite:
+        held = sorted(os.listdir(out_dir))
+        if held:
+            shown = ", ".join(held[:5]) + (f" and {len(held) - 5} more" if len(held) > 5 else "")
+            raise VcmrError(f"{what} is not empty (it holds {shown}); the export would replace "
+                            f"{', '.join(HUB_FILES)}. Give a new or empty folder, or --overwrite "
+                            f"to replace those three files (other files are kept)")
+    for name in HUB_FILES:
+        check_output_file(out_dir / name, what, [ckpt])
+
+
+def export_hub_dir(ckpt: str | Path, out_dir: str | Path, license: str = HUB_LICENSE,
+                   overwrite: bool = False) -> EmbeddingModel:
     """Checkpoint -> a folder ready for ``hf upload ORG/NAME DIR``: model.safetensors,
-    config.json (the file's metadata, readable without safetensors) and README.md (model card)."""
+    config.json (the file's metadata, readable without safetensors) and README.md (model card).
+    A folder that already holds files is refused unless ``overwrite``."""
     out_dir = Path(out_dir)
-    check_output_dir(out_dir, f"--hub_dir {str(out_dir)!r}")
-    check_output_file(out_dir / "model.safetensors", f"--hub_dir {str(out_dir)!r}", [ckpt])
+    check_hub_dir(ckpt, out_dir, overwrite)
     model = model_from_checkpoint(ckpt)
     metrics = checkpoint_metrics(ckpt)
     save_model_file(model, out_dir / "model.safetensors")
