@@ -1,6 +1,8 @@
 """Ids, shards, input lists, per-second averaging, frame encoders."""
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -9,11 +11,29 @@ from vcmr.prepare.frame_encoders import FrameEncoderError, build_frame_encoder
 from vcmr.prepare.job import per_second_features
 
 
-@pytest.mark.parametrize("name, safe", [
-    ("../../etc/passwd", "etc_passwd"), ("a b;rm -rf $(x)", "a_b_rm_-rf_x"),
-    ("-rf", "rf"), ("..", "video"), ("Q4GlK9o8yIU", "Q4GlK9o8yIU")])
-def test_sanitize_id(name, safe):
-    assert sanitize_id(name) == safe
+SAFE_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,79}$")
+
+
+@pytest.mark.parametrize("name, prefix", [
+    ("../../etc/passwd", "etc_passwd_"), ("a b;rm -rf $(x)", "a_b_rm_-rf_x_"),
+    ("-rf", "rf_"), ("..", "video_"), ("愛", "video_"), ("x" * 81, "x" * 71 + "_")])
+def test_unsafe_names_become_safe_ids_with_a_hash(name, prefix):
+    vid = sanitize_id(name)
+    assert vid.startswith(prefix) and SAFE_ID.match(vid) and len(vid) == len(prefix) + 8
+
+
+@pytest.mark.parametrize("name", [
+    "Q4GlK9o8yIU", "8WTklr4r7s_", "-WTklr4r7s-", "___________", "-----------",  # YouTube ids
+    "clip", "a_b", "a-b", "_x_", "x" * 80])  # safe stems
+def test_youtube_ids_and_safe_stems_are_kept(name):
+    assert sanitize_id(name) == name
+
+
+def test_different_names_never_share_an_id():
+    names = ["愛", "一", "夢", "..", "", "a b", "a_b", "a-b", "a b_", "-a_b", "a/b", "a\\b",
+             "video", "日本語のタイトル", "日本語のタイトル 2", "x" * 81, "x" * 82]
+    ids = [sanitize_id(n) for n in names]
+    assert len(set(ids)) == len(names), ids
 
 
 def test_video_list_and_shards(tmp_path):
@@ -34,6 +54,9 @@ def test_same_stem_in_two_folders_gets_distinct_ids(tmp_path):
         (tmp_path / d / "clip.mp4").write_bytes(b"")
     ids = [it.id for it in collect_inputs([tmp_path])]
     assert len(set(ids)) == 2 and ids[0] == "clip"
+    # the same file given twice (by two spellings of its path) is one input
+    again = collect_inputs([tmp_path / "a" / "clip.mp4", tmp_path / "a" / ".." / "a" / "clip.mp4"])
+    assert [it.id for it in again] == ["clip"]
 
 
 def test_per_second_features():

@@ -14,9 +14,13 @@ What an input is, decided before any work (never guessed from the extension alon
   lines and ``#`` comments aside) is an 11-character YouTube id or an http(s) URL: a list;
 - anything else is refused with a message (binary junk is never read as ids).
 
-Ids become file names, so they are sanitised: only ``[A-Za-z0-9_-]``, never starting with
-``-`` or ``.``, at most 80 characters; two inputs with the same sanitised id get a short hash
-suffix. Nothing is ever passed to a shell. PyAV (``av``) and yt-dlp are imported on use:
+Ids become file names (``sanitize_id``): a stem that is already safe (``[A-Za-z0-9_-]``, at
+most 80 characters, not starting with ``-``) and every YouTube id (11 of ``[A-Za-z0-9_-]``,
+a leading or trailing ``-``/``_`` included) is kept as it is; any other stem (non-ASCII,
+spaces, too long) becomes its safe characters plus a hash of the whole stem (``愛`` ->
+``video_<8 hex>``), so two different stems never share an id. Two inputs with the same stem
+(in two folders) get a hash of the second one's path; ``pipeline`` and ``merge`` trust an id of
+a manifest only with the same source path, size and mtime (``manifest.source_stat``). Nothing is ever passed to a shell. PyAV (``av``) and yt-dlp are imported on use:
 they belong to the optional ``video`` and ``download`` extras.
 """
 from __future__ import annotations
@@ -31,8 +35,8 @@ from typing import Callable, Optional
 
 from vcmr.errors import VcmrError
 
-__all__ = ["VideoItem", "DownloadError", "VIDEO_EXTENSIONS", "sanitize_id", "collect_inputs",
-           "download", "shard_items", "is_video_file"]
+__all__ = ["VideoItem", "DownloadError", "VIDEO_EXTENSIONS", "sanitize_id", "suffixed_id", "source_key",
+           "collect_inputs", "download", "shard_items", "is_video_file"]
 
 # containers taken as videos without opening them (a broken one fails later, with a reason);
 # any other file is opened with PyAV, and is a video when it holds a moving-picture stream
@@ -46,6 +50,7 @@ _NOT_VIDEO = (".txt", ".list", ".json", ".jsonl", ".csv", ".tsv", ".yaml", ".yml
               ".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a", ".aac", ".jpg", ".jpeg", ".png",
               ".gif", ".bmp", ".webp", ".srt", ".vtt", ".ass", ".nfo", ".part", ".ckpt", ".pt")
 _YT_ID = re.compile(r"^[A-Za-z0-9_-]{11}$")
+_SAFE_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,79}$")
 _URL = re.compile(r"^https?://\S+$", re.IGNORECASE)
 _YT_URL = re.compile(r"(?:v=|youtu\.be/|/shorts/|/embed/|/v/)([A-Za-z0-9_-]{11})")
 _INPUT_HELP = ("give video files (any container PyAV opens: " + ", ".join(VIDEO_EXTENSIONS[:8]) +
@@ -65,11 +70,23 @@ class VideoItem:
     url: Optional[str] = None
 
 
+def _short_hash(text: str) -> str:
+    return hashlib.sha1(text.encode("utf-8", "surrogateescape")).hexdigest()[:8]
+
+
 def sanitize_id(name: str) -> str:
-    """A safe file name stem: no separators, no traversal, no shell metacharacters."""
-    safe = re.sub(r"[^A-Za-z0-9_-]+", "_", name).strip("_")[:80]
-    safe = safe.lstrip("-") or "video"
-    return safe
+    """A safe file name stem (no separators, no traversal, no shell metacharacters) that is
+    ``name`` itself when ``name`` is already safe or a YouTube id, else its safe characters
+    and a hash of ``name``: different names never give the same id."""
+    if _SAFE_ID.match(name) or _YT_ID.match(name):
+        return name
+    safe = re.sub(r"[^A-Za-z0-9_-]+", "_", name).strip("_-")[:71] or "video"
+    return f"{safe}_{_short_hash(name)}"
+
+
+def suffixed_id(video_id: str, key: str) -> str:
+    """A new id for a second source under ``video_id``: a hash of ``key`` (its path) added."""
+    return f"{video_id[:71]}_{_short_hash(key)}"
 
 
 def _url_item(line: str) -> VideoItem:
@@ -209,15 +226,25 @@ def collect_inputs(inputs: list[str | Path],
     return _dedupe(items)
 
 
+def source_key(item: VideoItem) -> str:
+    """What identifies an input: the absolute path of a file, the line of a URL."""
+    return os.path.realpath(item.path) if item.path else item.source
+
+
 def _dedupe(items: list[VideoItem]) -> list[VideoItem]:
     seen: dict[str, str] = {}
-    out = []
+    keys, out = set(), []
     for it in items:
+        key = source_key(it)
+        if key in keys:
+            continue  # the same input given twice
+        keys.add(key)
         if it.id in seen:
-            if seen[it.id] == it.source:
-                continue  # the same input given twice
-            it.id = f"{it.id[:71]}_{hashlib.sha1(it.source.encode()).hexdigest()[:8]}"
-        seen[it.id] = it.source
+            it.id = suffixed_id(it.id, key)
+            if it.id in seen:
+                raise VcmrError(f"inputs {seen[it.id]!r} and {key!r} get the same id "
+                                f"{it.id!r}: rename one of the files")
+        seen[it.id] = key
         out.append(it)
     return out
 

@@ -69,9 +69,14 @@ def window_plan(duration_s: float, cfg) -> Optional[tuple[float, int]]:
     return None
 
 
+def local_path(item: VideoItem) -> Optional[str]:
+    """The input's own file (None for a URL, also once downloaded): its row's source."""
+    return item.path if item.url is None else None
+
+
 def failed_row(item: VideoItem, cfg, reason: str, error: str, seconds: float) -> dict:
     """The row of a video whose job did not return (a download failed, its worker died...)."""
-    row = new_row(item.id, item.source, cfg)
+    row = new_row(item.id, item.source, cfg, local_path(item))
     row.update(reason=reason, error=error, seconds_taken=round(seconds, 3))
     return row
 
@@ -85,7 +90,7 @@ def decode_video(item: VideoItem, data_dir: str | Path, cfg,
     OutputWriteError (the run must stop); any other problem is the video's and recorded.
     """
     t0 = time.perf_counter()
-    row = new_row(item.id, item.source, cfg)
+    row = new_row(item.id, item.source, cfg, local_path(item))
     frames = None
     try:
         frames = _decode(item, Path(data_dir), cfg, crop_size, row)

@@ -3,7 +3,9 @@
 The one reader and writer of the file (``vcmr prepare`` writes it, stage 2's dataset, the
 demo and ``vcmr prepare merge`` read it). A row (``new_row`` lists every key)::
 
-    {"id": "abc", "source": "videos/abc.mp4", "status": "kept" | "dropped" | "failed",
+    {"id": "abc", "source": "videos/abc.mp4", "source_path": "/abs/videos/abc.mp4",
+     "source_size": bytes, "source_mtime_ns": int,  (all three null for a URL)
+     "status": "kept" | "dropped" | "failed",
      "reason": null | "too_short" | "long_scene" | "no_audio" | "decode_error" | ...,
      "duration_s", "start_s", "window_s", "n_scenes", "max_scene_s", "scene_cuts_s",
      "n_segments", "feature_dim", "frame_encoder", "seconds_taken",
@@ -11,7 +13,9 @@ demo and ``vcmr prepare merge`` read it). A row (``new_row`` lists every key)::
      "audio_files": ["audio/abc/abc_0.wav", ...], "video_file": "video/abc.npy"}  (kept rows)
 
 A run appends rows as videos finish (``append_row``) and compacts the file to one row per id
-at its end (``write_rows``); readers take the last row of an id. Kept only with light imports
+at its end (``write_rows``); readers take the last row of an id. An id is trusted (a rerun
+skips it, ``merge`` takes it as the same video) only for the same source: ``same_source``
+compares the path, size and mtime stored in the row. Kept only with light imports
 (no PyAV, no torch), since ``vcmr.data`` reads it.
 """
 from __future__ import annotations
@@ -26,7 +30,7 @@ from vcmr.paths import write_bytes_atomic
 from vcmr.errors import VcmrError
 
 __all__ = ["MANIFEST", "DONE_STATUSES", "OUTPUT_KEYS", "ManifestError", "output_settings",
-           "new_row", "read_rows", "read_manifest", "kept_ids", "append_row", "write_rows",
+           "SOURCE_KEYS", "source_stat", "same_source", "new_row", "read_rows", "read_manifest", "kept_ids", "append_row", "write_rows",
            "row_files", "is_done"]
 
 MANIFEST = "manifest.jsonl"
@@ -39,6 +43,9 @@ OUTPUT_KEYS = ("window_seconds", "segment_seconds", "n_segments", "sample_rate",
                "frame_encoder_path")
 
 
+SOURCE_KEYS = ("source_path", "source_size", "source_mtime_ns")
+
+
 class ManifestError(VcmrError):
     """A line of the manifest is not a row (strict reading only)."""
 
@@ -47,9 +54,28 @@ def output_settings(cfg) -> dict[str, Any]:
     return {k: getattr(cfg, k) for k in OUTPUT_KEYS}
 
 
-def new_row(video_id: str, source: str, cfg) -> dict[str, Any]:
-    """A video's row before anything is known about it: ``failed``, every key present."""
-    return {"id": video_id, "source": source, "status": "failed", "reason": None,
+def source_stat(path: Optional[str | Path]) -> dict[str, Any]:
+    """The ``SOURCE_KEYS`` of a local file (real path, size, mtime), all None for a URL (no
+    path) or a file that cannot be read."""
+    if not path:
+        return dict.fromkeys(SOURCE_KEYS)
+    try:
+        st = os.stat(path)
+    except OSError:
+        return dict.fromkeys(SOURCE_KEYS)
+    return {"source_path": os.path.realpath(path), "source_size": st.st_size,
+            "source_mtime_ns": st.st_mtime_ns}
+
+
+def same_source(row: Optional[dict], stat: dict) -> bool:
+    """True when ``row`` was made from the source ``stat`` describes (``source_stat``)."""
+    return row is not None and all(row.get(k) == stat.get(k) for k in SOURCE_KEYS)
+
+
+def new_row(video_id: str, source: str, cfg, path: Optional[str | Path] = None) -> dict[str, Any]:
+    """A video's row before anything is known about it: ``failed``, every key present;
+    ``path`` is the local file (None for a URL)."""
+    return {"id": video_id, "source": source, **source_stat(path), "status": "failed", "reason": None,
             "duration_s": None, "start_s": None, "window_s": None, "n_scenes": None,
             "max_scene_s": None, "scene_cuts_s": [], "n_segments": 0, "feature_dim": None,
             "frame_encoder": cfg.frame_encoder, "seconds_taken": None,

@@ -26,6 +26,11 @@ turned read-only) stops the run with a message: finished videos stay, the unfini
 files are removed, and the same command resumes. ``--out`` is checked before any work. Each row
 stores the settings that made its outputs (``manifest.OUTPUT_KEYS``); a rerun with other values
 skips finished videos and says so (``redo=True`` / ``--redo`` prepares them again).
+
+An id of the manifest is trusted only with its source (``_match_manifest``): an input whose
+file a row lists keeps that row's id; an input whose id a row of another file holds gets a new
+id (a hash of its path); a finished video is skipped only when its file still has the size and
+mtime stored in its row (a changed file is prepared again under its id).
 """
 from __future__ import annotations
 
@@ -37,12 +42,14 @@ from typing import Any
 
 from tqdm import tqdm
 
+from vcmr.errors import VcmrError
 from vcmr.paths import check_output_dir
-from vcmr.prepare.download import collect_inputs, shard_items
-from vcmr.prepare.job import OutputWriteError, Recorder, check_config
+from vcmr.prepare.download import collect_inputs, shard_items, source_key, suffixed_id
+from vcmr.prepare.job import OutputWriteError, Recorder, check_config, local_path
 from vcmr.prepare.local_engine import run_local
 from vcmr.prepare.manifest import (DONE_STATUSES, MANIFEST, is_done, output_settings,
-                                   read_manifest, row_files, write_rows)
+                                   read_manifest, row_files, same_source, source_stat,
+                                   write_rows)
 from vcmr.prepare.ray_engine import import_ray, run_on_ray
 
 __all__ = ["prepare_videos", "format_summary", "ENGINES"]
@@ -72,8 +79,14 @@ def prepare_videos(inputs: list[str | Path], out_dir: str | Path, cfg,
         items = shard_items(items, *shard)
     data_dir.mkdir(parents=True, exist_ok=True)
     done = read_manifest(data_dir)
-    todo = [it for it in items if redo or not is_done(done.get(it.id), data_dir)]
+    stats = _match_manifest(items, done)
+    finished = [is_done(done.get(it.id), data_dir) for it in items]
+    todo = [it for it, st, fin in zip(items, stats, finished)
+            if redo or not (fin and same_source(done[it.id], st))]
+    changed = sum(fin and not same_source(done[it.id], st)
+                  for it, st, fin in zip(items, stats, finished))
     summary: dict[str, Any] = {"inputs": len(items), "skipped_done": len(items) - len(todo),
+                               "changed_sources": changed,
                                "counts": Counter(), "reasons": Counter(),
                                "changed_settings": _changed_settings(items, todo, done, cfg)}
     if todo:
@@ -87,6 +100,30 @@ def prepare_videos(inputs: list[str | Path], out_dir: str | Path, cfg,
     write_rows(data_dir, done.values())  # compact: one row per id
     summary["seconds"] = round(time.perf_counter() - t_start, 2)
     return summary
+
+
+def _match_manifest(items, done: dict) -> list[dict]:
+    """Ids that agree with the manifest (see the module docstring); returns each input's
+    ``source_stat``. Raises VcmrError when no free id is found for an input."""
+    stats = [source_stat(local_path(it)) for it in items]
+    by_path = {r["source_path"]: vid for vid, r in done.items() if r.get("source_path")}
+    pinned = {i for i, st in enumerate(stats) if st["source_path"] in by_path}
+    for i in pinned:
+        items[i].id = by_path[stats[i]["source_path"]]
+    taken = {items[i].id for i in pinned}
+    for i, (it, st) in enumerate(zip(items, stats)):
+        if i in pinned:
+            continue
+        for vid in (it.id, suffixed_id(it.id, source_key(it))):
+            if vid not in taken and (vid not in done or done[vid].get("source_path") is None
+                                     and st["source_path"] is None):
+                break
+        else:
+            raise VcmrError(f"{it.source!r}: its id {it.id!r} and {vid!r} belong to other "
+                            f"files in the manifest; rename the file or use a new --out folder")
+        it.id = vid
+        taken.add(vid)
+    return stats
 
 
 def _stopped(e: OutputWriteError, data_dir: Path, done: dict) -> OutputWriteError:
@@ -141,6 +178,9 @@ def format_summary(summary: dict) -> str:
              f"{c.get('failed', 0)} failed, {summary['skipped_done']} already done "
              f"({summary['seconds']} s)"]
     lines += [f"  {k}: {v}" for k, v in sorted(summary["reasons"].items())]
+    if summary.get("changed_sources"):
+        lines.append(f"note: {summary['changed_sources']} finished videos were prepared again: "
+                     f"their file's size or modification time changed since")
     changed = summary.get("changed_settings") or {}
     if changed.get("videos"):
         was = "; ".join(f"{k} was {', '.join(map(str, v))}" for k, v in changed["keys"].items())
