@@ -1,5 +1,7 @@
 """Portable .safetensors model files."""
 import json
+import os
+import stat
 
 import numpy as np
 import pytest
@@ -10,9 +12,9 @@ from safetensors.torch import save_file
 import vcmr
 from vcmr.cli import main
 from vcmr.errors import CheckpointError
-from vcmr.io.model_file import ModelFileError, export_checkpoint, read_model_file
+from vcmr.io.model_file import ModelFileError, export_checkpoint, read_model_file, save_model_file
 
-from embed_helpers import TAGS, music, stage1_checkpoint, stage2_checkpoint, stage3_checkpoint
+from embed_helpers import TAGS, music, tiny_model, stage1_checkpoint, stage2_checkpoint, stage3_checkpoint
 
 
 @pytest.fixture(scope="session")
@@ -117,3 +119,16 @@ def test_export_command_errors(tmp_path, capsys):
     assert main(["export", str(tmp_path / "none.ckpt"), "--out", str(tmp_path / "o.safetensors")]) == 1
     assert "not found" in capsys.readouterr().err
     assert not (tmp_path / "o.safetensors").exists()
+
+
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o077, 0o600)])
+def test_exported_file_mode_follows_the_umask(tmp_path, umask, mode):
+    """Issue 23 row 15: exported .safetensors files were 0600 under umask 022 (safetensors
+    writes its own 0600 file over the temporary); the mode now follows the umask."""
+    old = os.umask(umask)
+    try:
+        out = save_model_file(tiny_model("music"), tmp_path / "m.safetensors")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(out.stat().st_mode) == mode
+    assert [p.name for p in tmp_path.iterdir()] == ["m.safetensors"]
