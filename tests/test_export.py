@@ -10,11 +10,13 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 import vcmr
+from vcmr.audio.io import write_wav
 from vcmr.cli import main
 from vcmr.errors import CheckpointError
+from vcmr.io.checkpoint import checkpoint_hparams
 from vcmr.io.model_file import ModelFileError, export_checkpoint, read_model_file, save_model_file
 
-from embed_helpers import TAGS, music, tiny_model, stage1_checkpoint, stage2_checkpoint, stage3_checkpoint
+from embed_helpers import SR, TAGS, music, tiny_model, stage1_checkpoint, stage2_checkpoint, stage3_checkpoint
 
 
 @pytest.fixture(scope="session")
@@ -132,3 +134,32 @@ def test_exported_file_mode_follows_the_umask(tmp_path, umask, mode):
         os.umask(old)
     assert stat.S_IMODE(out.stat().st_mode) == mode
     assert [p.name for p in tmp_path.iterdir()] == ["m.safetensors"]
+
+
+@pytest.mark.parametrize("key, value, said", [
+    ("encoder.blocks.2.0.weight", float("nan"), "holds NaN or infinite values"),
+    ("projector.0.weight", float("inf"), "holds NaN or infinite values"),
+    ("running_var", -1.0, "is a BatchNorm running variance with negative entries"),
+])
+def test_nan_weights_or_negative_variance_refused_at_load(exported1, tmp_path, capsys, key, value, said):
+    """Issue 23 row 9: such a model wrote all-NaN embeddings with exit 0; every load (model
+    file, checkpoint, `vcmr embed`) now refuses it, naming the file and the first bad tensor."""
+    _, path = exported1
+    sd, meta = read_model_file(path)
+    name = key if key in sd else next(k for k in sd if k.endswith(key))
+    sd[name] = sd[name].clone()
+    sd[name].view(-1)[1] = value
+    bad = tmp_path / "bad.safetensors"
+    save_file(sd, str(bad), metadata=meta)
+    message = f"bad.safetensors'?: the weight '{name}' {said}"
+    with pytest.raises(CheckpointError, match=message):
+        vcmr.load_model(bad)
+    ckpt = tmp_path / "bad.ckpt"
+    torch.save({"state_dict": {f"net.{k}": v for k, v in sd.items()},
+                "hyper_parameters": checkpoint_hparams("music", json.loads(meta["config"]), None)}, ckpt)
+    with pytest.raises(CheckpointError, match=f"bad.ckpt'?: the weight '{name}' {said}"):
+        vcmr.load_model(ckpt)
+    write_wav(tmp_path / "a.wav", music(1.0), SR)
+    out = tmp_path / "e.npz"
+    assert main(["embed", str(tmp_path / "a.wav"), "--ckpt", str(bad), "--out", str(out)]) == 1
+    assert said in capsys.readouterr().err and not out.exists()
