@@ -13,7 +13,7 @@ import vcmr
 from vcmr.audio.io import write_wav
 from vcmr.cli import main
 from vcmr.errors import CheckpointError
-from vcmr.io.checkpoint import checkpoint_hparams
+from vcmr.io.checkpoint import checkpoint_hparams, load_encoder
 from vcmr.io.model_file import ModelFileError, export_checkpoint, read_model_file, save_model_file
 
 from embed_helpers import SR, TAGS, music, tiny_model, stage1_checkpoint, stage2_checkpoint, stage3_checkpoint
@@ -163,3 +163,32 @@ def test_nan_weights_or_negative_variance_refused_at_load(exported1, tmp_path, c
     out = tmp_path / "e.npz"
     assert main(["embed", str(tmp_path / "a.wav"), "--ckpt", str(bad), "--out", str(out)]) == 1
     assert said in capsys.readouterr().err and not out.exists()
+
+
+@pytest.mark.parametrize("edit, said", [
+    (lambda c: {**c, "n_channels": [-c["n_channels"][0]] + c["n_channels"][1:]},
+     r"'n_channels\[0\]' must be a positive integer, got -16"),
+    (lambda c: {**c, "output_size": -64}, "'output_size' must be a positive integer, got -64"),
+    (lambda c: list(c), "must be a mapping of keys to values, got a list"),
+    (lambda c: "music", "must be a mapping of keys to values, got a str"),
+])
+def test_stored_config_with_bad_sizes_or_not_a_mapping(exported1, tmp_path, capsys, edit, said):
+    """Issue 23 row 12: negative n_channels / output_size, or a stored config that is a list or
+    a string, gave tracebacks (torch's negative dimension, ``dict()``, ``asdict()``); now a
+    CheckpointError from every loader and exit 1 from `vcmr embed`."""
+    _, path = exported1
+    bad = _rewrite(path, tmp_path / "bad.safetensors",
+                   lambda m: {**m, "config": json.dumps(edit(json.loads(m["config"])))})
+    with pytest.raises(CheckpointError, match=f"bad.safetensors'?: its stored architecture config is invalid: .*{said}"):
+        vcmr.load_model(bad)
+    sd, meta = read_model_file(path)
+    ckpt = tmp_path / "bad.ckpt"
+    torch.save({"state_dict": {f"net.{k}": v for k, v in sd.items()},
+                "hyper_parameters": checkpoint_hparams("music", edit(json.loads(meta["config"])), None)}, ckpt)
+    with pytest.raises(CheckpointError, match=said):
+        vcmr.load_model(ckpt)
+    with pytest.raises(CheckpointError, match=said):  # the stage-1 encoder that stages 2 and 3 start from
+        load_encoder(ckpt)
+    write_wav(tmp_path / "a.wav", music(1.0), SR)
+    assert main(["embed", str(tmp_path / "a.wav"), "--ckpt", str(bad), "--out", str(tmp_path / "e.npz")]) == 1
+    assert "Traceback" not in capsys.readouterr().err

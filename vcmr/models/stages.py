@@ -114,7 +114,7 @@ def stage_config(stage: str, cfg: Any) -> Any:
     """The stage config dataclass of ``cfg`` (returned as is) or of a stored config dict."""
     if stage not in NETWORKS:
         raise ConfigError(f"unknown stage {stage!r}: a network is built for music, video or tagging")
-    return cfg if isinstance(cfg, CONFIGS[stage]) else config_from_dict(stage, dict(cfg))
+    return cfg if isinstance(cfg, CONFIGS[stage]) else config_from_dict(stage, cfg)
 
 
 def build(stage: str, cfg: Any, tags: list[str] | None = None) -> nn.Module:
