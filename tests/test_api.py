@@ -4,6 +4,7 @@ import sys
 
 import numpy as np
 import pytest
+import soundfile as sf
 import torch
 
 import vcmr
@@ -150,6 +151,50 @@ def test_embed_file_44k(model1, tmp_path):
     assert e.embeddings.shape == (8, 64)  # ceil(16000 / 2187)
     song = vcmr.embed_file(tmp_path / "a.wav", model1, song_level=True)
     np.testing.assert_allclose(song, e.embeddings.mean(0), rtol=1e-6)
+
+
+def _cosine(a, b):
+    return float(np.dot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b)))
+
+
+@pytest.mark.parametrize("subtype, dtype", [("PCM_16", "int16"), ("PCM_32", "int32"), ("PCM_U8", "uint8")])
+def test_integer_pcm_arrays_embed_like_the_file(model1, tmp_path, subtype, dtype):
+    """Issue 23 row 1: ``sr, x = scipy.io.wavfile.read(f); model.embed_song(x, sr)`` gave
+    cosine 0.098 with ``embed_file(f)``; integer PCM is now scaled as the file reader does."""
+    path = tmp_path / "a.wav"
+    sf.write(path, 0.5 * music(1.0, SR, seed=7), SR, subtype=subtype)
+    if dtype == "uint8":  # soundfile reads no uint8; scipy.io.wavfile gives the file's bytes
+        x = (sf.read(path, dtype="int16")[0] // 256 + 128).astype(np.uint8)
+    else:
+        x = sf.read(path, dtype=dtype)[0]  # the array scipy.io.wavfile.read returns
+    assert x.dtype == np.dtype(dtype)
+    song_file = vcmr.embed_file(path, model1, song_level=True)
+    assert _cosine(model1.embed_song(x, SR), song_file) > 0.9999
+    assert _cosine(model1.embed_song(torch.from_numpy(x.astype(np.int32)) if dtype == "int32"
+                                     else torch.from_numpy(x), SR), song_file) > 0.9999
+
+
+def test_float16_bfloat16_converted_other_dtypes_refused(model1):
+    """Issue 23 rows 1 and 12: a bf16 tensor gave a traceback; bool/complex/int64/object a
+    silent cast. Half floats are converted exactly, the rest is a clear error."""
+    x = music(0.5, seed=8)
+    half = model1.embed(np.float16(x).astype(np.float32), SR).embeddings
+    np.testing.assert_allclose(model1.embed(torch.from_numpy(x).half(), SR).embeddings, half, atol=1e-6)
+    bf = torch.from_numpy(x).bfloat16()
+    np.testing.assert_allclose(model1.embed(bf, SR).embeddings, model1.embed(bf.float(), SR).embeddings)
+    for bad in (x > 0, x.astype(np.complex64), (x * 1000).astype(np.int64), np.array([x, x[:5]], dtype=object),
+                torch.from_numpy(x > 0)):
+        with pytest.raises(VcmrError, match="samples of type .*int16, int32 or uint8"):
+            model1.embed(bad, SR)
+    with pytest.raises(VcmrError, match="not an array of samples"):
+        model1.embed([x, x[:5]], SR)
+
+
+@pytest.mark.parametrize("rate", [True, False, 16000.0, "16000"])
+def test_sample_rate_must_be_an_integer_not_a_bool(model1, rate):
+    """Issue 23 row 15: ``sample_rate=True`` was taken as 1 Hz."""
+    with pytest.raises(VcmrError, match="sample_rate must be a positive integer"):
+        model1.embed(np.zeros(3000, np.float32), rate)
 
 
 @pytest.mark.parametrize("bad, kwargs, match", [

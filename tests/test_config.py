@@ -67,6 +67,9 @@ def test_unknown_key_names_key_and_suggestion():
     ("n_channels", "1,2", "n_channels.*n_blocks"),
     ("last_block_kernel_size", "2", "last_block_kernel_size.*odd"),
     ("last_block_kernel_size", "-1", "last_block_kernel_size.*odd"),
+    ("n_channels", "-128,128,256,256,256,256,256,512,512", r"'n_channels\[0\]' must be a positive integer, got -128"),
+    ("output_size", "0", "'output_size' must be a positive integer, got 0"),
+    ("first_block_params.out_channels", "-1", "'first_block_params.out_channels' must be a positive"),
 ])
 def test_bad_values_are_clear_errors(key, value, match):
     with pytest.raises(ConfigError, match=match):

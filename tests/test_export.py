@@ -10,11 +10,13 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 import vcmr
+from vcmr.audio.io import write_wav
 from vcmr.cli import main
 from vcmr.errors import CheckpointError
-from vcmr.io.model_file import ModelFileError, export_checkpoint, read_model_file
+from vcmr.io.checkpoint import checkpoint_hparams, load_encoder
+from vcmr.io.model_file import ModelFileError, export_checkpoint, read_model_file, save_model_file
 
-from embed_helpers import TAGS, music, stage1_checkpoint, stage2_checkpoint, stage3_checkpoint
+from embed_helpers import SR, TAGS, music, tiny_model, stage1_checkpoint, stage2_checkpoint, stage3_checkpoint
 
 
 @pytest.fixture(scope="session")
@@ -136,3 +138,72 @@ def test_export_out_refuses_a_symlink_and_a_fifo_and_takes_the_longest_legal_nam
     assert main(["export", str(ckpt), "--out", str(long)]) == 0
     assert vcmr.load_model(long, "cpu").stage == "music"
     assert sorted(os.listdir(tmp_path)) == sorted([long.name, "elsewhere.safetensors", "link.safetensors", "fifo.safetensors"])
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o077, 0o600)])
+def test_exported_file_mode_follows_the_umask(tmp_path, umask, mode):
+    """Issue 23 row 15: exported .safetensors files were 0600 under umask 022 (safetensors
+    writes its own 0600 file over the temporary); the mode now follows the umask."""
+    old = os.umask(umask)
+    try:
+        out = save_model_file(tiny_model("music"), tmp_path / "m.safetensors")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(out.stat().st_mode) == mode
+    assert [p.name for p in tmp_path.iterdir()] == ["m.safetensors"]
+
+
+@pytest.mark.parametrize("key, value, said", [
+    ("encoder.blocks.2.0.weight", float("nan"), "holds NaN or infinite values"),
+    ("projector.0.weight", float("inf"), "holds NaN or infinite values"),
+    ("running_var", -1.0, "is a BatchNorm running variance with negative entries"),
+])
+def test_nan_weights_or_negative_variance_refused_at_load(exported1, tmp_path, capsys, key, value, said):
+    """Issue 23 row 9: such a model wrote all-NaN embeddings with exit 0; every load (model
+    file, checkpoint, `vcmr embed`) now refuses it, naming the file and the first bad tensor."""
+    _, path = exported1
+    sd, meta = read_model_file(path)
+    name = key if key in sd else next(k for k in sd if k.endswith(key))
+    sd[name] = sd[name].clone()
+    sd[name].view(-1)[1] = value
+    bad = tmp_path / "bad.safetensors"
+    save_file(sd, str(bad), metadata=meta)
+    message = f"bad.safetensors'?: the weight '{name}' {said}"
+    with pytest.raises(CheckpointError, match=message):
+        vcmr.load_model(bad)
+    ckpt = tmp_path / "bad.ckpt"
+    torch.save({"state_dict": {f"net.{k}": v for k, v in sd.items()},
+                "hyper_parameters": checkpoint_hparams("music", json.loads(meta["config"]), None)}, ckpt)
+    with pytest.raises(CheckpointError, match=f"bad.ckpt'?: the weight '{name}' {said}"):
+        vcmr.load_model(ckpt)
+    write_wav(tmp_path / "a.wav", music(1.0), SR)
+    out = tmp_path / "e.npz"
+    assert main(["embed", str(tmp_path / "a.wav"), "--ckpt", str(bad), "--out", str(out)]) == 1
+    assert said in capsys.readouterr().err and not out.exists()
+
+
+@pytest.mark.parametrize("edit, said", [
+    (lambda c: {**c, "n_channels": [-c["n_channels"][0]] + c["n_channels"][1:]},
+     r"'n_channels\[0\]' must be a positive integer, got -16"),
+    (lambda c: {**c, "output_size": -64}, "'output_size' must be a positive integer, got -64"),
+    (lambda c: list(c), "must be a mapping of keys to values, got a list"),
+    (lambda c: "music", "must be a mapping of keys to values, got a str"),
+])
+def test_stored_config_with_bad_sizes_or_not_a_mapping(exported1, tmp_path, capsys, edit, said):
+    """Issue 23 row 12: negative n_channels / output_size, or a stored config that is a list or
+    a string, gave tracebacks (torch's negative dimension, ``dict()``, ``asdict()``); now a
+    CheckpointError from every loader and exit 1 from `vcmr embed`."""
+    _, path = exported1
+    bad = _rewrite(path, tmp_path / "bad.safetensors",
+                   lambda m: {**m, "config": json.dumps(edit(json.loads(m["config"])))})
+    with pytest.raises(CheckpointError, match=f"bad.safetensors'?: its stored architecture config is invalid: .*{said}"):
+        vcmr.load_model(bad)
+    sd, meta = read_model_file(path)
+    ckpt = tmp_path / "bad.ckpt"
+    torch.save({"state_dict": {f"net.{k}": v for k, v in sd.items()},
+                "hyper_parameters": checkpoint_hparams("music", edit(json.loads(meta["config"])), None)}, ckpt)
+    with pytest.raises(CheckpointError, match=said):
+        vcmr.load_model(ckpt)
+    with pytest.raises(CheckpointError, match=said):  # the stage-1 encoder that stages 2 and 3 start from
+        load_encoder(ckpt)
+    write_wav(tmp_path / "a.wav", music(1.0), SR)
+    assert main(["embed", str(tmp_path / "a.wav"), "--ckpt", str(bad), "--out", str(tmp_path / "e.npz")]) == 1
+    assert "Traceback" not in capsys.readouterr().err

@@ -154,3 +154,29 @@ def test_errors(hear_model):
         hear.HearModel(hear_model.model, timestamp_hop_ms=0)
     with pytest.raises(VcmrError, match="batch_size"):
         hear.HearModel(hear_model.model, batch_size=0)
+
+
+def test_integer_pcm_scaled_like_floats_and_bools_refused():
+    """Issue 23 rows 1 and 15: int16/int32/uint8 HEAR audio is scaled to [-1, 1] (it was
+    cast unscaled); a bf16 tensor is converted; bool/complex samples and ``True`` as a
+    batch size or hop are clear errors."""
+    model = hear.HearModel(tiny_model(sample_rate=16000))
+    x = torch.from_numpy(0.5 * music(1.0, 16000, seed=3)).unsqueeze(0)
+    want = hear.get_scene_embeddings(x, model)
+    pcm16 = torch.round(x * 32767).to(torch.int16)
+    for ints, floats in ((pcm16, pcm16 / 32768.0), (pcm16.to(torch.int32) * 65536, pcm16 / 32768.0)):
+        torch.testing.assert_close(hear.get_scene_embeddings(ints, model),
+                                   hear.get_scene_embeddings(floats.float(), model))
+    assert torch.nn.functional.cosine_similarity(hear.get_scene_embeddings(pcm16, model), want).item() > 0.9999
+    u8 = torch.round(x * 127 + 128).to(torch.uint8)
+    torch.testing.assert_close(hear.get_scene_embeddings(u8, model),
+                               hear.get_scene_embeddings((u8.float() - 128) / 128, model))
+    torch.testing.assert_close(hear.get_scene_embeddings(x.bfloat16(), model),
+                               hear.get_scene_embeddings(x.bfloat16().float(), model))
+    for bad in (x > 0, x.to(torch.complex64), pcm16.to(torch.int64)):
+        with pytest.raises(VcmrError, match="HEAR audio has samples of type"):
+            hear.get_scene_embeddings(bad, model)
+    with pytest.raises(VcmrError, match="batch_size"):
+        hear.HearModel(model.model, batch_size=True)
+    with pytest.raises(VcmrError, match="timestamp_hop_ms"):
+        hear.HearModel(model.model, timestamp_hop_ms=True)

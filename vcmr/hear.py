@@ -42,7 +42,7 @@ from torch import nn
 
 from vcmr.audio.io import resample
 from vcmr.errors import VcmrError
-from vcmr.inference import segment_audio
+from vcmr.inference import float_samples, segment_audio
 from vcmr.io.load import load_model as load_embedding_model
 
 DEFAULT_HOP_MS = 50.0
@@ -59,9 +59,10 @@ class HearModel(nn.Module):
 
     def __init__(self, model, timestamp_hop_ms: float = DEFAULT_HOP_MS, batch_size: int | None = None):
         super().__init__()
-        if not timestamp_hop_ms > 0:
+        if isinstance(timestamp_hop_ms, bool) or not timestamp_hop_ms > 0:
             raise VcmrError(f"timestamp_hop_ms must be positive, got {timestamp_hop_ms}")
-        if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
+        if batch_size is not None and (not isinstance(batch_size, int) or isinstance(batch_size, bool)
+                                       or batch_size < 1):
             raise VcmrError(f"batch_size must be a positive integer or None (automatic), got {batch_size!r}")
         self.model = model
         if batch_size is not None:
@@ -87,7 +88,7 @@ def _check_audio(audio: torch.Tensor, model: HearModel) -> torch.Tensor:
     if not isinstance(audio, torch.Tensor) or audio.dim() != 2:
         raise VcmrError(f"HEAR audio must be a tensor (n_sounds, n_samples) at "
                         f"{model.sample_rate} Hz, got {getattr(audio, 'shape', type(audio))}")
-    audio = audio.detach().to("cpu", torch.float32)
+    audio = torch.from_numpy(float_samples(audio, "HEAR audio"))  # int16/int32/uint8 PCM scaled
     if not torch.isfinite(audio).all():
         raise VcmrError("HEAR audio contains NaN or infinite samples")
     return audio

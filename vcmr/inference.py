@@ -35,10 +35,14 @@ from vcmr.errors import CheckpointError, VcmrError
 from vcmr.metrics.songs import segment_starts
 from vcmr.models.stages import NETWORKS, build, load_weights
 
-__all__ = ["Embeddings", "EmbeddingModel", "embed_file", "segment_audio", "to_mono_waveform"]
+__all__ = ["Embeddings", "EmbeddingModel", "embed_file", "float_samples", "segment_audio",
+           "to_mono_waveform"]
 
 SPACES = ("encoder", "joint")
 MAX_CHANNELS = 8  # a 2-D input with a side this small is read as channels
+# integer PCM -> float in [-1, 1], as soundfile (libsndfile) reads a file: (x - offset) / scale
+PCM_SCALE = {np.dtype(np.int16): (0, 32768.0), np.dtype(np.int32): (0, 2.0 ** 31),
+             np.dtype(np.uint8): (128, 128.0)}
 
 
 class Embeddings(NamedTuple):
@@ -49,15 +53,34 @@ class Embeddings(NamedTuple):
 
 
 # ------------------------------------------------------------------------------ audio input
+def float_samples(audio: Any, what: str = "audio") -> np.ndarray:
+    """Float32 samples of an array or tensor, any shape. Floats (float16 and bfloat16
+    included) are converted exactly; int16, int32 and uint8 PCM (``scipy.io.wavfile.read``)
+    are scaled to [-1, 1] as the file reader scales them; any other type is a VcmrError."""
+    if isinstance(audio, torch.Tensor):
+        audio = audio.detach().cpu()
+        audio = (audio.to(torch.float32) if audio.is_floating_point() else audio).numpy()
+    try:
+        x = np.asarray(audio)
+    except (ValueError, TypeError) as e:  # ragged lists and the like
+        raise VcmrError(f"{what} is not an array of samples ({e})") from None
+    if x.dtype.kind == "f":
+        return x.astype(np.float32, copy=False)
+    if x.dtype in PCM_SCALE:
+        offset, scale = PCM_SCALE[x.dtype]
+        return (x.astype(np.float32) - np.float32(offset)) / np.float32(scale)
+    raise VcmrError(f"{what} has samples of type {x.dtype}: give floats in [-1, 1] or integer "
+                    f"PCM (int16, int32 or uint8, as scipy.io.wavfile.read returns it); convert "
+                    f"other types yourself, e.g. x.astype(np.float32) / full_scale")
+
+
 def to_mono_waveform(audio: Any) -> np.ndarray:
     """Mono float32 (samples,) from (samples,), (samples, channels) or (channels, samples).
 
     A 2-D input is read as channels-first when its first side has at most 8 entries and is the
     shorter side, else as channels-last (soundfile's layout); channels are averaged.
     """
-    if isinstance(audio, torch.Tensor):
-        audio = audio.detach().cpu().numpy()
-    x = np.asarray(audio, dtype=np.float32)
+    x = float_samples(audio)
     if x.ndim == 1:
         return x
     if x.ndim == 2:
@@ -80,6 +103,13 @@ def segment_audio(x: np.ndarray, segment: int, overlap: float = 0.0,
     padded[: min(len(x), len(padded))] = x[: len(padded)]
     windows = np.lib.stride_tricks.sliding_window_view(padded, segment)[starts]
     return np.ascontiguousarray(windows), starts
+
+
+def _audio_tensor(x: Any) -> torch.Tensor:
+    """Windows of audio as float32 (a float tensor stays on its device; PCM is scaled)."""
+    if isinstance(x, torch.Tensor) and x.is_floating_point():
+        return x.detach().to(torch.float32)
+    return torch.from_numpy(float_samples(x, "audio segments"))
 
 
 def _as_float_tensor(x: Any) -> torch.Tensor:
@@ -152,7 +182,7 @@ class EmbeddingModel(nn.Module):
     def embed_segments(self, segments: torch.Tensor | np.ndarray, space: str = "encoder") -> torch.Tensor:
         """(n, segment_samples) waveforms at ``sample_rate`` -> (n, D) on the model's device."""
         head = self._space_head(space)
-        x = _as_float_tensor(segments)
+        x = _audio_tensor(segments)
         if x.dim() != 2 or x.shape[1] != self.segment_samples:
             raise VcmrError(f"embed_segments expects (n, {self.segment_samples}) waveforms, got "
                             f"{tuple(x.shape)}; use embed() for audio of any length")
@@ -180,7 +210,8 @@ class EmbeddingModel(nn.Module):
         return self.embed(audio, sample_rate, overlap, space).embeddings.mean(axis=0)
 
     def _prepare(self, audio: Any, sample_rate: int) -> np.ndarray:
-        if not isinstance(sample_rate, (int, np.integer)) or sample_rate <= 0:
+        if (not isinstance(sample_rate, (int, np.integer)) or isinstance(sample_rate, bool)
+                or sample_rate <= 0):
             raise VcmrError(f"sample_rate must be a positive integer (Hz), got {sample_rate!r}")
         x = to_mono_waveform(audio)
         if x.size == 0:

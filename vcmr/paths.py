@@ -178,10 +178,12 @@ def atomic_output(out: str | Path) -> Iterator[Path]:
     fd, tmp = tempfile.mkstemp(prefix=".vcmr-", suffix=".tmp", dir=out.parent)
     os.close(fd)
     tmp = Path(tmp)
-    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the usual mode
     try:
         yield tmp
         refuse_special(out, f"output {str(out)!r}")  # appeared while the block ran
+        # mkstemp makes 0600, and some writers (safetensors) replace the file with their own
+        # 0600 one: set the usual mode (0666 less the umask) on what the block wrote
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, out)
     except BaseException:
         with contextlib.suppress(OSError):

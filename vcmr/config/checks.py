@@ -14,6 +14,7 @@ __all__ = ["validate", "validate_prepare"]
 def validate(cfg: Any) -> None:
     """Cross-key checks that a single type cannot express."""
     if isinstance(cfg, EncoderConfig):
+        _check_encoder_sizes(cfg)
         if len(cfg.n_channels) != cfg.n_blocks:
             raise ConfigError(
                 f"config key 'n_channels' has {len(cfg.n_channels)} entries but n_blocks is "
@@ -22,7 +23,8 @@ def validate(cfg: Any) -> None:
         if k < 0 or (k > 0 and k % 2 == 0):
             raise ConfigError(f"config key 'last_block_kernel_size' must be 0 (no last block) or an "
                               f"odd kernel size such as 1 (the authors' value), got {k}")
-    for key in ("batch_size", "sample_rate", "audio_length"):
+    for key in ("batch_size", "sample_rate", "audio_length", "projection_dim", "lstm_layers",
+                "video_hidden", "head_hidden"):
         if hasattr(cfg, key) and getattr(cfg, key) <= 0:
             raise ConfigError(f"config key '{key}' must be positive, got {getattr(cfg, key)}")
     for f in dataclasses.fields(cfg):
@@ -30,6 +32,19 @@ def validate(cfg: Any) -> None:
             raise ConfigError(f"config key '{f.name}' is a probability: give a value in [0, 1]")
     if isinstance(cfg, PrepareConfig):
         validate_prepare(cfg)
+
+
+def _check_encoder_sizes(cfg: EncoderConfig) -> None:
+    """Every channel count and kernel size is a positive integer (a negative one gave a torch
+    traceback when the network was built)."""
+    sizes = [("n_blocks", cfg.n_blocks), ("output_size", cfg.output_size),
+             ("conv_kernel_size", cfg.conv_kernel_size), ("pool_size", cfg.pool_size),
+             ("first_block_params.out_channels", cfg.first_block_params.out_channels),
+             ("first_block_params.conv_size", cfg.first_block_params.conv_size)]
+    sizes += [(f"n_channels[{i}]", c) for i, c in enumerate(cfg.n_channels)]
+    for key, value in sizes:
+        if value < 1:
+            raise ConfigError(f"config key '{key}' must be a positive integer, got {value}")
 
 
 # PrepareConfig key -> (lowest allowed, lowest is allowed, what the key means)

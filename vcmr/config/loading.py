@@ -3,6 +3,7 @@ overrides; the authors' files are translated on the way (``vcmr.config.authors``
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -96,11 +97,20 @@ def config_from_dict(stage: str, values: dict[str, Any]) -> Any:
     this vcmr's architecture (``vcmr.io.checkpoint``)."""
     cls = STAGES[stage]
     names = {f.name for f in dataclasses.fields(cls)}
-    return build(cls, {k: v for k, v in values.items() if k in names})
+    return build(cls, {k: v for k, v in stored_mapping(values).items() if k in names})
 
 
 def encoder_config(cfg: Any) -> EncoderConfig:
     """The architecture part of any stage config, or of a stored config dict."""
-    src = dict(cfg) if isinstance(cfg, dict) else dataclasses.asdict(cfg)
+    src = dataclasses.asdict(cfg) if dataclasses.is_dataclass(cfg) else stored_mapping(cfg)
     names = {f.name for f in dataclasses.fields(EncoderConfig)}
     return build(EncoderConfig, {k: v for k, v in src.items() if k in names})
+
+
+def stored_mapping(values: Any) -> dict[str, Any]:
+    """A stored config as a dict; a list, a string or any other non-mapping is a ConfigError
+    (a damaged or hand-edited file), never a TypeError from ``dict()`` or ``asdict()``."""
+    if not isinstance(values, Mapping):
+        raise ConfigError(f"the stored config must be a mapping of keys to values, got a "
+                          f"{type(values).__name__}; the file is damaged or was not written by vcmr")
+    return dict(values)

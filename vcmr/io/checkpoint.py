@@ -145,7 +145,10 @@ def load_encoder(path: str | Path, expected: EncoderConfig | None = None) -> tup
                  for k in cfg.__dataclass_fields__ if getattr(cfg, k) != getattr(expected, k)]
         raise CheckpointError(f"the encoder architecture in {path} differs from the config ("
                               + "; ".join(diffs) + "). Make the config match the checkpoint.")
-    encoder = SampleCNN(cfg)
+    try:
+        encoder = SampleCNN(cfg)  # validates the sizes (a negative one is a ConfigError)
+    except ConfigError as e:
+        raise CheckpointError(f"{path}: its stored config is invalid: {e}") from None
     load_weights(encoder, ckpt["state_dict"], str(path), prefix="encoder.")
     return encoder, ckpt
 

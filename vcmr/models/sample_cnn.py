@@ -47,8 +47,8 @@ class SampleCNN(nn.Module):
 
     def __init__(self, cfg: EncoderConfig):
         super().__init__()
-        check_audio_length(cfg)
         validate(cfg)  # e.g. an even last_block_kernel_size would leave a time axis of 2
+        check_audio_length(cfg)
         self.cfg = cfg
         act = _ACTIVATIONS[cfg.activation]
         stem_ch, conv = cfg.first_block_params.out_channels, cfg.first_block_params.conv_size

@@ -114,7 +114,7 @@ def stage_config(stage: str, cfg: Any) -> Any:
     """The stage config dataclass of ``cfg`` (returned as is) or of a stored config dict."""
     if stage not in NETWORKS:
         raise ConfigError(f"unknown stage {stage!r}: a network is built for music, video or tagging")
-    return cfg if isinstance(cfg, CONFIGS[stage]) else config_from_dict(stage, dict(cfg))
+    return cfg if isinstance(cfg, CONFIGS[stage]) else config_from_dict(stage, cfg)
 
 
 def build(stage: str, cfg: Any, tags: list[str] | None = None) -> nn.Module:
@@ -157,7 +157,25 @@ def load_weights(module: nn.Module, state_dict: dict[str, torch.Tensor], source:
     if extra:
         raise CheckpointError(f"{source} holds weights that are not part of its stage's network "
                               f"({extra[0]!r}); the file is damaged or names the wrong stage")
+    check_finite_weights(given, source)
     module.load_state_dict({k[len(prefix):]: v for k, v in given.items()})
+
+
+def check_finite_weights(state_dict: dict[str, torch.Tensor], source: str) -> None:
+    """Refuse NaN/infinite weights and negative BatchNorm running variances (either makes
+    every embedding NaN); the error names ``source`` and the first bad tensor."""
+    for key, value in state_dict.items():
+        if not torch.is_tensor(value) or not value.is_floating_point():
+            continue
+        if not torch.isfinite(value).all():
+            problem = "holds NaN or infinite values"
+        elif key.endswith("running_var") and (value < 0).any():
+            problem = "is a BatchNorm running variance with negative entries"
+        else:
+            continue
+        raise CheckpointError(f"{source}: the weight {key!r} {problem}, so every embedding would be "
+                              f"NaN; the training diverged or the file is damaged. Use an earlier "
+                              f"checkpoint or export the model again")
 
 
 def _mismatch(want: list[str], have: list[str], given: dict, expected: dict) -> str | None:
