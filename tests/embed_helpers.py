@@ -12,6 +12,7 @@ Each is built once per test session (memoised) under a pytest temporary folder.
 """
 from __future__ import annotations
 
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -114,3 +115,13 @@ def stage3_checkpoint(root: Path) -> Path:
         module = stage3_module()
         _CACHE["tagging"] = _save(module, dict(module.hparams), root / "sup.ckpt")
     return _CACHE["tagging"]
+
+
+def patch_wav_rate(path, rate: int) -> None:
+    """Rewrite the sample rate (and byte rate) in a WAV file's fmt chunk, as a lying header."""
+    data = bytearray(path.read_bytes())
+    fmt = data.index(b"fmt ")
+    block_align = struct.unpack_from("<H", data, fmt + 20)[0]
+    struct.pack_into("<II", data, fmt + 12, rate, rate * block_align)
+    path.write_bytes(bytes(data))
+

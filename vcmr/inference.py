@@ -105,6 +105,18 @@ def segment_audio(x: np.ndarray, segment: int, overlap: float = 0.0,
     return np.ascontiguousarray(windows), starts
 
 
+def window_batches(x: np.ndarray, segment: int, starts: np.ndarray, batch: int):
+    """The windows of :func:`segment_audio`, built from ``x`` one batch of ``batch`` windows at
+    a time (zero-padded past the end): memory is bounded by the batch, never by the overlap."""
+    for i in range(0, len(starts), batch):
+        chunk = starts[i:i + batch]
+        w = np.zeros((len(chunk), segment), dtype=np.float32)
+        for j, s in enumerate(chunk):
+            piece = x[int(s):int(s) + segment]
+            w[j, :len(piece)] = piece
+        yield w
+
+
 def _audio_tensor(x: Any) -> torch.Tensor:
     """Windows of audio as float32 (a float tensor stays on its device; PCM is scaled)."""
     if isinstance(x, torch.Tensor) and x.is_floating_point():
@@ -198,8 +210,11 @@ class EmbeddingModel(nn.Module):
         "joint" (audio projector output, comparable with ``embed_video_features``).
         """
         x = self._prepare(audio, sample_rate)
-        windows, starts = segment_audio(x, self.segment_samples, overlap, pad_last)
-        emb = self.embed_segments(windows, space).cpu().numpy()
+        if not 0.0 <= overlap < 1.0:
+            raise VcmrError(f"overlap must be in [0, 1) (a fraction of the segment), got {overlap}")
+        starts = np.asarray(segment_starts(len(x), self.segment_samples, overlap, pad_last), np.int64)
+        batches = window_batches(x, self.segment_samples, starts, self._batch())
+        emb = np.concatenate([self.embed_segments(w, space).cpu().numpy() for w in batches])
         starts_s = starts / self.sample_rate
         ends_s = np.minimum(starts + self.segment_samples, len(x)) / self.sample_rate
         return Embeddings(emb, starts_s.astype(np.float64), ends_s.astype(np.float64))

@@ -2,6 +2,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from embed_helpers import patch_wav_rate
+from vcmr.audio import io as audio_io
 from vcmr.audio.io import AudioReadError, find_audio_files, read_audio, resample, write_wav
 
 
@@ -116,3 +118,27 @@ def test_real_51_aac_downmix(real_media):
         return 20 * np.log10(np.sqrt(np.mean(np.square(v))))
     assert abs(db(y) - db(x[names.index("FC")])) < 3.0
     assert db(x.mean(0)) < db(x[names.index("FC")]) - 10  # what averaging did
+
+
+def test_a_wav_header_saying_1_hz_is_refused_before_resampling(tmp_path):
+    path = tmp_path / "one_hz.wav"
+    sf.write(path, np.random.default_rng(0).uniform(-0.5, 0.5, 48000).astype(np.float32), 16000,
+             subtype="PCM_16")
+    patch_wav_rate(path, 1)
+    assert sf.info(str(path)).samplerate == 1  # the header really says 1 Hz
+    for rate in (None, 16000):
+        with pytest.raises(AudioReadError, match=r"one_hz\.wav: the header says 1 Hz"):
+            read_audio(path, rate)
+    patch_wav_rate(path, 800_000)
+    with pytest.raises(AudioReadError, match="800000 Hz"):
+        read_audio(path)
+
+
+def test_decoded_length_is_bounded_by_the_file_size(tmp_path, monkeypatch):
+    path = tmp_path / "a.wav"
+    sf.write(path, np.zeros(8000, np.float32), 8000, subtype="PCM_16")  # 16 kB
+    assert len(read_audio(path, 16000)[0]) == 16000
+    monkeypatch.setattr(audio_io, "MAX_SAMPLES_PER_BYTE", 0.5)  # 16-bit PCM at its own rate fits
+    assert len(read_audio(path)[0]) == 8000
+    with pytest.raises(AudioReadError, match=r"a\.wav: 8000 frames at 8000 Hz \(16000 samples"):
+        read_audio(path, 16000)

@@ -4,13 +4,14 @@ import os
 import stat
 
 import numpy as np
+import soundfile as sf
 import pytest
 
 import vcmr
 from vcmr.audio.io import resample, write_wav
 from vcmr.cli import main
 
-from embed_helpers import SR, music, stage1_checkpoint
+from embed_helpers import SR, music, patch_wav_rate, stage1_checkpoint
 
 
 @pytest.fixture(scope="session")
@@ -138,3 +139,18 @@ def test_the_longest_legal_out_name_works_and_a_longer_one_fails_before_the_work
     assert main([*args, str(tmp_path / ("e" * (name_max - 3) + ".npz"))]) == 1
     assert f"at most {name_max} bytes per name" in capsys.readouterr().err
     assert os.listdir(tmp_path) == [out.name]
+
+
+def test_a_wav_header_saying_1_hz_is_skipped_and_the_other_files_kept(setup, tmp_path, capsys):
+    root, model_file, music_dir = setup
+    bad = tmp_path / "bad.wav"
+    sf.write(bad, np.random.default_rng(0).uniform(-0.5, 0.5, 48000).astype(np.float32), 16000,
+             subtype="PCM_16")  # 96 kB
+    patch_wav_rate(bad, 1)
+    good, out = music_dir / "a.wav", tmp_path / "x.npz"
+    assert main(["embed", str(good), str(bad), "--ckpt", str(model_file), "--out", str(out), "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert "bad.wav" in err and "1 Hz" in err and "skipped" in err
+    z = np.load(out)
+    assert set(z["path"]) == {str(good)}
+    np.testing.assert_allclose(z["embedding"], _expected(model_file, good).embeddings, rtol=1e-5, atol=1e-6)

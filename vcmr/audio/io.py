@@ -17,6 +17,32 @@ class AudioReadError(RuntimeError):
     """A file could not be decoded; the message names the file and the cause."""
 
 
+# Header checks before any large allocation (a lying header must not cost gigabytes): the sample
+# rate of real audio lies in [1 kHz, 768 kHz], and the decoded (then resampled) signal holds at
+# most MAX_SAMPLES_PER_BYTE samples per byte of the file (16-bit PCM: 0.5; FLAC of silence at
+# its largest block: a few thousand).
+MIN_RATE, MAX_RATE = 1_000, 768_000
+MAX_SAMPLES_PER_BYTE = 4096
+
+
+def check_rate(path: Path, sr: int) -> None:
+    """AudioReadError unless the header's sample rate ``sr`` is in [MIN_RATE, MAX_RATE]."""
+    if not MIN_RATE <= sr <= MAX_RATE:
+        raise AudioReadError(f"{path}: the header says {sr} Hz, outside {MIN_RATE} Hz to "
+                             f"{MAX_RATE} Hz; the file is damaged or not audio (re-encode it)")
+
+
+def check_length(path: Path, n_frames: int, sr: int, sample_rate: int | None) -> None:
+    """AudioReadError when ``n_frames`` at ``sr`` (resampled to ``sample_rate``) holds more
+    samples than the file's size allows."""
+    n_out = n_frames if sample_rate is None else -(-n_frames * sample_rate // sr)
+    size = path.stat().st_size
+    if n_out > MAX_SAMPLES_PER_BYTE * max(size, 1):
+        raise AudioReadError(f"{path}: {n_frames} frames at {sr} Hz ({n_out} samples after "
+                             f"resampling) is more than a {size}-byte file can hold; the header "
+                             f"is damaged (re-encode the file)")
+
+
 # Mono downmix, ITU-R BS.775's fold-down to one channel: M = 0.7071 (L + R) + C + 0.5 (Ls + Rs),
 # LFE dropped (surround pairs of 7.1 at 0.5 each). Every coefficient is then scaled by 1/sqrt(2)
 # so that stereo stays the mean of its two channels (the usual mono of music, never above full
@@ -122,9 +148,11 @@ def soundfile_channel_names(fmt: str, n_channels: int):
     return (VORBIS_ORDER if fmt == "OGG" else WAV_ORDER).get(n_channels)
 
 
-def _read_soundfile(path: Path, mono: bool) -> tuple[np.ndarray, int]:
+def _read_soundfile(path: Path, mono: bool, sample_rate: int | None) -> tuple[np.ndarray, int]:
     with sf.SoundFile(str(path)) as f:
         sr, fmt = f.samplerate, f.format
+        check_rate(path, sr)
+        check_length(path, f.frames, sr, sample_rate)
         x = f.read(dtype="float32", always_2d=True)
     if not mono:
         return (x[:, 0] if x.shape[1] == 1 else x), sr
@@ -143,7 +171,9 @@ def read_audio(path: str | Path, sample_rate: int | None = None, mono: bool = Tr
         x, sr = _read_with_av(path)
     else:
         try:
-            x, sr = _read_soundfile(path, mono)
+            x, sr = _read_soundfile(path, mono, sample_rate)
+        except AudioReadError:
+            raise
         except Exception as e:
             try:
                 x, sr = _read_with_av(path)
@@ -151,6 +181,8 @@ def read_audio(path: str | Path, sample_rate: int | None = None, mono: bool = Tr
                 raise AudioReadError(f"{path}: cannot decode audio ({type(e).__name__}: {e})") from e
     if x.shape[0] == 0:
         raise AudioReadError(f"{path}: the file holds no samples")
+    check_rate(path, sr)
+    check_length(path, x.shape[0], sr, sample_rate)
     if sample_rate is not None and sample_rate != sr:
         x, sr = resample(x, sr, sample_rate), sample_rate
     return x, sr
