@@ -29,5 +29,11 @@ class VideoEncoder(nn.Module):
         if x.dim() != 3 or x.shape[1:] != (self.n_seconds, self.feature_dim):
             raise ValueError(f"VideoEncoder expects (batch, {self.n_seconds}, {self.feature_dim}) "
                              f"per-second features, got {tuple(x.shape)}")
-        out, _ = self.lstm(x)
+        if x.device.type == "cpu" and torch.is_autocast_enabled("cpu"):
+            # oneDNN has no bf16 LSTM primitive on some CPUs (RuntimeError "could not create a
+            # primitive descriptor"): under CPU autocast the LSTM runs in float32
+            with torch.autocast("cpu", enabled=False):
+                out, _ = self.lstm(x.float())
+        else:
+            out, _ = self.lstm(x)
         return self.fc(out.flatten(1))
