@@ -7,9 +7,12 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from conftest import ROOT
 from vcmr.config import ConfigError, load_config
+from vcmr.errors import VcmrError
+from vcmr.train.trainer import build_trainer
 
 ENCODER = """sample_rate: 16000
 audio_length: 98415
@@ -178,3 +181,21 @@ def test_authors_keys_on_the_command_line_are_translated_too(capsys):
     # a capitalised optimizer alone is not an authors' file: 'Adam' is Adam at the given rate
     cfg = load_config("music", overrides=["--optimizer", "Adam", "--learning_rate", "0.001"])
     assert (cfg.optimizer, cfg.learning_rate) == ("adam", 0.001)
+
+
+def test_music_config_without_its_gpus_names_the_override(authors, tmp_path, monkeypatch):
+    # issue 23: n_cuda "2, 3" on a machine without GPUs 2 and 3 gave Lightning's traceback
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 0)
+    path = authors / "config" / "config_mus.yaml"
+    cfg = load_config("music", path, overrides=["--log_dir", str(tmp_path / "logs")])
+    with pytest.raises(VcmrError) as err:
+        build_trainer(cfg, monitor="valid_loss")
+    for needle in ("'2,3'", "GPU(s) 2, 3", "has 0 CUDA GPU(s)", "--accelerator cpu --devices 1",
+                   "--devices auto"):
+        assert needle in str(err.value), err.value
+    assert not (tmp_path / "logs").exists()  # refused before any work
+    cfg = load_config("music", path, overrides=["--log_dir", str(tmp_path / "logs"),
+                                                "--accelerator", "cpu", "--devices", "1",
+                                                "--precision", "32-true"])
+    assert build_trainer(cfg, monitor="valid_loss").num_devices == 1

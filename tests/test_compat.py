@@ -17,7 +17,7 @@ import vcmr
 from foreign_models import (AUTHORS_HP, TINY, AuthorsContrastive, AuthorsMultimodal,
                             AuthorsSupervised, ClmrLightning, ClmrSampleCNN, ClmrSimCLR,
                             authors_encoder, lightning1_file, randomise)
-from vcmr.errors import CheckpointError
+from vcmr.errors import CheckpointError, VcmrError
 from vcmr.io.checkpoint import load_encoder
 from vcmr.cli import main
 from vcmr.config import ConfigError, EncoderConfig, load_config
@@ -295,3 +295,22 @@ def test_foreign_checkpoints_load_with_the_core_install_only(files):
     paths = [str(files[k][0]) for k in ("authors_vid", "authors_sup", "clmr_pt")]
     r = subprocess.run([sys.executable, "-c", code, *paths], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
+
+
+def test_encoder_only_clmr_file_loads_for_embedding(files, tmp_path, capsys):
+    # issue 23: a clmr_checkpoint_10000.pt holding only encoder.* (all CLMR's own
+    # load_encoder_checkpoint reads) was refused for lacking projector.0.weight
+    _, ref = files["clmr_pt"]
+    path = tmp_path / "clmr_checkpoint_10000.pt"
+    torch.save({k: v for k, v in ref.state_dict().items() if k.startswith("encoder.")}, path)
+    model = vcmr.load_model(path)
+    assert not model.has_projector and model.net.projector is None
+    assert "no projector.* weights" in capsys.readouterr().err
+    x = waveforms(2, 59049, seed=1)
+    assert close(model.embed_segments(x), ref.encoder(x.unsqueeze(1))) < 1e-5
+    with pytest.raises(VcmrError, match="space='joint'"):
+        model.embed_segments(x, space="joint")
+    out = tmp_path / "m.safetensors"  # exported, it is the same encoder-only model
+    assert main(["export", str(path), "--out", str(out)]) == 0, capsys.readouterr().err
+    again = vcmr.load_model(out)
+    assert not again.has_projector and torch.equal(again.embed_segments(x), model.embed_segments(x))

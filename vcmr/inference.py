@@ -31,6 +31,7 @@ from torch import nn
 
 from vcmr.audio.io import read_audio, resample
 from vcmr.config import ConfigError, config_to_dict
+from vcmr.config.authors import notice
 from vcmr.errors import CheckpointError, VcmrError
 from vcmr.metrics.songs import segment_starts
 from vcmr.models.stages import NETWORKS, build, load_weights
@@ -130,6 +131,20 @@ def _as_float_tensor(x: Any) -> torch.Tensor:
     return torch.from_numpy(np.asarray(x, dtype=np.float32))
 
 
+def _keep_projector(net: nn.Module, stage: str, state_dict: dict, source: str) -> bool:
+    """Whether ``net`` keeps its projector. A stage-1 file with no ``projector.*`` weights at all
+    (CLMR's encoder-only ``clmr_checkpoint_10000.pt``, all CLMR's ``load_encoder_checkpoint``
+    reads) loads as an encoder-only model: embeddings need only the encoder, and the projector
+    is removed rather than left with random weights."""
+    if stage != "music" or any(k.startswith("projector.") for k in state_dict):
+        return True
+    net.projector = None
+    notice(f"{source} holds only the encoder (no projector.* weights): loaded as an encoder-only "
+           f"model, which gives encoder embeddings (space='encoder') as CLMR's "
+           f"load_encoder_checkpoint does; it cannot resume contrastive training")
+    return False
+
+
 # ------------------------------------------------------------------------------ the model
 class EmbeddingModel(nn.Module):
     """One trained stage network (``vcmr.models.stages``) for inference, in eval mode.
@@ -138,7 +153,8 @@ class EmbeddingModel(nn.Module):
     length), ``embedding_size`` (encoder output), ``joint_size`` (stage 2: size of the
     audio/video joint space, else None), ``stage`` ("music", "video", "tagging"), ``config`` (the stored
     stage config), ``tags`` (stage 3), ``layout`` (the foreign layout a converted file came
-    from, else None), ``batch_size`` (segments per forward pass; change it freely, results do
+    from, else None), ``has_projector`` (False for an encoder-only stage-1 file),
+    ``batch_size`` (segments per forward pass; change it freely, results do
     not depend on it).
     """
 
@@ -153,6 +169,7 @@ class EmbeddingModel(nn.Module):
             self.net = build(stage, config, tags if stage == "tagging" else None)
         except ConfigError as e:
             raise CheckpointError(f"{source}: its stored architecture config is invalid: {e}") from None
+        self.has_projector = _keep_projector(self.net, stage, state_dict, source)
         load_weights(self.net, state_dict, source)
         self.config = dict(config) if isinstance(config, dict) else config_to_dict(config)
         self.stage, self.source, self.layout = stage, source, layout

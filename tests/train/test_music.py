@@ -1,6 +1,7 @@
 """Stage 1 end to end on a tiny SampleCNN and synthetic music."""
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -93,3 +94,26 @@ def test_last_checkpoint_follows_training_not_the_best(audio_dir, tmp_path):
     last = torch.load(paths["last"], weights_only=True, map_location="cpu")
     best = torch.load(paths["best"], weights_only=True, map_location="cpu")
     assert last["epoch"] == 2 and last["global_step"] >= best["global_step"]
+
+
+def test_training_on_silent_files_warns_once(tmp_path):
+    # issue 23 row 15: 16 silent files trained at a constant loss ln 7 without a word
+    import soundfile as sf
+    silent = tmp_path / "silent"
+    silent.mkdir()
+    for i in range(16):
+        sf.write(str(silent / f"clip{i:02d}.wav"), np.zeros(16000, dtype=np.float32), 16000)
+    cfg = tiny_cfg(silent, tmp_path, "--max_steps", "3", "--m_epochs", "1")
+    with pytest.warns(UserWarning) as record:
+        train_music(cfg)
+    said = [str(w.message) for w in record if "is silent" in str(w.message)]
+    assert len(said) == 1 and "dataset_dir" in said[0], [str(w.message) for w in record]
+
+
+def test_training_on_music_does_not_warn_of_silence(audio_dir, tmp_path):
+    module = MusicModule(tiny_cfg(audio_dir, tmp_path))
+    batch, _ = next(iter(make_loaders(module.cfg)[0]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        module._warn_if_silent(batch)
+    assert not module.warned_silent

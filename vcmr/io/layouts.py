@@ -6,7 +6,7 @@
 | authors' ``MultimodalLearning`` | ``audio_projector.*``, ``video_temporal.*`` (LSTM), ``video_encoder.1.*``, ``video_projector.*`` | vid |
 | authors' ``SupervisedLearning`` | ``encoder.all_blocks.*``, ``projector.{1,3}`` (head) | sup |
 | CLMR Lightning | ``model.encoder.sequential.*``, ``model.projector.*`` | mus |
-| CLMR plain ``.pt`` (``clmr_checkpoint_10000.pt``) | ``encoder.sequential.*``, ``projector.*`` | mus |
+| CLMR plain ``.pt`` (``clmr_checkpoint_10000.pt``) | ``encoder.sequential.*``, ``projector.*`` (optional: an encoder-only file loads without a projector) | mus |
 
 A leaf module (torch, ``vcmr.errors`` and the safe reader only), so the config loader can check
 an authors' stage-3 file against the stage-2 checkpoint it names (``authors_video_sizes``). The

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from typing import Any
+import warnings
 
 import torch
 from torch.utils.data import DataLoader
@@ -58,6 +59,9 @@ def _single_thread_on_cpu(x: torch.Tensor):
         torch.set_num_threads(n)
 
 
+SILENCE = 1e-8  # a training batch whose largest |sample| is below this is silent
+
+
 class MusicModule(StageModule):
     """The stage-1 network (``net``: encoder + projector) trained with NT-Xent between two
     augmented views. ``stored``: the other hyper-parameters ``load_from_checkpoint`` passes."""
@@ -69,6 +73,7 @@ class MusicModule(StageModule):
         self.augment = AugmentChain.from_config(self.cfg)
         self.loss = NTXent(self.cfg.temperature)
         self.n_trained_batches = self.n_skipped_batches = 0  # see train_music
+        self.warned_silent = False
 
     def _views(self, batch: torch.Tensor, generator: torch.Generator | None):
         """Two augmented views of ``batch``, computed in float32 outside autocast."""
@@ -102,10 +107,22 @@ class MusicModule(StageModule):
             self.n_skipped_batches += 1
             return self.skip_step()
         self.n_trained_batches += 1
+        self._warn_if_silent(batch)
         a, b = self._views(batch, self.train_generator(batch))
         loss = self._step(a, b)
         self.log_loss("Train", loss, batch.shape[0])
         return loss
+
+    def _warn_if_silent(self, batch: torch.Tensor) -> None:
+        """Warn once per run when every clip of a training batch is silent: NT-Xent then sees
+        identical views and the loss stays at ln(2N - 1) without learning anything."""
+        if self.warned_silent or batch.detach().abs().amax() >= SILENCE:
+            return
+        self.warned_silent = True
+        warnings.warn(f"every clip of a training batch ({batch.shape[0]} clips, step "
+                      f"{self.global_step}) is silent (max |x| < {SILENCE:g}): the model cannot "
+                      f"learn from silence and the loss stays constant; check dataset_dir for "
+                      f"silent or empty audio files", stacklevel=2)
 
     def validation_step(self, batch, batch_idx: int):
         batch, indices = _unpack(batch)

@@ -89,6 +89,24 @@ def parse_devices(devices: str) -> Any:
         raise VcmrError(f"config key 'devices': expected auto, a count or a list like 0,1; got {devices!r}") from None
 
 
+def check_gpus(accelerator: str, devices: Any) -> None:
+    """Refuse, before Lightning does with a traceback, GPUs this machine does not have (the
+    authors' ``n_cuda: "2, 3"`` becomes ``devices 2,3`` on ``gpu``)."""
+    if str(accelerator).lower() not in ("gpu", "cuda") or devices in ("auto", -1):
+        return
+    have = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    wanted = devices if isinstance(devices, list) else list(range(int(devices)))
+    missing = [d for d in wanted if d >= have or d < 0]
+    if not missing:
+        return
+    asked = ",".join(str(d) for d in devices) if isinstance(devices, list) else f"{devices} GPU(s)"
+    raise VcmrError(
+        f"accelerator {accelerator!r} with devices {asked!r} asks for GPU(s) "
+        f"{', '.join(str(d) for d in missing)}, but this machine has {have} CUDA GPU(s). "
+        f"Override on the command line: --accelerator cpu --devices 1 (CPU), or --devices auto "
+        f"(every GPU here), or --devices with indices below {have}")
+
+
 def on_cuda(accelerator: str) -> bool:
     """Whether Lightning will train on CUDA GPUs for this ``accelerator`` setting."""
     return str(accelerator).lower() in ("auto", "gpu", "cuda") and torch.cuda.is_available()
@@ -112,6 +130,8 @@ def build_trainer(cfg: Any, monitor: str, mode: str = "min",
                   callbacks: Iterable[Callback] = (), enable_checkpointing: bool = True) -> pl.Trainer:
     """A Trainer configured from the stage config (every key here is used)."""
     _lightning_console()
+    devices = parse_devices(cfg.devices)
+    check_gpus(cfg.accelerator, devices)
     logger = TensorBoardLogger(save_dir=cfg.log_dir, name=cfg.experiment_name,
                                version=cfg.experiment_version, default_hp_metric=False)
     cbs = list(callbacks)
@@ -129,7 +149,7 @@ def build_trainer(cfg: Any, monitor: str, mode: str = "min",
         cbs.append(SaveOnSigterm(Path(logger.log_dir) / "checkpoints" / "last.ckpt"))
     return pl.Trainer(
         default_root_dir=Path(cfg.log_dir) / cfg.experiment_name,  # SLURM hpc_ckpt_N.ckpt: stable across requeues
-        accelerator=cfg.accelerator, devices=parse_devices(cfg.devices), num_nodes=cfg.num_nodes,
+        accelerator=cfg.accelerator, devices=devices, num_nodes=cfg.num_nodes,
         strategy=cfg.strategy, precision=resolve_precision(cfg.precision, on_cuda(cfg.accelerator)),
         sync_batchnorm=resolve_sync_batchnorm(cfg.sync_batchnorm, on_cuda(cfg.accelerator)),
         max_epochs=cfg.m_epochs,
