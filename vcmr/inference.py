@@ -33,7 +33,7 @@ from vcmr.audio.io import read_audio, resample
 from vcmr.config import ConfigError, config_to_dict
 from vcmr.errors import CheckpointError, VcmrError
 from vcmr.metrics.songs import segment_starts
-from vcmr.models.stages import NETWORKS, build, load_weights
+from vcmr.models.stages import NETWORKS, build, build_loaded, stage_config
 
 __all__ = ["Embeddings", "EmbeddingModel", "embed_file", "float_samples", "segment_audio",
            "to_mono_waveform"]
@@ -138,10 +138,11 @@ class EmbeddingModel(nn.Module):
         if stage == "tagging" and not tags:
             raise CheckpointError(f"{source}: a stage-3 (tagging) model without its tag names")
         try:
-            self.net = build(stage, config, tags if stage == "tagging" else None)
+            cfg = stage_config(stage, config)
         except ConfigError as e:
             raise CheckpointError(f"{source}: its stored architecture config is invalid: {e}") from None
-        load_weights(self.net, state_dict, source)
+        self.net = build_loaded(lambda: build(stage, cfg, tags if stage == "tagging" else None),
+                                state_dict, source)
         self.config = dict(config) if isinstance(config, dict) else config_to_dict(config)
         self.stage, self.source, self.layout = stage, source, layout
         self.tags = list(tags) if stage == "tagging" else None

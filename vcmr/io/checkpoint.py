@@ -29,7 +29,7 @@ from vcmr.io.foreign import read_foreign
 from vcmr.io.layouts import LAYOUT_NAMES
 from vcmr.io.safe import hyper_parameters, read_weights_only
 from vcmr.models.sample_cnn import SampleCNN
-from vcmr.models.stages import load_weights, stage_config
+from vcmr.models.stages import build_loaded, stage_config
 
 NET_PREFIX = "net."  # a training module holds its stage network as ``net``
 FORMAT_VERSION = 2  # of vcmr's checkpoints and model files
@@ -146,10 +146,10 @@ def load_encoder(path: str | Path, expected: EncoderConfig | None = None) -> tup
         raise CheckpointError(f"the encoder architecture in {path} differs from the config ("
                               + "; ".join(diffs) + "). Make the config match the checkpoint.")
     try:
-        encoder = SampleCNN(cfg)  # validates the sizes (a negative one is a ConfigError)
-    except ConfigError as e:
+        encoder = build_loaded(lambda: SampleCNN(cfg), ckpt["state_dict"], str(path),
+                               prefix="encoder.")
+    except ConfigError as e:  # SampleCNN validates the sizes (a negative one is a ConfigError)
         raise CheckpointError(f"{path}: its stored config is invalid: {e}") from None
-    load_weights(encoder, ckpt["state_dict"], str(path), prefix="encoder.")
     return encoder, ckpt
 
 
