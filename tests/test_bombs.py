@@ -149,3 +149,14 @@ def test_error_messages_cut_the_bad_value(tmp_path):
     assert len(str(err.value)) < 400
     assert len(short_repr(list(range(10**6)))) <= 203
     assert "bits" in short_repr(10**5000)
+
+
+def test_loader_errors_cut_the_bad_value(tiny_file, tmp_path):
+    """A model file's stage (stored metadata) of 1 MB: the error shows 200 characters of it."""
+    with safe_open(str(tiny_file), "pt") as f:
+        meta, tensors = f.metadata(), {k: f.get_tensor(k) for k in f.keys()}
+    out = tmp_path / "stage.safetensors"
+    save_file(tensors, str(out), metadata={**meta, "stage": "x" * 1_000_000})
+    with pytest.raises(CheckpointError, match="unknown stage") as err:
+        load_model_file(out)
+    assert len(str(err.value)) < 600

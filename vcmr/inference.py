@@ -31,7 +31,7 @@ from torch import nn
 
 from vcmr.audio.io import read_audio, resample
 from vcmr.config import ConfigError, config_to_dict
-from vcmr.errors import CheckpointError, VcmrError
+from vcmr.errors import CheckpointError, VcmrError, short_repr
 from vcmr.metrics.songs import segment_starts
 from vcmr.models.stages import NETWORKS, build, build_loaded, stage_config
 
@@ -134,7 +134,7 @@ class EmbeddingModel(nn.Module):
                  tags: list[str] | None = None, source: str = "model", layout: str | None = None):
         super().__init__()
         if stage not in NETWORKS:
-            raise CheckpointError(f"{source}: unknown stage {stage!r} (expected music, video or tagging)")
+            raise CheckpointError(f"{source}: unknown stage {short_repr(stage)} (expected music, video or tagging)")
         if stage == "tagging" and not tags:
             raise CheckpointError(f"{source}: a stage-3 (tagging) model without its tag names")
         try:
