@@ -98,8 +98,11 @@ def test_architecture_mismatch_is_a_clear_error(exported1, tmp_path):
         return meta
     with pytest.raises(CheckpointError, match="does not match the configured architecture"):
         vcmr.load_model(_rewrite(path, tmp_path / "wide.safetensors", wider))
-    with pytest.raises(CheckpointError, match="lacks the weight 'projector.0.weight'"):
-        vcmr.load_model(_rewrite(path, tmp_path / "noproj.safetensors", drop="projector."))
+    # a stage-1 file without any projector weights is an encoder (CLMR's encoder-only files):
+    # it loads for embedding, with a notice, and has no projector
+    assert not vcmr.load_model(_rewrite(path, tmp_path / "noproj.safetensors", drop="projector.")).has_projector
+    with pytest.raises(CheckpointError, match="weight 'projector.2.weight' is missing"):
+        vcmr.load_model(_rewrite(path, tmp_path / "halfproj.safetensors", drop="projector.2."))
     with pytest.raises(ModelFileError, match="disagrees"):
         vcmr.load_model(_rewrite(path, tmp_path / "sr.safetensors", lambda m: {**m, "sample_rate": "22050"}))
 

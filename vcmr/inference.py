@@ -32,9 +32,9 @@ from torch import nn
 from vcmr.audio.io import read_audio, resample
 from vcmr.config import ConfigError, config_to_dict
 from vcmr.config.authors import notice
-from vcmr.errors import CheckpointError, VcmrError
+from vcmr.errors import CheckpointError, VcmrError, short_repr
 from vcmr.metrics.songs import segment_starts
-from vcmr.models.stages import NETWORKS, build, load_weights
+from vcmr.models.stages import NETWORKS, build, build_loaded, stage_config
 
 __all__ = ["Embeddings", "EmbeddingModel", "embed_file", "float_samples", "segment_audio",
            "to_mono_waveform"]
@@ -131,14 +131,13 @@ def _as_float_tensor(x: Any) -> torch.Tensor:
     return torch.from_numpy(np.asarray(x, dtype=np.float32))
 
 
-def _keep_projector(net: nn.Module, stage: str, state_dict: dict, source: str) -> bool:
-    """Whether ``net`` keeps its projector. A stage-1 file with no ``projector.*`` weights at all
+def _has_projector(stage: str, state_dict: dict, source: str) -> bool:
+    """Whether the network keeps its projector. A stage-1 file with no ``projector.*`` weights at all
     (CLMR's encoder-only ``clmr_checkpoint_10000.pt``, all CLMR's ``load_encoder_checkpoint``
     reads) loads as an encoder-only model: embeddings need only the encoder, and the projector
     is removed rather than left with random weights."""
     if stage != "music" or any(k.startswith("projector.") for k in state_dict):
         return True
-    net.projector = None
     notice(f"{source} holds only the encoder (no projector.* weights): loaded as an encoder-only "
            f"model, which gives encoder embeddings (space='encoder') as CLMR's "
            f"load_encoder_checkpoint does; it cannot resume contrastive training")
@@ -162,15 +161,21 @@ class EmbeddingModel(nn.Module):
                  tags: list[str] | None = None, source: str = "model", layout: str | None = None):
         super().__init__()
         if stage not in NETWORKS:
-            raise CheckpointError(f"{source}: unknown stage {stage!r} (expected music, video or tagging)")
+            raise CheckpointError(f"{source}: unknown stage {short_repr(stage)} (expected music, video or tagging)")
         if stage == "tagging" and not tags:
             raise CheckpointError(f"{source}: a stage-3 (tagging) model without its tag names")
         try:
-            self.net = build(stage, config, tags if stage == "tagging" else None)
+            cfg = stage_config(stage, config)
         except ConfigError as e:
             raise CheckpointError(f"{source}: its stored architecture config is invalid: {e}") from None
-        self.has_projector = _keep_projector(self.net, stage, state_dict, source)
-        load_weights(self.net, state_dict, source)
+        self.has_projector = _has_projector(stage, state_dict, source)
+
+        def make() -> nn.Module:
+            net = build(stage, cfg, tags if stage == "tagging" else None)
+            if not self.has_projector:
+                net.projector = None  # an encoder-only stage-1 file: no random projector kept
+            return net
+        self.net = build_loaded(make, state_dict, source)
         self.config = dict(config) if isinstance(config, dict) else config_to_dict(config)
         self.stage, self.source, self.layout = stage, source, layout
         self.tags = list(tags) if stage == "tagging" else None

@@ -15,7 +15,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from vcmr.errors import ConfigError
+from vcmr.errors import ConfigError, short_repr
 
 # authors' key -> (vcmr key or None, why); None = no meaning in vcmr (reported, then ignored)
 AUTHOR_KEYS: dict[str, tuple[str | None, str]] = {
@@ -90,7 +90,7 @@ def _translate_key(stage, key, value, values, out, said) -> None:
         _n_cuda(stage, value, out, said)
     elif key == "bit_precision":
         if value not in _PRECISION:
-            raise ConfigError(f"config key 'bit_precision': expected 16, 32, 64 or 'bf16', got {value!r}")
+            raise ConfigError(f"config key 'bit_precision': expected 16, 32, 64 or 'bf16', got {short_repr(value)}")
         out["precision"] = _PRECISION[value]
         said.append(f"bit_precision {value!r} -> precision {out['precision']!r}")
     elif key in ("ckpt_path_audio", "ckpt_path_multimodal"):

@@ -8,7 +8,10 @@ from typing import Any
 from vcmr.config.schema import EncoderConfig, PrepareConfig
 from vcmr.errors import ConfigError
 
-__all__ = ["validate", "validate_prepare"]
+__all__ = ["validate", "validate_prepare", "MAX_SIZE"]
+
+MAX_SIZE = 65536  # cap on every layer size and count (blocks, channels, hidden units)
+_CAPPED = ("projection_dim", "lstm_layers", "video_hidden", "head_hidden")
 
 
 def validate(cfg: Any) -> None:
@@ -27,6 +30,9 @@ def validate(cfg: Any) -> None:
                 "video_hidden", "head_hidden"):
         if hasattr(cfg, key) and getattr(cfg, key) <= 0:
             raise ConfigError(f"config key '{key}' must be positive, got {getattr(cfg, key)}")
+        if key in _CAPPED and hasattr(cfg, key) and getattr(cfg, key) > MAX_SIZE:
+            raise ConfigError(f"config key '{key}' is {getattr(cfg, key)}, over vcmr's cap of "
+                              f"{MAX_SIZE}: give a smaller value")
     for f in dataclasses.fields(cfg):
         if f.name.startswith("transforms_") and not 0.0 <= getattr(cfg, f.name) <= 1.0:
             raise ConfigError(f"config key '{f.name}' is a probability: give a value in [0, 1]")
@@ -45,6 +51,9 @@ def _check_encoder_sizes(cfg: EncoderConfig) -> None:
     for key, value in sizes:
         if value < 1:
             raise ConfigError(f"config key '{key}' must be a positive integer, got {value}")
+        if value > MAX_SIZE:
+            raise ConfigError(f"config key '{key}' is {value}, over vcmr's cap of {MAX_SIZE} "
+                              f"(the paper's model uses at most 512): the file is damaged or hostile")
 
 
 # PrepareConfig key -> (lowest allowed, lowest is allowed, what the key means)

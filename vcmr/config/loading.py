@@ -53,12 +53,29 @@ def _merge(a: dict, b: dict) -> dict:
     return out
 
 
+class _AliasError(Exception):
+    """A YAML alias was met (``read_yaml`` turns it into a ConfigError naming the file)."""
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """The safe loader, refusing every alias before it is expanded."""
+
+    def compose_node(self, parent, index):  # noqa: D102 - yaml.composer API
+        if self.check_event(yaml.AliasEvent):
+            raise _AliasError
+        return super().compose_node(parent, index)
+
+
 def read_yaml(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file {str(path)!r} not found (give an existing YAML file with --config)")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = yaml.load(path.read_text(), Loader=_NoAliasLoader) or {}
+    except _AliasError:
+        raise ConfigError(f"config file {str(path)!r} uses a YAML alias (*name); vcmr refuses "
+                          f"anchors and aliases (a few can expand into gigabytes): write each "
+                          f"value out") from None
     except yaml.YAMLError as e:
         raise ConfigError(f"config file {str(path)!r} is not valid YAML: {e}") from None
     if not isinstance(data, dict):
@@ -113,4 +130,30 @@ def stored_mapping(values: Any) -> dict[str, Any]:
     if not isinstance(values, Mapping):
         raise ConfigError(f"the stored config must be a mapping of keys to values, got a "
                           f"{type(values).__name__}; the file is damaged or was not written by vcmr")
+    _check_bounded(values)
     return dict(values)
+
+
+MAX_STORED_ITEMS = 100_000  # values in a stored config, nested ones included
+MAX_STORED_DEPTH = 16
+
+
+def _check_bounded(values: Any) -> None:
+    """Refuse a stored config over MAX_STORED_ITEMS values or MAX_STORED_DEPTH levels before it
+    is converted: shared lists (``b = [a] * 10``) count once per use, so a 150 KB file that
+    would expand into gigabytes stops after MAX_STORED_ITEMS steps."""
+    stack, seen = [(values, 0)], 0
+    while stack:
+        value, depth = stack.pop()
+        seen += 1
+        if seen > MAX_STORED_ITEMS or depth > MAX_STORED_DEPTH:
+            what = (f"more than {MAX_STORED_ITEMS} values" if seen > MAX_STORED_ITEMS
+                    else f"more than {MAX_STORED_DEPTH} levels of nesting")
+            raise ConfigError(f"the stored config holds {what}; a vcmr config is a few dozen keys, "
+                              f"so the file is damaged or hostile: use another one")
+        if isinstance(value, Mapping):
+            stack.extend((v, depth + 1) for v in value.values())
+        elif isinstance(value, (list, tuple)):
+            if len(value) > MAX_STORED_ITEMS:
+                seen = MAX_STORED_ITEMS  # refused at the next step
+            stack.extend((v, depth + 1) for v in value[:MAX_STORED_ITEMS])

@@ -7,7 +7,7 @@ import difflib
 import typing
 from typing import Any, Literal
 
-from vcmr.errors import ConfigError
+from vcmr.errors import ConfigError, short_repr
 
 __all__ = ["build", "coerce"]
 
@@ -34,7 +34,7 @@ def coerce(key: str, value: Any, tp: Any) -> Any:
     try:
         return _convert(key, value, tp)
     except _Bad:
-        raise ConfigError(f"config key '{key}': expected {_type_name(tp)}, got {value!r}") from None
+        raise ConfigError(f"config key '{key}': expected {_type_name(tp)}, got {short_repr(value)}") from None
 
 
 def _convert(key: str, value: Any, tp: Any) -> Any:

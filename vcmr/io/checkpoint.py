@@ -23,13 +23,13 @@ import torch
 
 from vcmr.config import ConfigError, EncoderConfig, encoder_config
 from vcmr.config.authors import notice
-from vcmr.errors import CheckpointError
+from vcmr.errors import CheckpointError, short_repr
 from vcmr.inference import EmbeddingModel
 from vcmr.io.foreign import read_foreign
 from vcmr.io.layouts import LAYOUT_NAMES
 from vcmr.io.safe import hyper_parameters, read_weights_only
 from vcmr.models.sample_cnn import SampleCNN
-from vcmr.models.stages import load_weights, stage_config
+from vcmr.models.stages import build_loaded, stage_config
 
 NET_PREFIX = "net."  # a training module holds its stage network as ``net``
 FORMAT_VERSION = 2  # of vcmr's checkpoints and model files
@@ -141,15 +141,15 @@ def load_encoder(path: str | Path, expected: EncoderConfig | None = None) -> tup
     except ConfigError as e:
         raise CheckpointError(f"{path}: its stored config is invalid: {e}") from None
     if expected is not None and cfg != expected:
-        diffs = [f"{k}: checkpoint {getattr(cfg, k)!r} vs config {getattr(expected, k)!r}"
+        diffs = [f"{k}: checkpoint {short_repr(getattr(cfg, k))} vs config {short_repr(getattr(expected, k))}"
                  for k in cfg.__dataclass_fields__ if getattr(cfg, k) != getattr(expected, k)]
         raise CheckpointError(f"the encoder architecture in {path} differs from the config ("
                               + "; ".join(diffs) + "). Make the config match the checkpoint.")
     try:
-        encoder = SampleCNN(cfg)  # validates the sizes (a negative one is a ConfigError)
-    except ConfigError as e:
+        encoder = build_loaded(lambda: SampleCNN(cfg), ckpt["state_dict"], str(path),
+                               prefix="encoder.")
+    except ConfigError as e:  # SampleCNN validates the sizes (a negative one is a ConfigError)
         raise CheckpointError(f"{path}: its stored config is invalid: {e}") from None
-    load_weights(encoder, ckpt["state_dict"], str(path), prefix="encoder.")
     return encoder, ckpt
 
 
@@ -183,7 +183,7 @@ def resolve_encoder(cfg):
     encoder, _ = load_encoder(cfg.pretrained_ckpt_path)
     ck, given = encoder.cfg, encoder_config(cfg)
     if ck != given:
-        diffs = [f"{f.name}={getattr(ck, f.name)!r} (config {getattr(given, f.name)!r})"
+        diffs = [f"{f.name}={short_repr(getattr(ck, f.name))} (config {short_repr(getattr(given, f.name))})"
                  for f in dataclasses.fields(EncoderConfig) if getattr(ck, f.name) != getattr(given, f.name)]
         warnings.warn(f"{cfg.pretrained_ckpt_path}: using the checkpoint's encoder architecture: "
                       + ", ".join(diffs), stacklevel=2)

@@ -18,7 +18,7 @@ Which encoder blocks train, and whether their BatchNorm statistics follow the da
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from torch import nn
@@ -31,7 +31,7 @@ from vcmr.models.sample_cnn import SampleCNN
 from vcmr.models.video import VideoEncoder, video_seconds
 
 __all__ = ["MusicNet", "AudioVideoNet", "TaggingNet", "NETWORKS", "build", "stage_config",
-           "load_weights"]
+           "load_weights", "check_weights", "build_loaded", "MAX_PARAMETERS"]
 
 
 class MusicNet(nn.Module):
@@ -132,11 +132,43 @@ PART_NAMES = {"encoder": "encoder", "projector": "projector", "video_encoder": "
               "video_projector": "video projector", "head": "tagging head"}
 
 
+MAX_PARAMETERS = 2_000_000_000  # a network whose config implies more is refused before building
+
+
+def build_loaded(make: Callable[[], nn.Module], state_dict: dict[str, torch.Tensor], source: str,
+                 prefix: str = "") -> nn.Module:
+    """``make()`` with the weights of ``state_dict`` loaded, checked before any memory is spent:
+    the network is first built on the meta device (shapes only), its parameter count capped at
+    MAX_PARAMETERS and every shape compared with the stored tensors; only then is it built."""
+    try:
+        with torch.device("meta"):
+            shapes = make()
+    except ConfigError as e:  # a size out of range (negative, over the cap)
+        raise CheckpointError(f"{source}: its stored architecture config is invalid: {e}") from None
+    count = sum(p.numel() for p in shapes.parameters())
+    if count > MAX_PARAMETERS:
+        raise CheckpointError(f"{source}: its stored config describes a network of {count:.3g} "
+                              f"parameters, over vcmr's cap of {MAX_PARAMETERS:.0e} (the paper's "
+                              f"model has about 2.5e6); the file is damaged or hostile")
+    check_weights(shapes, state_dict, source, prefix)
+    module = make()
+    load_weights(module, state_dict, source, prefix)
+    return module
+
+
 def load_weights(module: nn.Module, state_dict: dict[str, torch.Tensor], source: str,
                  prefix: str = "") -> None:
     """Load a stage network's weights (or, with ``prefix="encoder."``, an encoder's from a
-    stage network's state dict). A missing part, a missing or extra weight, or a shape the
-    config does not give is a CheckpointError naming it; nothing is loaded then."""
+    stage network's state dict), after ``check_weights``; nothing is loaded on an error."""
+    given = check_weights(module, state_dict, source, prefix)
+    module.load_state_dict({k[len(prefix):]: v for k, v in given.items()})
+
+
+def check_weights(module: nn.Module, state_dict: dict[str, torch.Tensor], source: str,
+                  prefix: str = "") -> dict[str, torch.Tensor]:
+    """The weights of ``state_dict`` under ``prefix`` if they fit ``module`` (which may live on
+    the meta device). A missing part, a missing or extra weight, or a shape the config does
+    not give is a CheckpointError naming it."""
     expected = {prefix + k: v for k, v in module.state_dict().items()}
     given = {k: v for k, v in state_dict.items() if k.startswith(prefix)}
     parts = list(dict.fromkeys(k.split(".")[0] for k in expected))
@@ -158,7 +190,7 @@ def load_weights(module: nn.Module, state_dict: dict[str, torch.Tensor], source:
         raise CheckpointError(f"{source} holds weights that are not part of its stage's network "
                               f"({extra[0]!r}); the file is damaged or names the wrong stage")
     check_finite_weights(given, source)
-    module.load_state_dict({k[len(prefix):]: v for k, v in given.items()})
+    return given
 
 
 def check_finite_weights(state_dict: dict[str, torch.Tensor], source: str) -> None:
