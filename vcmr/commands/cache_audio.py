@@ -1,6 +1,7 @@
 """``vcmr cache-audio``: decode and resample a tagging dataset once, in parallel."""
 from vcmr.config import load_config
 from vcmr.errors import VcmrError
+from vcmr.locks import locked
 from vcmr.paths import check_output_dir
 
 # Lazy imports: vcmr.data.cache and vcmr.data.tagging (torch) in run, so that --help answers at once.
@@ -25,11 +26,12 @@ def run(args) -> int:
     check_output_dir(cfg.cache_dir, f"--cache_dir {cfg.cache_dir!r}")
     from vcmr.data.cache import cache_audio
     from vcmr.data.tagging import load_split_from_config
-    items = []
-    for subset in [s.strip() for s in args.subsets.split(",") if s.strip()]:
-        items += load_split_from_config(cfg, subset).items
-    out = cache_audio(items, cfg.cache_dir, cfg.sample_rate, workers=max(1, cfg.workers),
-                      progress=cfg.progress_bar)
+    with locked(cfg.cache_dir, f"--cache_dir {cfg.cache_dir!r}"):
+        items = []
+        for subset in [s.strip() for s in args.subsets.split(",") if s.strip()]:
+            items += load_split_from_config(cfg, subset).items
+        out = cache_audio(items, cfg.cache_dir, cfg.sample_rate, workers=max(1, cfg.workers),
+                          progress=cfg.progress_bar)
     print(f"{out['decoded']} decoded, {out['cached']} already cached, {out['failed']} failed -> {out['cache_dir']}")
     for err in out["errors"][:20]:
         print(f"  failed: {err}")

@@ -9,6 +9,7 @@ from tqdm import tqdm
 
 from vcmr.embed_io import collect_inputs, embed_paths, format_of, write_table
 from vcmr.errors import VcmrError
+from vcmr.locks import locked_output_file
 from vcmr.paths import check_output_file
 
 # Lazy imports: vcmr.devices and vcmr.io.load (torch, 2-3 s to import) are imported in run, so
@@ -45,25 +46,26 @@ def run(args) -> int:
         raise VcmrError(f"--batch_size must be a positive count (or 0 for automatic), got {args.batch_size}")
     # Before the (long) embedding: the output must be writable and must not be an input.
     check_output_file(args.out, f"--out {args.out!r}", [args.ckpt, *args.inputs])
-    device = resolve_device(args.device, "--device")  # before any file is read
-    model = load_model(args.ckpt, device)
-    model.batch_size = args.batch_size or None
-    model.space_size(args.space)  # fail early when the model has no such space
-    files, input_errors = collect_inputs(args.inputs)
-    for path, msg in input_errors:
-        print(f"vcmr embed: skipped {path}: {msg}", file=sys.stderr)
+    with locked_output_file(args.out, f"--out {args.out!r}"):
+        device = resolve_device(args.device, "--device")  # before any file is read
+        model = load_model(args.ckpt, device)
+        model.batch_size = args.batch_size or None
+        model.space_size(args.space)  # fail early when the model has no such space
+        files, input_errors = collect_inputs(args.inputs)
+        for path, msg in input_errors:
+            print(f"vcmr embed: skipped {path}: {msg}", file=sys.stderr)
 
-    def report(path, msg):  # tqdm.write keeps the progress bar intact
-        tqdm.write(f"vcmr embed: skipped {path}: {msg}", file=sys.stderr)
+        def report(path, msg):  # tqdm.write keeps the progress bar intact
+            tqdm.write(f"vcmr embed: skipped {path}: {msg}", file=sys.stderr)
 
-    table, errors = embed_paths(files, model, args.overlap, args.song_level, args.space,
-                                progress=not args.quiet, on_error=report)
-    n_ok = len(set(table.paths))
-    if n_ok == 0:
-        raise VcmrError(f"no file could be embedded ({len(errors) + len(input_errors)} skipped); "
-                        f"nothing written to {args.out}")
-    write_table(table, args.out, fmt)
-    skipped = len(errors) + len(input_errors)
-    print(f"embedded {n_ok} file(s) -> {len(table.paths)} row(s) of {table.embeddings().shape[1]}-D "
-          f"({args.space} space) in {args.out}" + (f"; {skipped} skipped (see above)" if skipped else ""))
+        table, errors = embed_paths(files, model, args.overlap, args.song_level, args.space,
+                                    progress=not args.quiet, on_error=report)
+        n_ok = len(set(table.paths))
+        if n_ok == 0:
+            raise VcmrError(f"no file could be embedded ({len(errors) + len(input_errors)} skipped); "
+                            f"nothing written to {args.out}")
+        write_table(table, args.out, fmt)
+        skipped = len(errors) + len(input_errors)
+        print(f"embedded {n_ok} file(s) -> {len(table.paths)} row(s) of {table.embeddings().shape[1]}-D "
+              f"({args.space} space) in {args.out}" + (f"; {skipped} skipped (see above)" if skipped else ""))
     return 0

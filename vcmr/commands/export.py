@@ -10,6 +10,7 @@ The model-file modules (torch, safetensors) are imported in ``run``, so that
 from pathlib import Path
 
 from vcmr.errors import VcmrError
+from vcmr.locks import lock_output_file
 from vcmr.paths import check_output_file
 
 
@@ -32,14 +33,21 @@ def run(args) -> int:
         raise VcmrError("vcmr export needs --out FILE.safetensors or --hub_dir FOLDER (or both)")
     if args.out:  # both targets checked before either is written
         check_output_file(args.out, f"--out {args.out!r}", [args.ckpt])
-    if args.hub_dir:
-        check_hub_dir(args.ckpt, Path(args.hub_dir), args.overwrite)
-    for target in filter(None, (args.out, args.hub_dir)):
-        hub = target == args.hub_dir
-        model = export_hub_dir(args.ckpt, target, args.license, args.overwrite) if hub else export_checkpoint(args.ckpt, target)
-        extra = f", {len(model.tags)} tags" if model.tags else ""
-        extra += f", joint space {model.joint_size}-D" if model.joint_size else ""
-        what = "model.safetensors, config.json and README.md in " if hub else ""
-        print(f"exported stage {model.stage!r} model ({model.embedding_size}-D embeddings, "
-              f"{model.segment_samples} samples at {model.sample_rate} Hz{extra}) to {what}{target}")
+    # Locks beside the targets (a file inside --hub_dir would be uploaded with the model).
+    locks = [lock_output_file(t, f"{flag} {t!r}") for flag, t in
+             (("--out", args.out), ("--hub_dir", args.hub_dir)) if t]
+    try:
+        if args.hub_dir:
+            check_hub_dir(args.ckpt, Path(args.hub_dir), args.overwrite)
+        for target in filter(None, (args.out, args.hub_dir)):
+            hub = target == args.hub_dir
+            model = export_hub_dir(args.ckpt, target, args.license, args.overwrite) if hub else export_checkpoint(args.ckpt, target)
+            extra = f", {len(model.tags)} tags" if model.tags else ""
+            extra += f", joint space {model.joint_size}-D" if model.joint_size else ""
+            what = "model.safetensors, config.json and README.md in " if hub else ""
+            print(f"exported stage {model.stage!r} model ({model.embedding_size}-D embeddings, "
+                  f"{model.segment_samples} samples at {model.sample_rate} Hz{extra}) to {what}{target}")
+    finally:
+        for lock in locks:
+            lock.release()
     return 0

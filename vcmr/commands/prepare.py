@@ -22,6 +22,7 @@ from typing import Mapping, Optional
 from vcmr.commands import flag_names
 from vcmr.config import load_config
 from vcmr.errors import VcmrError
+from vcmr.locks import locked
 from vcmr.prepare.merge import merge_outputs
 from vcmr.prepare.pipeline import format_summary, prepare_videos
 
@@ -117,8 +118,9 @@ def run(args: argparse.Namespace) -> int:
         shard = shard_from_env(os.environ)
         if shard is not None:
             print(f"vcmr prepare: SLURM array task: --shard {shard[0]}/{shard[1]}", file=sys.stderr)
-    summary = prepare_videos(args.inputs, args.out, cfg, shard=shard, progress=not args.no_progress,
-                             redo=args.redo)
+    with locked(args.out, f"--out {args.out!r}"):
+        summary = prepare_videos(args.inputs, args.out, cfg, shard=shard,
+                                 progress=not args.no_progress, redo=args.redo)
     print(format_summary(summary))
     return 0
 
@@ -130,7 +132,8 @@ def _merge(args: argparse.Namespace) -> int:
                         "`vcmr prepare merge data/part0 data/part1 --out data/av`")
     if getattr(args, "overrides", None):
         raise VcmrError(f"prepare merge: unexpected options {' '.join(args.overrides)}")
-    counts = merge_outputs(dirs, args.out)
+    with locked(args.out, f"--out {args.out!r}"):
+        counts = merge_outputs(dirs, args.out)
     print(f"merged {len(dirs)} folders into {args.out}: " +
           ", ".join(f"{v} {k}" for k, v in sorted(counts.items())))
     return 0

@@ -37,6 +37,7 @@ from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from vcmr.errors import VcmrError
 from vcmr.io.checkpoint import check_resume_checkpoint
+from vcmr.locks import lock_run_version
 from vcmr.train.checkpoint_io import AtomicCheckpointIO
 
 log = logging.getLogger(__name__)
@@ -132,8 +133,11 @@ def build_trainer(cfg: Any, monitor: str, mode: str = "min",
     _lightning_console()
     devices = parse_devices(cfg.devices)
     check_gpus(cfg.accelerator, devices)
+    # The version folder is chosen and locked here (not by the logger): two runs started
+    # together get different folders, and a fixed experiment_version in use is refused.
+    version, locks = lock_run_version(Path(cfg.log_dir) / cfg.experiment_name, cfg.experiment_version)
     logger = TensorBoardLogger(save_dir=cfg.log_dir, name=cfg.experiment_name,
-                               version=cfg.experiment_version, default_hp_metric=False)
+                               version=version, default_hp_metric=False)
     cbs = list(callbacks)
     if enable_checkpointing:
         ckpt_dir = Path(logger.log_dir) / "checkpoints"
@@ -147,7 +151,7 @@ def build_trainer(cfg: Any, monitor: str, mode: str = "min",
     cbs.append(LearningRateMonitor(logging_interval="step"))
     if enable_checkpointing:
         cbs.append(SaveOnSigterm(Path(logger.log_dir) / "checkpoints" / "last.ckpt"))
-    return pl.Trainer(
+    trainer = pl.Trainer(
         default_root_dir=Path(cfg.log_dir) / cfg.experiment_name,  # SLURM hpc_ckpt_N.ckpt: stable across requeues
         accelerator=cfg.accelerator, devices=devices, num_nodes=cfg.num_nodes,
         strategy=cfg.strategy, precision=resolve_precision(cfg.precision, on_cuda(cfg.accelerator)),
@@ -160,6 +164,8 @@ def build_trainer(cfg: Any, monitor: str, mode: str = "min",
         enable_progress_bar=cfg.progress_bar, deterministic=cfg.deterministic,
         enable_checkpointing=enable_checkpointing, num_sanity_val_steps=0,
         enable_model_summary=verbose(), plugins=[AtomicCheckpointIO()])
+    trainer.vcmr_locks = locks  # held while the trainer lives; run_fit frees them at the end
+    return trainer
 
 
 class FiniteGuard(Callback):
@@ -215,6 +221,9 @@ def run_fit(trainer: pl.Trainer, module: pl.LightningModule, train_loader, val_l
         raise VcmrError(f"training stopped by SIGTERM at step {trainer.global_step} (epoch "
                         f"{trainer.current_epoch}); the state reached is saved in {last}: continue "
                         f"with --ckpt_path {last}") from None
+    finally:
+        for lock in getattr(trainer, "vcmr_locks", []):
+            lock.release()
     paths = checkpoint_paths(trainer)
     _check_finite_weights(module, paths)
     return paths
