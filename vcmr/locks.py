@@ -87,7 +87,7 @@ def try_lock(folder: str | Path, name: str = LOCK_NAME) -> tuple[Optional[Folder
     info = (f"pid {os.getpid()} on {socket.gethostname()}, command `{' '.join(sys.argv)}`, "
             f"since {time.strftime('%Y-%m-%d %H:%M:%S %z')}\n")
     os.ftruncate(fd, 0)
-    os.pwrite(fd, info.encode("utf-8"), 0)
+    os.pwrite(fd, info.encode("utf-8", "backslashreplace"), 0)
     return FolderLock(path, fd), ""
 
 
@@ -116,8 +116,8 @@ def lock_output_file(path: str | Path, what: str) -> FolderLock:
     """A lock for one output file: ``.NAME.vcmr.lock`` beside it (other files in that folder
     stay free for other runs; a long NAME is shortened with a hash)."""
     path = Path(path)
-    name = path.name if len(path.name.encode()) <= 100 else \
-        f"{path.name[:40]}-{hashlib.sha256(path.name.encode()).hexdigest()[:16]}"  # a legal 255-byte name
+    name = path.name if len(os.fsencode(path.name)) <= 100 else \
+        f"{path.name[:40]}-{hashlib.sha256(os.fsencode(path.name)).hexdigest()[:16]}"  # a legal 255-byte name
     return lock_folder(path.parent, what, f".{name}.vcmr.lock")
 
 
