@@ -1,8 +1,9 @@
 """``vcmr export``: a checkpoint of any stage -> a portable .safetensors model file, or a folder
-ready for the Hugging Face Hub.
+ready for the Hugging Face Hub, or (any model ``vcmr.load_model`` reads) an ONNX file.
 
     vcmr export runs/music/version_0/checkpoints/last.ckpt --out model.safetensors
     vcmr export runs/.../best.ckpt --hub_dir my-vcmr-model && hf upload ORG/my-vcmr-model my-vcmr-model
+    vcmr export model.safetensors --format onnx --out model.onnx
 
 The model-file modules (torch, safetensors) are imported in ``run``, so that
 ``vcmr export --help`` answers without loading torch.
@@ -15,8 +16,12 @@ from vcmr.paths import check_output_file
 
 
 def add_arguments(parser):
-    parser.add_argument("ckpt", help="a .ckpt written by vcmr training (stage 1, 2 or 3)")
-    parser.add_argument("--out", default=None, help="output file, e.g. model.safetensors")
+    parser.add_argument("ckpt", help="a .ckpt written by vcmr training (stage 1, 2 or 3); with "
+                                     "--format onnx any model vcmr.load_model reads (.safetensors, hf://ORG/NAME)")
+    parser.add_argument("--out", default=None, help="output file, e.g. model.safetensors or model.onnx")
+    parser.add_argument("--format", choices=("safetensors", "onnx"), default=None,
+                        help="format of --out (default: onnx when --out ends in .onnx, else safetensors); "
+                             "onnx needs pip install 'vcmr[onnx]'")
     parser.add_argument("--hub_dir", "--hub-dir", default=None,
                         help="output folder for the Hugging Face Hub: model.safetensors, config.json "
                              "and a model card README.md (load back with vcmr.load_model(DIR) or hf://ORG/NAME)")
@@ -31,6 +36,8 @@ def run(args) -> int:
     from vcmr.io.model_file import export_checkpoint
     if not args.out and not args.hub_dir:
         raise VcmrError("vcmr export needs --out FILE.safetensors or --hub_dir FOLDER (or both)")
+    if (args.format or ("onnx" if str(args.out or "").lower().endswith(".onnx") else None)) == "onnx":
+        return run_onnx(args)
     if args.out:  # both targets checked before either is written
         check_output_file(args.out, f"--out {args.out!r}", [args.ckpt])
     # Locks beside the targets (a file inside --hub_dir would be uploaded with the model).
@@ -50,4 +57,23 @@ def run(args) -> int:
     finally:
         for lock in locks:
             lock.release()
+    return 0
+
+
+def run_onnx(args) -> int:
+    """``--format onnx``: the model (any file vcmr.load_model reads) -> one ONNX file."""
+    import vcmr
+    from vcmr.io.onnx_file import OPSET, export_onnx
+    if args.hub_dir or not args.out:
+        raise VcmrError("--format onnx writes one file: give --out FILE.onnx and no --hub_dir "
+                        "(export the Hub folder in a second run)")
+    check_output_file(args.out, f"--out {args.out!r}", [args.ckpt])
+    lock = lock_output_file(args.out, f"--out {args.out!r}")
+    try:
+        model = vcmr.load_model(args.ckpt, "cpu")
+        names = export_onnx(model, args.out)
+    finally:
+        lock.release()
+    print(f"exported stage {model.stage!r} model to ONNX (opset {OPSET}): input waveform "
+          f"(batch, {model.segment_samples}) at {model.sample_rate} Hz -> {', '.join(names)}; {args.out}")
     return 0
