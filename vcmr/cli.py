@@ -28,7 +28,7 @@ COMMANDS: dict[str, tuple[str, str, bool]] = {
     "probe": ("probe", "fast linear/MLP probe on cached frozen embeddings", True),
     "evaluate": ("evaluate", "stage 4: song-level tagging evaluation (ROC-AUC, PR-AUC)", True),
     "embed": ("embed", "compute embeddings of audio (or video) files with any model", False),
-    "export": ("export", "export a checkpoint to a portable .safetensors model file", False),
+    "export": ("export", "export a checkpoint to a portable .safetensors model file (or a model to ONNX)", False),
 }
 
 # training commands: ``--verbose`` brings back Lightning's summaries and device lines
