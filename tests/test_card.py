@@ -115,7 +115,12 @@ def test_bad_results_and_card_flags_without_hub_dir_are_refused(root, tmp_path, 
     bad = tmp_path / "bad" / "m" / "global_metrics.json"
     bad.parent.mkdir(parents=True)
     bad.write_text("{not json")
+    for k in range(51):
+        many = tmp_path / "many" / str(k) / "global_metrics.json"
+        many.parent.mkdir(parents=True)
+        many.write_text("{}")
     for i, (folder, message) in enumerate([("none", "--results .* is not a folder"),
+                                           ("many", "holds 51 global_metrics.json files \\(at most 50\\)"),
                                            ("empty", "holds no global_metrics.json: run `vcmr evaluate"),
                                            ("bad", "not a readable global_metrics.json")]):
         refused(["--hub_dir", str(tmp_path / f"out{i}"), "--results", str(tmp_path / folder)], message)

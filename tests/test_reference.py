@@ -4,7 +4,7 @@
 22050 Hz, so the resampler is pinned too), ``expected.npz`` and ``regenerate.py`` (when one may
 regenerate: its docstring and docs/using-models.md, "Embeddings that stay the same").
 
-Tolerance, measured on this machine (torch 2.x CPU): the largest difference between runs that
+Tolerance, measured on this machine (CPU; torch 2.13.0, numpy 2.4.6, soxr 0.5.0.post1): the largest difference between runs that
 should agree is 1.4e-7 of the largest embedding value (OMP_NUM_THREADS=1 vs 2), 4.1e-7 (batches
 of 1 vs 32 segments), 2.5e-7 (float64 vs float32 encoder): float32 rounding. The smallest real
 change measured is 2.3e-4 (soxr quality "MQ" instead of "HQ"; "VHQ" 3.5e-4; BatchNorm eps 1e-6
@@ -22,7 +22,6 @@ import pytest
 import torch
 from safetensors import safe_open
 
-import vcmr
 from vcmr.io.versions import PACKAGES
 
 REFERENCE = Path(__file__).parent / "data" / "reference"
