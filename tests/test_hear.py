@@ -2,7 +2,7 @@
 with the embedding API.
 
 ``hearvalidator`` itself needs TensorFlow and Python <= 3.9 wheels, so CI does not install it;
-``validate`` below repeats its checks (hearvalidator 2021.0.x ``ValidateModel``): the module is a
+``vcmr.hear_validator.validate`` repeats its checks (hearvalidator 2021.0.x ``ValidateModel``): the module is a
 torch Module, its sample rate is one HEAR accepts, embedding sizes are ints, timestamp embeddings
 of white noise batches (2 x 1.07 s, 1.98 s, 4.0 s) have consistent float32 shapes, regular
 spacing (<= 1 ms deviation) of at most 50 ms (the validator's warning), start at 0 and end
@@ -17,41 +17,9 @@ import torch
 
 from vcmr import hear
 from vcmr.errors import VcmrError
+from vcmr.hear_validator import validate
 
 from embed_helpers import SR, music, stage1_checkpoint, tiny_model
-
-ACCEPTABLE = [16000, 22050, 32000, 44100, 48000]  # hearvalidator 2021.0.6's ACCEPTABLE_SAMPLE_RATE
-
-
-def validate(model) -> list[str]:
-    """hearvalidator's checks; raises AssertionError on its errors, returns its warnings."""
-    warned = []
-    assert isinstance(model, torch.nn.Module)
-    assert model.sample_rate in ACCEPTABLE, f"Input sample rate of {model.sample_rate} is invalid"
-    assert isinstance(model.scene_embedding_size, int) and isinstance(model.timestamp_embedding_size, int)
-    for length in (1.07, 1.98, 4.0):
-        audio = torch.rand((2, int(length * model.sample_rate))) * 2 - 1
-        emb, ts = hear.get_timestamp_embeddings(audio, model)
-        assert emb.dtype == torch.float32
-        emb, ts = emb.detach().cpu().numpy(), ts.detach().cpu().numpy()
-        assert emb.ndim == 3 and ts.ndim == 2 and emb.shape[0] == 2
-        assert emb.shape[:2] == ts.shape and emb.shape[2] == model.timestamp_embedding_size
-        assert ts.shape[1] > 1
-        diff = np.diff(ts)
-        avg = diff.mean()
-        if diff.max() > 50.0:
-            warned.append(f"interval {diff.max()} ms > 50 ms")
-        assert np.abs(diff - avg).max() <= 1, "timestamps not at regular intervals"
-        lo, hi = ts.min(), ts.max()
-        if lo > avg:
-            warned.append(f"timestamps begin at {lo} ms")
-        assert hi >= 1000 * length - 2 * avg, f"timestamps end at {hi} ms of {1000 * length}"
-        if hi < 1000 * length - avg or hi < 1000 * length - 50:
-            warned.append(f"timestamps end at {hi} ms of {1000 * length} ms")
-        assert hi <= 1000 * length, f"timestamps end at {hi} ms, after the audio"
-    scene = hear.get_scene_embeddings(torch.rand((4, int(2.74 * model.sample_rate))) * 2 - 1, model)
-    assert scene.dtype == torch.float32 and tuple(scene.shape) == (4, model.scene_embedding_size)
-    return warned
 
 
 @pytest.mark.parametrize("model_rate, declared", [(8000, 16000), (16000, 16000), (22050, 22050)])

@@ -11,6 +11,7 @@ import sys
 
 import numpy as np
 import pytest
+import yaml
 
 import vcmr
 from vcmr.audio.io import read_audio, write_wav
@@ -62,11 +63,12 @@ def offline_env(cache) -> dict:
 def test_hub_dir_has_the_files_the_hub_expects(hub_dir, root):
     assert sorted(p.name for p in hub_dir.iterdir()) == ["README.md", "config.json", "model.safetensors"]
     card = (hub_dir / "README.md").read_text()
-    front = card.split("---")[1]
-    assert "library_name: vcmr" in front and "license: mit" in front
-    for part in ("## Training data", "magnatagatune", "## Metrics", "## Licence", "## Citation",
+    front = yaml.safe_load(card.split("---")[1])
+    assert front["library_name"] == "vcmr" and front["license"] == "mit" and "music-tagging" in front["tags"]
+    for part in ("## Training data", "dataset: magnatagatune", "## Licence", "## Citation",
                  "On the Role of Visual Context in Enriching Music Representations", 'hf://ORG/vcmr-tiny-tagger'):
         assert part in card, part
+    assert "## Training metrics" not in card and "## HEAR" not in card  # the checkpoint has none
     cfg = json.loads((hub_dir / "config.json").read_text())
     model = vcmr.load_model(stage3_checkpoint(root), "cpu")
     assert (cfg["stage"], cfg["sample_rate"], cfg["tags"]) == ("tagging", str(model.sample_rate), model.tags)
@@ -87,7 +89,7 @@ def test_metrics_from_a_trained_checkpoint_reach_the_card(root):
     d = root / "stage1-hub"
     assert main(["export", str(ckpt), "--hub-dir", str(d), "--license", "cc-by-4.0"]) == 0
     card = (d / "README.md").read_text()
-    assert "license: cc-by-4.0" in card and "| global_step | 1 |" in card
+    assert "license: cc-by-4.0" in card and "global step 1" in card and "| best Valid/loss |" in card
     assert json.loads((d / "config.json").read_text())["metrics"] == metrics
 
 

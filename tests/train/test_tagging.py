@@ -6,7 +6,7 @@ import pytest
 import torch
 from conftest import TINY_OVERRIDES
 
-from vcmr.io.checkpoint import checkpoint_hparams, load_encoder
+from vcmr.io.checkpoint import checkpoint_data, checkpoint_hparams, load_encoder
 from vcmr.config import config_to_dict, load_config
 from vcmr.data.cache import cache_audio, cache_path
 from vcmr.data.tagging import load_split
@@ -54,6 +54,9 @@ def test_checkpoint_format_and_frozen_encoder(tmp_path, small_mtat):
     hp = ck["hyper_parameters"]
     assert hp["stage"] == "tagging" and len(hp["tags"]) == 50 and hp["config"]["audio_length"] == 2187
     assert hp["config"]["pretrained_ckpt_path"] == str(tmp_path / "s1.ckpt")
+    data = checkpoint_data(paths["last"])  # the model card's training-data summary
+    assert (data["dataset"], data["split"], data["examples"]) == ("magnatagatune", "pons2017", "songs")
+    assert data["dataset_dir"] == small_mtat.name and data["train_examples"] > 0 and data["valid_examples"] > 0
     keys = ck["state_dict"].keys()
     assert any(k.startswith("net.head.") for k in keys)
     assert [k for k in keys if not k.startswith(("net.encoder.", "net.head."))] == []

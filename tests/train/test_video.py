@@ -9,7 +9,7 @@ from conftest import ROOT, TINY_OVERRIDES
 from prepared_layout import write_prepared
 
 from vcmr.errors import CheckpointError
-from vcmr.io.checkpoint import load_encoder, read_checkpoint
+from vcmr.io.checkpoint import checkpoint_data, load_encoder, read_checkpoint
 from vcmr.config import load_config
 from vcmr.errors import VcmrError
 from vcmr.train.video import VideoModule, train_video
@@ -67,6 +67,10 @@ def test_train_reload_resume(prepared, stage2):
     assert ckpt["stage"] == "video" and ckpt["config"]["feature_dim"] == 12
     keys = {k.split(".")[0] for k in ckpt["state_dict"]}
     assert {"encoder", "projector", "video_encoder", "video_projector"} <= keys
+    data = checkpoint_data(paths["last"])  # the model card's training-data summary
+    assert data["dataset_dir"] == prepared.name and data["examples"] == "audio segments of prepared videos"
+    assert data["train_videos"] >= 1 and data["valid_videos"] >= 1
+    assert data["train_examples"] >= data["train_videos"] and data["valid_examples"] >= data["valid_videos"]
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
     ea = EventAccumulator(paths["log_dir"])
     ea.Reload()

@@ -4,6 +4,7 @@ ready for the Hugging Face Hub, or (any model ``vcmr.load_model`` reads) an ONNX
     vcmr export runs/music/version_0/checkpoints/last.ckpt --out model.safetensors
     vcmr export runs/.../best.ckpt --hub_dir my-vcmr-model && hf upload ORG/my-vcmr-model my-vcmr-model
     vcmr export model.safetensors --format onnx --out model.onnx
+    vcmr export best.ckpt --hub_dir my-model --repo_id ORG/my-model --hear_check --results results/
 
 The model-file modules (torch, safetensors) are imported in ``run``, so that
 ``vcmr export --help`` answers without loading torch.
@@ -29,6 +30,15 @@ def add_arguments(parser):
                         help="let --hub_dir be a folder that already holds files (its model.safetensors, "
                              "config.json and README.md are replaced, other files kept)")
     parser.add_argument("--license", default="mit", help="licence written in the model card (default mit)")
+    parser.add_argument("--repo_id", "--repo-id", default=None,
+                        help="ORG/NAME the model will be uploaded to: the card's usage snippet loads "
+                             "hf://ORG/NAME (default: ORG/<folder name>)")
+    parser.add_argument("--hear_check", "--hear-check", action="store_true",
+                        help="run the HEAR validator's checks on the model (vcmr.hear_validator) and "
+                             "put the result in the model card and config.json")
+    parser.add_argument("--results", default=None,
+                        help="a results folder of `vcmr evaluate`: every global_metrics.json under it "
+                             "(and any comparison.md) goes into the model card's tagging section")
 
 
 def run(args) -> int:
@@ -38,6 +48,10 @@ def run(args) -> int:
         raise VcmrError("vcmr export needs --out FILE.safetensors or --hub_dir FOLDER (or both)")
     if (args.format or ("onnx" if str(args.out or "").lower().endswith(".onnx") else None)) == "onnx":
         return run_onnx(args)
+    card_only = [flag for flag, v in (("--repo_id", args.repo_id), ("--hear_check", args.hear_check),
+                                      ("--results", args.results)) if v]
+    if card_only and not args.hub_dir:
+        raise VcmrError(f"{', '.join(card_only)} describe the model card: give --hub_dir FOLDER too")
     if args.out:  # both targets checked before either is written
         check_output_file(args.out, f"--out {args.out!r}", [args.ckpt])
     # Locks beside the targets (a file inside --hub_dir would be uploaded with the model).
@@ -48,7 +62,9 @@ def run(args) -> int:
             check_hub_dir(args.ckpt, Path(args.hub_dir), args.overwrite)
         for target in filter(None, (args.out, args.hub_dir)):
             hub = target == args.hub_dir
-            model = export_hub_dir(args.ckpt, target, args.license, args.overwrite) if hub else export_checkpoint(args.ckpt, target)
+            model = (export_hub_dir(args.ckpt, target, args.license, args.overwrite, args.repo_id,
+                                    _hear_check if args.hear_check else None, args.results)
+                     if hub else export_checkpoint(args.ckpt, target))
             extra = f", {len(model.tags)} tags" if model.tags else ""
             extra += f", joint space {model.joint_size}-D" if model.joint_size else ""
             what = "model.safetensors, config.json and README.md in " if hub else ""
@@ -77,3 +93,10 @@ def run_onnx(args) -> int:
     print(f"exported stage {model.stage!r} model to ONNX (opset {OPSET}): input waveform "
           f"(batch, {model.segment_samples}) at {model.sample_rate} Hz -> {', '.join(names)}; {args.out}")
     return 0
+def _hear_check(model) -> dict:
+    from vcmr.hear_validator import hear_report  # vcmr.hear: only when asked for
+    report = hear_report(model)
+    verdict = "passes" if report["passed"] else f"FAILS ({report['error']})"
+    print(f"HEAR validator checks: {verdict}" + (f"; warnings: {'; '.join(report['warnings'])}"
+                                                if report["warnings"] else ""))
+    return report

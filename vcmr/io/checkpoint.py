@@ -32,6 +32,7 @@ from vcmr.models.sample_cnn import SampleCNN
 from vcmr.models.stages import build_loaded, stage_config
 
 NET_PREFIX = "net."  # a training module holds its stage network as ``net``
+DATA_KEY = "vcmr_data"  # what training saved about its data (``vcmr.train.base.data_summary``)
 FORMAT_VERSION = 2  # of vcmr's checkpoints and model files
 RETRAIN = "retrain with this vcmr, or keep using the vcmr version that wrote it"
 
@@ -164,6 +165,18 @@ def checkpoint_metrics(path: str | Path) -> dict[str, Any]:
         if isinstance(state, dict) and state.get("monitor") and state.get("best_model_score") is not None:
             out[f"best {state['monitor']}"] = float(state["best_model_score"])
     return out
+
+
+def checkpoint_data(path: str | Path) -> dict[str, Any]:
+    """What a vcmr training checkpoint records about its data (``DATA_KEY``): the data folder's
+    name, numbers of training and validation examples, ...; {} for a file without it. Only
+    strings and numbers are kept."""
+    raw = read_weights_only(path)
+    data = raw.get(DATA_KEY) if isinstance(raw, dict) else None
+    if not isinstance(data, dict):
+        return {}
+    return {str(k): v for k, v in data.items()
+            if isinstance(v, (str, int, float)) and not isinstance(v, bool)}
 
 
 def no_pretrained(path: Optional[str]) -> bool:

@@ -9,8 +9,9 @@ Hub models go through ``huggingface_hub`` (the ``hub`` extra): its cache (``$HF_
 ``$HF_HUB_CACHE``), its offline mode (``HF_HUB_OFFLINE=1``: the cached file, no request), its
 revision pinning and progress bars. A Hub repository holds what ``export_hub_dir`` writes:
 ``model.safetensors`` (read with safetensors only), ``config.json`` (the file's metadata,
-readable without safetensors) and a model card ``README.md`` (training data, the metrics the
-checkpoint carries, licence, citation); ``vcmr.load_model(DIR)`` reads such a folder too.
+readable without safetensors) and a model card ``README.md`` (``vcmr.io.card``: configuration,
+training data, the checkpoint's metrics, the HEAR validator's result, tagging numbers of a
+results folder, licence, citation); ``vcmr.load_model(DIR)`` reads such a folder too.
 """
 from __future__ import annotations
 
@@ -18,12 +19,13 @@ import json
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import Callable
 
 from vcmr._version import __version__
 from vcmr.errors import VcmrError
 from vcmr.inference import EmbeddingModel
-from vcmr.io.checkpoint import STAGE_NAMES, checkpoint_metrics, model_from_checkpoint
+from vcmr.io.card import model_card, read_results
+from vcmr.io.checkpoint import checkpoint_data, checkpoint_metrics, model_from_checkpoint
 from vcmr.io.model_file import load_model_file, read_model_file, save_model_file
 from vcmr.paths import atomic_output, check_output_dir, check_output_file
 
@@ -87,58 +89,6 @@ def load_hub(spec: str) -> EmbeddingModel:
 
 # ------------------------------------------------------------------------------ writing a Hub folder
 HUB_LICENSE = "mit"
-CITATION = """@inproceedings{avramidis2023vcmr,
-  title     = {On the Role of Visual Context in Enriching Music Representations},
-  author    = {Avramidis, Kleanthis and Stewart, Shanti and Narayanan, Shrikanth},
-  booktitle = {IEEE International Conference on Acoustics, Speech and Signal Processing (ICASSP)},
-  year      = {2023},
-  note      = {arXiv:2210.15828}
-}"""
-
-
-def _training_data(model) -> list[str]:
-    """The data the stored config names (folder names only: full paths may be private)."""
-    cfg = model.config
-    name = lambda key: Path(str(cfg.get(key) or "")).name or "(not recorded)"  # noqa: E731
-    if model.stage == "music":
-        return [f"Stage 1 (SimCLR music pre-training) on the audio folder `{name('dataset_dir')}`."]
-    if model.stage == "video":
-        return [f"Stage 2 (video-conditioned pre-training) on the prepared music videos in "
-                f"`{name('dataset_dir')}`, starting from the stage-1 encoder `{name('audio_encoder_ckpt_path')}`."]
-    return [f"Stage 3 (tagging head) on {cfg.get('dataset', 'an unrecorded dataset')} (split "
-            f"`{cfg.get('split', '?')}`, folder `{name('dataset_dir')}`), encoder from "
-            f"`{name('pretrained_ckpt_path')}`; {len(model.tags or [])} tags."]
-
-
-def model_card(model, name: str, metrics: dict[str, Any], license: str = HUB_LICENSE) -> str:
-    """A Hugging Face model card (README.md with YAML front matter) for an exported model."""
-    params = sum(p.numel() for p in model.parameters())
-    rows = [("stage", STAGE_NAMES[model.stage]), ("input", f"mono audio at {model.sample_rate} Hz, "
-            f"windows of {model.segment_samples} samples ({model.segment_seconds:.2f} s)"),
-            ("embedding", f"{model.embedding_size}-D (encoder)" + (f", {model.joint_size}-D joint audio-video space" if model.joint_size else "")),
-            ("parameters", f"{params:,}")] + ([("tags", ", ".join(model.tags))] if model.tags else [])
-    metric_lines = ([f"| {k} | {v:.4g} |" if isinstance(v, float) else f"| {k} | {v} |" for k, v in metrics.items()]
-                    if metrics else [])
-    return "\n".join([
-        "---", "library_name: vcmr", f"license: {license}", "pipeline_tag: feature-extraction",
-        "tags: [audio, music, music-tagging, contrastive-learning, vcmr]", "---", "",
-        f"# {name}", "",
-        "A vcmr SampleCNN music encoder (Video-Conditioned Music Representations, the model of the "
-        "paper cited below). Load it with the vcmr package in one call:", "",
-        "```python", "import vcmr", f'model = vcmr.load_model("hf://ORG/{name}")  # or a local copy of this folder',
-        "emb = model.embed(audio, sample_rate=44100)   # per-segment embeddings", "```", "",
-        "| | |", "|---|---|", *[f"| {k} | {v} |" for k, v in rows], "",
-        "## Training data", "", *_training_data(model), "",
-        "The names above are what the checkpoint recorded; describe where the data came from and "
-        "its licence before uploading.", "",
-        "## Metrics", "",
-        *(["What the training checkpoint carries (validation metrics are on the validation split "
-           "of the training data):", "", "| metric | value |", "|---|---:|", *metric_lines]
-          if metrics else ["The checkpoint carries no metrics; evaluate with `vcmr evaluate`."]), "",
-        "## Licence", "",
-        f"{license}. Check that the training data allow releasing these weights under it.", "",
-        "## Citation", "", "```bibtex", CITATION, "```", ""])
-
 
 HUB_FILES = (HUB_FILE, "config.json", "README.md")
 
@@ -160,22 +110,36 @@ def check_hub_dir(ckpt: str | Path, out_dir: Path, overwrite: bool = False) -> N
 
 
 def export_hub_dir(ckpt: str | Path, out_dir: str | Path, license: str = HUB_LICENSE,
-                   overwrite: bool = False) -> EmbeddingModel:
+                   overwrite: bool = False, repo_id: str | None = None,
+                   hear: Callable[[EmbeddingModel], dict] | None = None,
+                   results: str | Path | None = None) -> EmbeddingModel:
     """Checkpoint -> a folder ready for ``hf upload ORG/NAME DIR``: model.safetensors,
-    config.json (the file's metadata, readable without safetensors) and README.md (model card).
-    A folder that already holds files is refused unless ``overwrite``."""
+    config.json (the file's metadata, readable without safetensors, and what the card reports)
+    and README.md (the model card, ``vcmr.io.card``). A folder that already holds files is
+    refused unless ``overwrite``. ``repo_id``: ORG/NAME the card's snippets load;
+    ``hear``: a function giving the HEAR validator's report of the model
+    (``vcmr.hear_validator.hear_report``); ``results``: a results folder of ``vcmr evaluate``."""
     out_dir = Path(out_dir)
     check_hub_dir(ckpt, out_dir, overwrite)
+    if repo_id is not None:
+        parse_hub(HUB_PREFIX + repo_id)  # a clear error before any work
+    found = read_results(results) if results is not None else None
     model = model_from_checkpoint(ckpt)
-    metrics = checkpoint_metrics(ckpt)
-    save_model_file(model, out_dir / "model.safetensors")
-    _, meta = read_model_file(out_dir / "model.safetensors")
-    config = {**{k: v for k, v in meta.items() if k not in ("config", "tags")},
-              "config": json.loads(meta["config"]), "tags": model.tags, "metrics": metrics,
-              "embedding_size": model.embedding_size, "joint_size": model.joint_size}
+    metrics, data = checkpoint_metrics(ckpt), checkpoint_data(ckpt)
+    report = hear(model) if hear is not None else None
+    save_model_file(model, out_dir / HUB_FILE)
+    _, meta = read_model_file(out_dir / HUB_FILE)
+    versions = json.loads(meta["versions"])
+    config = {**{k: v for k, v in meta.items() if k not in ("config", "tags", "versions")},
+              "config": json.loads(meta["config"]), "tags": model.tags, "versions": versions,
+              "metrics": metrics, "training_data": data, "embedding_size": model.embedding_size,
+              "joint_size": model.joint_size, **({"hear": report} if report else {})}
     _write_text(out_dir / "config.json", json.dumps(config, indent=1, sort_keys=True) + "\n")
     name = out_dir.resolve().name
-    _write_text(out_dir / "README.md", model_card(model, name, metrics, license))
+    spec = HUB_PREFIX + (repo_id or f"ORG/{name}")
+    card = model_card(model, name, metrics, license, spec=spec, data=data, hear=report,
+                      results=found, ckpt=ckpt, versions=versions)
+    _write_text(out_dir / "README.md", card)
     return model
 
 

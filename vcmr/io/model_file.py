@@ -7,8 +7,10 @@ The file holds the state dict of the stage network (``vcmr.models.stages``): ``e
 plus ``projector.*`` for stage 1, ``projector.*``, ``video_encoder.*``, ``video_projector.*``
 for stage 2, ``head.*`` for stage 3; and string metadata: ``format`` ("vcmr"),
 ``format_version``, ``vcmr_version``, ``stage``, ``config`` (the stage config as JSON, as
-stored in the checkpoint), ``sample_rate``, ``audio_length`` and, for stage 3, ``tags`` (JSON
-list). Loading uses safetensors only: nothing is unpickled.
+stored in the checkpoint), ``sample_rate``, ``audio_length``, for stage 3 ``tags`` (JSON
+list), and ``versions`` (JSON: the vcmr, torch, numpy, soxr, soundfile and Python versions it was
+exported with; ``vcmr.io.versions`` warns on loading when the running ones differ in a way known
+to change embeddings). Loading uses safetensors only: nothing is unpickled.
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ from vcmr._version import __version__
 from vcmr.errors import CheckpointError
 from vcmr.inference import EmbeddingModel
 from vcmr.io.checkpoint import FORMAT_VERSION, check_format_version, model_from_checkpoint
+from vcmr.io.versions import parse_versions, running_versions, warn_version_differences
 from vcmr.paths import atomic_output, check_output_file
 
 FORMAT = "vcmr"
@@ -39,7 +42,8 @@ def save_model_file(model: EmbeddingModel, out: str | Path) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     meta = {"format": FORMAT, "format_version": str(FORMAT_VERSION), "vcmr_version": __version__,
             "stage": model.stage, "config": json.dumps(model.config, sort_keys=True),
-            "sample_rate": str(model.sample_rate), "audio_length": str(model.segment_samples)}
+            "sample_rate": str(model.sample_rate), "audio_length": str(model.segment_samples),
+            "versions": json.dumps(running_versions(), sort_keys=True)}
     if model.tags is not None:
         meta["tags"] = json.dumps(model.tags)
     with atomic_output(out) as tmp:  # no temporary left behind, an old `out` kept on failure
@@ -86,6 +90,7 @@ def load_model_file(path: str | Path) -> EmbeddingModel:
         config = json.loads(meta["config"])
         tags = json.loads(meta["tags"]) if "tags" in meta else None
         stage = meta["stage"]
+        versions = parse_versions(meta["versions"], "versions") if "versions" in meta else None
     except (KeyError, ValueError) as e:
         raise ModelFileError(f"{str(path)!r}: damaged vcmr metadata ({type(e).__name__}: {e})") from None
     model = EmbeddingModel(stage, config, state_dict, tags, str(path))
@@ -93,6 +98,7 @@ def load_model_file(path: str | Path) -> EmbeddingModel:
         if key in meta and meta[key] != str(value):
             raise ModelFileError(f"{str(path)!r}: metadata {key}={meta[key]} disagrees with its "
                                  f"config ({value}); the file was edited or damaged")
+    warn_version_differences(versions, f"model file {str(path)!r}")
     return model
 
 

@@ -27,6 +27,7 @@ training mode when fitting starts.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Iterable
 
 import pytorch_lightning as pl
@@ -36,7 +37,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from vcmr.config import config_to_dict
 from vcmr.data.sampling import ResumeSamplerEpoch, epoch_loader_kwargs
-from vcmr.io.checkpoint import checkpoint_hparams, module_config
+from vcmr.io.checkpoint import DATA_KEY, checkpoint_hparams, module_config
 from vcmr.models.stages import build
 from vcmr.train.optim import build_optimizer
 from vcmr.train.trainer import build_trainer, run_fit, seed_everything
@@ -105,6 +106,7 @@ class StageModule(SkippableSteps, pl.LightningModule):
 
     stage: str = ""
     monitor, monitor_mode = "Valid/loss", "min"
+    data_summary: dict[str, Any] | None = None  # set by fit_stage, saved in each checkpoint
 
     def __init__(self, config: Any, stored: dict[str, Any], tags: list[str] | None = None):
         super().__init__()
@@ -124,6 +126,10 @@ class StageModule(SkippableSteps, pl.LightningModule):
     def configure_optimizers(self):
         return build_optimizer(self.parameters(), self.cfg.optimizer, self.cfg.learning_rate,
                                self.cfg.weight_decay)
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        if self.data_summary:
+            checkpoint[DATA_KEY] = dict(self.data_summary)
 
     def stage_callbacks(self) -> list[Callback]:
         """Callbacks the stage itself needs (tagging: early stopping)."""
@@ -152,6 +158,24 @@ def loader(dataset: Dataset, cfg: Any, train: bool, collate_fn: Callable | None 
                       persistent_workers=cfg.workers > 0, pin_memory=torch.cuda.is_available())
 
 
+EXAMPLES = {"music": "audio files", "video": "audio segments of prepared videos", "tagging": "songs"}
+
+
+def data_summary(stage: str, cfg: Any, train: Dataset, valid: Dataset) -> dict[str, Any]:
+    """What each checkpoint records about the training data (``vcmr.io.checkpoint.checkpoint_data``,
+    the model card): the data folder's name (not its path, which may be private), the number
+    of training and validation examples and what one is, and for stage 2 the number of videos."""
+    out: dict[str, Any] = {"examples": EXAMPLES[stage], "train_examples": len(train),
+                           "valid_examples": len(valid)}
+    if getattr(cfg, "dataset_dir", None):
+        out["dataset_dir"] = Path(str(cfg.dataset_dir)).name
+    if stage == "tagging":
+        out.update(dataset=cfg.dataset, split=cfg.split)
+    if stage == "video":
+        out.update(train_videos=len(train.ids), valid_videos=len(valid.ids))
+    return out
+
+
 @dataclass
 class StageRun:
     """What a stage trains (its module and its two loaders) and, after fitting, ``paths``:
@@ -174,6 +198,8 @@ def fit_stage(cfg: Any, setup: Callable[[Any], StageRun], callbacks: Iterable[Ca
     seed_everything(cfg.seed)
     run = setup(cfg)
     module = run.module
+    module.data_summary = data_summary(module.stage, module.cfg, run.train_loader.dataset,
+                                       run.val_loader.dataset)
     cbs = [*module.stage_callbacks(), ResumeSamplerEpoch(run.train_loader.sampler, run.val_loader.sampler),
            *callbacks]
     trainer = build_trainer(module.cfg, monitor=module.monitor, mode=module.monitor_mode, callbacks=cbs)
