@@ -115,6 +115,9 @@ class VideoConfig(TrainerConfig, EncoderConfig):
     video_crop_seconds: int = 0  # seconds of frame features per clip; 0: the audio crop rounded to whole seconds
     valid_fraction: float = 0.1
     segment_seconds: int = 15
+    # negative control: the training split pairs every video's audio with the frame features of
+    # another video (a derangement fixed by seed); the validation split keeps the true pairs
+    derange_pairs: bool = False
 
 
 @dataclass
