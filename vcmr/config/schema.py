@@ -169,6 +169,7 @@ class EvaluateConfig(EncoderConfig):
     seed: int = 42
     ckpt_paths: list[str] = field(default_factory=list)  # stage-3 checkpoints evaluated (--ckpt adds more)
     ckpt_names: list[str] = field(default_factory=list)  # their result names, in order (default: from the paths)
+    bootstrap_resamples: int = 1000  # paired bootstrap over songs for the differences between models
 
 
 @dataclass
