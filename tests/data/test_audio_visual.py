@@ -1,3 +1,5 @@
+import pickle
+
 import numpy as np
 import pytest
 from prepared_layout import write_prepared
@@ -178,6 +180,10 @@ def test_deranged_pairs_give_another_videos_features_at_the_same_second(prepared
             assert not np.array_equal(video, true_video)
     again = AudioVisualDataset(prepared, "train", 16000, 32805, valid_fraction=0.2, seed=3, derange_pairs=True)
     assert again.partner == mixed.partner
+    copied = pickle.loads(pickle.dumps(mixed))  # what a data-loader worker gets
+    assert copied.feature_of == mixed.feature_of and np.array_equal(copied[3][1], mixed[3][1])
+    other_seed = AudioVisualDataset(prepared, "train", 16000, 32805, valid_fraction=0.2, seed=4, derange_pairs=True)
+    assert other_seed.partner != mixed.partner
 
 
 def test_deranged_partner_with_fewer_segments_wraps_around(tmp_path):
