@@ -103,3 +103,16 @@ def test_comparison_markdown_appends_the_differences():
     text = comparison_markdown(results, pairwise_differences(models, n_boot=100))
     assert text.index("| model | ROC-AUC") < text.index("## Differences between models")
     assert "## Differences" not in comparison_markdown(results)
+
+
+def test_compare_command_refuses_what_is_not_an_evaluate_result(tmp_path, capsys):
+    from vcmr.cli import main
+    for name, text in (("a", "{not json"), ("b", "[1, 2]")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "global_metrics.json").write_text(text)
+    assert main(["compare", str(tmp_path / "a"), str(tmp_path / "b")]) == 1
+    assert "is not valid JSON" in capsys.readouterr().err
+    assert main(["compare", str(tmp_path / "b"), str(tmp_path / "a")]) == 1
+    assert "is not a `vcmr evaluate` result" in capsys.readouterr().err
+    assert main(["compare", str(tmp_path / "b"), "--bootstrap_resamples", "0"]) == 1
+    assert "bootstrap_resamples must be between 1 and 65536" in capsys.readouterr().err

@@ -3,6 +3,10 @@ in several, with a paired bootstrap interval over songs for every pair.
 
     vcmr compare results/magnatagatune/audio results/magnatagatune/video --out results/cmp
 """
+from pathlib import Path
+
+from vcmr.paths import check_output_dir
+
 # Lazy import: vcmr.evaluate.compare in run, so that --help answers at once.
 
 
@@ -21,8 +25,10 @@ def add_arguments(parser):
 
 
 def run(args) -> int:
+    out = args.out or str(Path(args.results[0]).parent)
+    check_output_dir(out, f"--out {out!r}")
     from vcmr.evaluate.compare import compare_results, pair_sentence
-    rows, files = compare_results(args.results, args.out, args.overlap, args.bootstrap_resamples, args.seed)
+    rows, files = compare_results(args.results, out, args.overlap, args.bootstrap_resamples, args.seed)
     for pair in dict.fromkeys((r["model"], r["baseline"]) for r in rows):
         print(pair_sentence([r for r in rows if (r["model"], r["baseline"]) == pair]))
     print(f"comparison: {files['comparison_md']}\ndifferences: {files['differences_csv']}")

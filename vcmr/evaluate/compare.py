@@ -197,8 +197,15 @@ def compare_results(folders: list[str | Path], out_dir: Optional[str | Path] = N
         if not (folder / "global_metrics.json").is_file():
             raise VcmrError(f"{folder} holds no global_metrics.json: give the folders `vcmr evaluate` "
                             f"wrote, <results_dir>/<dataset>/<model name>")
-        data = json.loads((folder / "global_metrics.json").read_text())
-        name = data.get("model_name") or folder.name
+        try:
+            data = json.loads((folder / "global_metrics.json").read_text())
+        except ValueError as e:
+            raise VcmrError(f"{folder / 'global_metrics.json'} is not valid JSON ({e}); re-run "
+                            f"`vcmr evaluate` for that model") from None
+        if not isinstance(data, dict) or not isinstance(data.get("overlaps"), dict):
+            raise VcmrError(f"{folder / 'global_metrics.json'} is not a `vcmr evaluate` result (no "
+                            f"overlaps); re-run `vcmr evaluate` for that model")
+        name = str(data.get("model_name") or folder.name)
         name = name if name not in named else str(folder)
         named[name], results[name] = folder, data
     rows = pairwise_differences(named, overlap=overlap, n_boot=n_boot, seed=seed)
