@@ -201,7 +201,7 @@ def test_training_log_dir_read_only(tmp_path, synth_audio_dir):
 @pytest.mark.parametrize("command,key", [
     ("train music", "--log_dir"), ("train video", "--log_dir"), ("train tagging", "--log_dir"),
     ("probe", "--results_dir"), ("probe", "--cache_dir"), ("evaluate", "--results_dir"),
-    ("cache-audio", "--cache_dir"), ("demo", "--out")])
+    ("cache-audio", "--cache_dir"), ("demo", "--out"), ("compare", "--out")])
 def test_every_command_refuses_a_file_as_output_folder(tmp_path, capsys, command, key):
     """In-process (fast): the check runs before any data is read, so no data is needed."""
     blocker = tmp_path / "blocker"
@@ -211,6 +211,8 @@ def test_every_command_refuses_a_file_as_output_folder(tmp_path, capsys, command
         args += ["--dataset", "magnatagatune", "--dataset_dir", str(tmp_path / "data")]
     if command == "evaluate":
         args += ["--ckpt", str(tmp_path / "x.ckpt")]
+    if command == "compare":
+        args += [str(tmp_path / "a"), str(tmp_path / "b")]
     assert main(args) == 1
     err = capsys.readouterr().err
     assert "blocker" in err and "is a file, not a folder" in err

@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str, bool]] = {
     "cache-audio": ("cache_audio", "decode and resample a tagging dataset once into a cache", True),
     "probe": ("probe", "fast linear/MLP probe on cached frozen embeddings", True),
     "evaluate": ("evaluate", "stage 4: song-level tagging evaluation (ROC-AUC, PR-AUC)", True),
+    "compare": ("compare", "differences between evaluated models, with paired bootstrap intervals", False),
     "embed": ("embed", "compute embeddings of audio (or video) files with any model", False),
     "export": ("export", "export a checkpoint to a portable .safetensors model file (or a model to ONNX)", False),
 }

@@ -18,6 +18,8 @@ CASES = {
                     {"dataset_dir": "data", "cache_dir": "cache"}),
     "evaluate": (["--dataset_dir", "data", "--overlap_ratios", "0,0.5"],
                  {"dataset_dir": "data", "overrides": {"overlap_ratios": "0,0.5"}}),
+    "compare": (["res/a", "res/b", "--bootstrap_resamples", "200"], {"results": ["res/a", "res/b"],
+                                                                     "bootstrap_resamples": 200}),
     "probe": (["--probe_head", "mlp", "--probe_epochs", "3"],
               {"overrides": {"probe_head": "mlp", "probe_epochs": "3"}}),
     "prepare": (["videos/", "--out", "data", "--frame_encoder", "clip", "--ray_address", "auto",

@@ -1,8 +1,10 @@
+import pickle
+
 import numpy as np
 import pytest
 from prepared_layout import write_prepared
 
-from vcmr.data.audio_visual import AudioVisualDataset, PreparedDataError
+from vcmr.data.audio_visual import AudioVisualDataset, PreparedDataError, derangement
 
 
 def ramp_features(i, n_rows):
@@ -136,3 +138,70 @@ def test_no_usable_video_left_is_a_clear_error(tmp_path):
                    features=lambda i, n: np.full((n, 4), np.nan))
     with pytest.warns(UserWarning), pytest.raises(PreparedDataError, match=r"none of the 2 video\(s\).*NaN.*re-run `vcmr prepare`"):
         AudioVisualDataset(tmp_path, "all", 16000, 19683)
+
+
+@pytest.mark.parametrize("n", [2, 3, 5, 12])
+def test_derangement_has_no_fixed_point_and_follows_the_seed(n):
+    ids = [f"v{i:02d}" for i in range(n)]
+    drawn = [derangement(ids, seed) for seed in range(20)]
+    for d in drawn:
+        assert sorted(d) == ids and sorted(d.values()) == ids  # a permutation of the ids
+        assert all(d[v] != v for v in ids)
+    assert derangement(list(reversed(ids)), 7) == drawn[7]  # the same for the same ids and seed
+    if n > 2:  # two ids have a single derangement
+        assert len({tuple(d.values()) for d in drawn}) > 1
+
+
+def test_derangement_needs_two_videos():
+    with pytest.raises(PreparedDataError, match="at least 2 videos.*derange_pairs false"):
+        derangement(["only"], 0)
+
+
+def _video_number(path):
+    return int(path.stem[3:])
+
+
+def test_deranged_pairs_give_another_videos_features_at_the_same_second(prepared):
+    true = AudioVisualDataset(prepared, "train", 16000, 32805, valid_fraction=0.2, seed=3)
+    mixed = AudioVisualDataset(prepared, "train", 16000, 32805, valid_fraction=0.2, seed=3,
+                               derange_pairs=True)
+    assert mixed.ids == true.ids and len(mixed.ids) >= 2
+    assert all(mixed.partner[v] != v for v in mixed.ids) and true.partner == {v: v for v in true.ids}
+    for epoch in range(2):
+        mixed.epoch = true.epoch = epoch
+        for idx in range(len(mixed)):
+            seg, start = mixed.segments[idx], mixed.crop_start(idx)
+            audio, video, _ = mixed[idx]
+            true_audio, true_video, _ = true[idx]
+            assert np.array_equal(audio, true_audio)  # the audio item is unchanged
+            partner = int(mixed.partner[seg.video_id][3:])
+            first_row = seg.index * mixed.segment_seconds + start // 16000
+            assert np.array_equal(video[:, 0].numpy(), 1000 * partner + first_row + np.arange(mixed.n_seconds))
+            assert not np.array_equal(video, true_video)
+    again = AudioVisualDataset(prepared, "train", 16000, 32805, valid_fraction=0.2, seed=3, derange_pairs=True)
+    assert again.partner == mixed.partner
+    copied = pickle.loads(pickle.dumps(mixed))  # what a data-loader worker gets
+    assert copied.feature_of == mixed.feature_of and np.array_equal(copied[3][1], mixed[3][1])
+    other_seed = AudioVisualDataset(prepared, "train", 16000, 32805, valid_fraction=0.2, seed=4, derange_pairs=True)
+    assert other_seed.partner != mixed.partner
+
+
+def test_deranged_partner_with_fewer_segments_wraps_around(tmp_path):
+    write_prepared(tmp_path, n_videos=3, n_segments=3, segment_seconds=3, features=ramp_features)
+    (tmp_path / "audio" / "vid01" / "vid01_2.wav").unlink()  # vid01: 2 segments, the others 3
+    ds = AudioVisualDataset(tmp_path, "all", 16000, 19683, derange_pairs=True)
+    assert len(ds) == 8 and ds.feature_dim == 4
+    position = {}
+    for idx, seg in enumerate(ds.segments):
+        partner = ds.partner[seg.video_id]
+        i = position[seg.video_id] = position.get(seg.video_id, -1) + 1
+        n_partner = 2 if partner == "vid01" else 3
+        _, video, _ = ds[idx]
+        expected = 1000 * int(partner[3:]) + (i % n_partner) * 3  # validation-style crop: second 0
+        assert video[0, 0].item() == expected
+
+
+def test_derange_pairs_with_one_training_video_is_a_clear_error(tmp_path):
+    write_prepared(tmp_path, n_videos=2, n_segments=2, segment_seconds=2)
+    with pytest.raises(PreparedDataError, match="derange_pairs needs at least 2 videos.*got 1"):
+        AudioVisualDataset(tmp_path, "train", 16000, 19683, valid_fraction=0.5, derange_pairs=True)

@@ -4,11 +4,17 @@ The authors' evaluation script built one SampleCNN and passed it to both
 ``load_from_checkpoint`` calls, so the second checkpoint's encoder weights replaced the
 first's before either was evaluated. These tests pin that vcmr does not share encoders.
 """
+import json
+from pathlib import Path
+
 import pytest
 import torch
 from conftest import TINY_OVERRIDES
 
+from vcmr.cli import main
+from vcmr.evaluate.differences import load_song_scores
 from vcmr.io.checkpoint import load_encoder
+from vcmr.metrics.tagging import tagging_metrics
 from vcmr.config import load_config
 from vcmr.evaluate.tagging import evaluate_checkpoints, load_tagging_model
 from vcmr.demo.synth.formats import write_magnatagatune
@@ -32,9 +38,9 @@ def two_stage3_checkpoints(tmp_path_factory):
     return data, ckpts
 
 
-def eval_cfg(data, results):
+def eval_cfg(data, results, **more):
     return load_config("evaluate", overrides={"dataset_dir": str(data), "results_dir": str(results),
-                                          "workers": 0, "accelerator": "cpu", "batch_size": 4})
+                                          "workers": 0, "accelerator": "cpu", "batch_size": 4, **more})
 
 
 def metric_rows(result):
@@ -65,3 +71,35 @@ def test_loaded_checkpoints_share_no_tensor(two_stage3_checkpoints):
     ta, tb = load_tagging_model(a), load_tagging_model(b)
     pa = {t.data_ptr() for t in ta.state_dict().values()}
     assert pa.isdisjoint(t.data_ptr() for t in tb.state_dict().values())
+
+
+def test_evaluate_writes_song_scores_and_compare_reads_them(two_stage3_checkpoints, tmp_path, capsys):
+    data, (a, b) = two_stage3_checkpoints
+    res = evaluate_checkpoints(eval_cfg(data, tmp_path / "both", bootstrap_resamples=200), [a, b], ["a", "b"])
+    files = res["a"]["files"]
+    scores = load_song_scores(files["song_scores"])
+    assert Path(files["song_scores"]).parent == Path(files["global_metrics"]).parent
+    assert len(scores["song_ids"]) == res["a"]["n_songs"] and list(scores["scores"]) == ["0.0", "0.5"]
+    for ov, m in res["a"]["overlaps"].items():  # the file holds what the metrics were computed from
+        again = tagging_metrics(scores["labels"], scores["scores"][ov], scores["tags"])
+        assert again["roc_auc"] == pytest.approx(m["roc_auc"]) and again["pr_auc"] == pytest.approx(m["pr_auc"])
+    json.dumps(res)  # the returned results stay plain JSON (the scores are on disk)
+    md = Path(files["comparison_md"]).read_text()
+    assert "## Differences between models (paired bootstrap over songs)" in md and "\n- b − a: ROC-AUC " in md
+    assert f"Only {res['a']['n_songs']} songs: few distinct resamples" in md
+    # the same comparison from the folders, as for models evaluated in separate runs
+    folders = [str(Path(res[n]["files"]["global_metrics"]).parent) for n in ("a", "b")]
+    assert main(["compare", *folders, "--out", str(tmp_path / "cmp"), "--bootstrap_resamples", "200"]) == 0
+    assert capsys.readouterr().out.startswith("b − a: ROC-AUC ")
+    assert (tmp_path / "cmp" / "differences.csv").read_text() == Path(files["differences_csv"]).read_text()
+
+
+def test_compare_refuses_results_on_other_songs(two_stage3_checkpoints, tmp_path, capsys):
+    data, (a, b) = two_stage3_checkpoints
+    evaluate_checkpoints(eval_cfg(data, tmp_path / "test"), [a], ["a"])
+    evaluate_checkpoints(eval_cfg(data, tmp_path / "valid", subset="valid"), [b], ["b"])
+    folders = [str(tmp_path / "test" / "magnatagatune" / "a"), str(tmp_path / "valid" / "magnatagatune" / "b")]
+    assert main(["compare", *folders]) == 1
+    assert "scored on different songs" in capsys.readouterr().err
+    assert main(["compare", folders[0], str(tmp_path)]) == 1
+    assert "holds no global_metrics.json" in capsys.readouterr().err

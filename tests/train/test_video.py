@@ -140,3 +140,22 @@ def test_ablation_checkpoint_reloads_as_trained_and_other_versions_are_refused(t
     torch.save(saved, path)
     with pytest.raises(CheckpointError, match="records no format version.*retrain with this vcmr"):
         VideoModule.load_from_checkpoint(path)
+
+
+def test_make_loaders_derange_training_pairs_only(prepared, tmp_path):
+    from vcmr.train.video import make_loaders
+    cfg = vid_cfg(tmp_path, "--dataset_dir", str(prepared), "--from_scratch", "true", "--derange_pairs", "true")
+    train, valid = make_loaders(cfg)
+    assert train.dataset.ids and all(train.dataset.partner[v] != v for v in train.dataset.ids)
+    assert valid.dataset.ids and valid.dataset.partner == {v: v for v in valid.dataset.ids}
+    assert load_config("video").derange_pairs is False  # the default trains on the true pairs
+
+
+def test_derange_pairs_on_the_command_line_is_trained_and_recorded(prepared, tmp_path):
+    from vcmr.cli import main
+    code = main(["train", "video", *TINY_OVERRIDES, "--dataset_dir", str(prepared), "--from_scratch", "true",
+                 "--derange_pairs", "true", "--log_dir", str(tmp_path / "runs"), "--batch_size", "4",
+                 "--workers", "0", "--progress_bar", "false", "--valid_fraction", "0.3", "--m_epochs", "1"])
+    assert code == 0
+    last = next((tmp_path / "runs").rglob("last.ckpt"))
+    assert read_checkpoint(last)["config"]["derange_pairs"] is True

@@ -45,5 +45,6 @@ def run(args) -> int:
         print(f"  results: {r['files']['global_metrics']}")
     last = list(results.values())[-1]["files"]
     if "comparison_md" in last:
-        print(f"comparison: {last['comparison_md']}\nchart: {last['comparison_png']}")
+        print(f"comparison: {last['comparison_md']} (every pair's difference with its paired bootstrap "
+              f"interval)\ndifferences: {last['differences_csv']}\nchart: {last['comparison_png']}")
     return 0

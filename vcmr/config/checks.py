@@ -11,7 +11,7 @@ from vcmr.errors import ConfigError
 __all__ = ["validate", "validate_prepare", "MAX_SIZE"]
 
 MAX_SIZE = 65536  # cap on every layer size and count (blocks, channels, hidden units)
-_CAPPED = ("projection_dim", "lstm_layers", "video_hidden", "head_hidden")
+_CAPPED = ("projection_dim", "lstm_layers", "video_hidden", "head_hidden", "bootstrap_resamples")
 
 
 def validate(cfg: Any) -> None:
@@ -27,7 +27,7 @@ def validate(cfg: Any) -> None:
             raise ConfigError(f"config key 'last_block_kernel_size' must be 0 (no last block) or an "
                               f"odd kernel size such as 1 (the authors' value), got {k}")
     for key in ("batch_size", "sample_rate", "audio_length", "projection_dim", "lstm_layers",
-                "video_hidden", "head_hidden"):
+                "video_hidden", "head_hidden", "bootstrap_resamples"):
         if hasattr(cfg, key) and getattr(cfg, key) <= 0:
             raise ConfigError(f"config key '{key}' must be positive, got {getattr(cfg, key)}")
         if key in _CAPPED and hasattr(cfg, key) and getattr(cfg, key) > MAX_SIZE:

@@ -115,6 +115,9 @@ class VideoConfig(TrainerConfig, EncoderConfig):
     video_crop_seconds: int = 0  # seconds of frame features per clip; 0: the audio crop rounded to whole seconds
     valid_fraction: float = 0.1
     segment_seconds: int = 15
+    # negative control: the training split pairs every video's audio with the frame features of
+    # another video (a derangement fixed by seed); the validation split keeps the true pairs
+    derange_pairs: bool = False
 
 
 @dataclass
@@ -166,6 +169,7 @@ class EvaluateConfig(EncoderConfig):
     seed: int = 42
     ckpt_paths: list[str] = field(default_factory=list)  # stage-3 checkpoints evaluated (--ckpt adds more)
     ckpt_names: list[str] = field(default_factory=list)  # their result names, in order (default: from the paths)
+    bootstrap_resamples: int = 1000  # paired bootstrap over songs for the differences between models
 
 
 @dataclass

@@ -13,6 +13,11 @@ Opening a dataset checks every video of the split once: its audio segments must 
 and equally long, and its feature file a 2-D float array with the common width, enough rows
 for its audio and only finite values. A video that fails is skipped with a warning naming it
 and the reason (the run goes on); when no video is left the error says why.
+
+``derange_pairs`` (the negative control of stage 2) pairs every video's audio with the features
+of another video of the split: a derangement of the usable ids drawn from ``seed`` alone (the
+same in every process and every epoch). Audio segment i of a video gets the features of segment
+``i mod n`` of its partner (``n`` = the partner's segments), at the same second as always.
 """
 from __future__ import annotations
 
@@ -151,6 +156,20 @@ def check_video(root: Path, vid: str, width: int | None, segment_seconds: int | 
     return [Segment(vid, int(w.stem.rsplit("_", 1)[1]), w, feat) for w in wavs], seg_s
 
 
+def derangement(ids: list[str], seed: int) -> dict[str, str]:
+    """``{video id: the id whose features it gets}``: a uniformly drawn permutation of the
+    sorted ``ids`` with no fixed point, the same for the same ids and seed."""
+    ids = sorted(ids)
+    if len(ids) < 2:
+        raise PreparedDataError(f"derange_pairs needs at least 2 videos to swap features between, "
+                                f"got {len(ids)}; add videos or set derange_pairs false")
+    rng = np.random.default_rng([seed, 0xDE7A])  # its own stream, apart from the crop draws
+    while True:  # rejection: about e tries on average
+        perm = rng.permutation(len(ids))
+        if (perm != np.arange(len(ids))).all():
+            return {v: ids[int(j)] for v, j in zip(ids, perm)}
+
+
 def usable_segments(root: Path, ids: list[str], width: int | None) -> tuple[list[Segment], dict[str, str]]:
     """Segments of the usable videos of ``ids`` and ``{video id: why it was skipped}``."""
     segments, skipped, seg_s = [], {}, None
@@ -168,7 +187,7 @@ class AudioVisualDataset(Dataset):
     """Items: ``(audio (audio_length,), video (n_seconds, feature_dim), segment index)``."""
 
     def __init__(self, root: str | Path, split: str, sample_rate: int, audio_length: int,
-                 valid_fraction: float = 0.1, seed: int = 0):
+                 valid_fraction: float = 0.1, seed: int = 0, derange_pairs: bool = False):
         self.root = Path(root)
         if not self.root.is_dir():
             raise PreparedDataError(f"dataset_dir {str(self.root)!r} does not exist; prepare one "
@@ -182,6 +201,21 @@ class AudioVisualDataset(Dataset):
         self.seed, self.epoch = seed, 0
         self.n_seconds = video_seconds(audio_length, sample_rate)
         self._check_geometry()
+        self.partner = derangement(self.ids, seed) if derange_pairs else {v: v for v in self.ids}
+        self.feature_of = self._feature_sources()
+
+    def _feature_sources(self) -> list[tuple[Path, int]]:
+        """Per segment: the feature file and segment index its video rows come from."""
+        by_video: dict[str, list[Segment]] = {}
+        for seg in self.segments:
+            by_video.setdefault(seg.video_id, []).append(seg)
+        out, position = [], Counter()
+        for seg in self.segments:
+            other = by_video[self.partner[seg.video_id]]
+            source = other[position[seg.video_id] % len(other)]
+            position[seg.video_id] += 1
+            out.append((source.feature_path, source.index))
+        return out
 
     def _open_videos(self, ids: list[str], width: int | None) -> None:
         """Keep the usable videos of the split; warn for each skipped one; fail if none is left."""
@@ -235,7 +269,8 @@ class AudioVisualDataset(Dataset):
         x, _ = sf.read(os.fsencode(seg.audio_path), start=src_start, frames=n_src, dtype="float32", always_2d=False)
         x = resample(to_mono(x), self.source_rate, self.sample_rate)
         x = np.pad(x, (0, max(0, self.audio_length - len(x))))[: self.audio_length]
-        feats = np.load(seg.feature_path, mmap_mode="r")
-        row = seg.index * self.segment_seconds + second
+        feature_path, feature_index = self.feature_of[idx]
+        feats = np.load(feature_path, mmap_mode="r")
+        row = feature_index * self.segment_seconds + second
         v = np.array(feats[row: row + self.n_seconds], dtype=np.float32)  # copy out of the memmap
         return torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(v), idx

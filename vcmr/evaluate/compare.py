@@ -1,4 +1,7 @@
-"""Side-by-side comparison of evaluated models: a Markdown table and a per-category bar chart.
+"""Side-by-side comparison of evaluated models: a Markdown table, the difference of every pair
+of models with its paired bootstrap interval (rows of
+:func:`vcmr.evaluate.differences.pairwise_differences`) and a sentence per pair saying whether
+it is larger than its interval, and a per-category bar chart.
 
 Input is what ``evaluate_checkpoints`` returns (or the ``global_metrics.json`` files it wrote,
 see :func:`load_results`). The headline overlap is the first of the evaluated overlap ratios;
@@ -8,11 +11,15 @@ matplotlib (an optional dependency, ``train`` extra) is imported only when a cha
 """
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
+
+from vcmr.errors import VcmrError
+from vcmr.evaluate.differences import pairwise_differences
 
 
 def _fmt(v: Optional[float]) -> str:
@@ -28,7 +35,79 @@ def load_results(paths: list[str | Path]) -> dict[str, dict[str, Any]]:
     return out
 
 
-def comparison_markdown(results: dict[str, dict[str, Any]]) -> str:
+METRIC_NAMES = {"roc_auc": "ROC-AUC", "pr_auc": "PR-AUC"}
+FEW_SONGS = 20  # below this many songs the comparison says the intervals are only indicative
+
+
+def _interval(r: dict[str, Any]) -> str:
+    if r["difference"] is None or r["low"] is None:
+        return "n/a"
+    star = "*" if r["verdict"] in ("model better", "baseline better") else ""
+    return f"{r['difference']:+.3f} [{r['low']:+.3f}, {r['high']:+.3f}]{star}"
+
+
+def _winner(r: dict[str, Any]) -> str:
+    return r["model"] if r["verdict"] == "model better" else r["baseline"]
+
+
+def _phrase(r: dict[str, Any], label: str) -> str:
+    text = f"{label} {_interval(r).rstrip('*')}"
+    if r["n_valid"] < r["n_boot"]:
+        text += f" (from {r['n_valid']} of {r['n_boot']} resamples)"
+    if r["verdict"] == "within noise":
+        return text + ": within noise (the interval contains 0)"
+    if r["verdict"] == "undefined":
+        return text + ": undefined (no tag with a positive and a negative song)"
+    return text + f": the interval excludes 0, {_winner(r)} is better"
+
+
+def pair_sentence(rows: list[dict[str, Any]]) -> str:
+    """One pair's rows (every metric and category) in words."""
+    first = rows[0]
+    overall = [_phrase(r, METRIC_NAMES[r["metric"]]) for r in rows if r["category"] == "all"]
+    cats = [r for r in rows if r["category"] != "all"]
+    clear = [r for r in cats if r["verdict"] in ("model better", "baseline better")]
+    text = f"{first['model']} − {first['baseline']}: " + "; ".join(overall) + "."
+    if cats and not clear:
+        text += " By category, every difference is within noise (or undefined)."
+    elif clear:
+        named = [f"{r['category']} {METRIC_NAMES[r['metric']]} {_interval(r).rstrip('*')} ({_winner(r)} better)"
+                 for r in clear]
+        rest = len(cats) - len(clear)
+        text += (f" By category, intervals that exclude 0: {'; '.join(named)}"
+                 + (f"; the other {rest} are within noise (or undefined)." if rest else "."))
+    return text
+
+
+def differences_markdown(rows: list[dict[str, Any]]) -> str:
+    """The pairwise differences as a table (one row per pair and metric) and a sentence per pair."""
+    if not rows:
+        return ""
+    first = rows[0]
+    groups = list(dict.fromkeys(r["category"] for r in rows))
+    lines = ["", "## Differences between models (paired bootstrap over songs)", "",
+             f"Model − baseline (the model listed earlier is the baseline), macro over tags at overlap "
+             f"{first['overlap']}; in brackets the 95 % percentile interval over {first['n_boot']} "
+             f"resamples of the {first['n_songs']} songs, the same resamples for every model. "
+             f"* = the interval excludes 0: the difference is larger than the noise of the song sample."]
+    if first["n_songs"] < FEW_SONGS:
+        lines += ["", f"Only {first['n_songs']} songs: few distinct resamples exist, and the intervals "
+                      f"understate the noise; treat them as indicative."]
+    lines += ["", "| model − baseline | metric | " + " | ".join(groups) + " |", "|---|---|" + "---|" * len(groups)]
+    pairs = list(dict.fromkeys((r["model"], r["baseline"]) for r in rows))
+    for model, base in pairs:
+        for metric in dict.fromkeys(r["metric"] for r in rows):
+            cell = {r["category"]: _interval(r) for r in rows
+                    if (r["model"], r["baseline"], r["metric"]) == (model, base, metric)}
+            lines.append(f"| {model} − {base} | {METRIC_NAMES[metric]} | "
+                         + " | ".join(cell.get(g, "n/a") for g in groups) + " |")
+    lines += [""] + [f"- {pair_sentence([r for r in rows if (r['model'], r['baseline']) == p])}"
+                     for p in pairs]
+    return "\n".join(lines) + "\n"
+
+
+def comparison_markdown(results: dict[str, dict[str, Any]],
+                        differences: Optional[list[dict[str, Any]]] = None) -> str:
     first = next(iter(results.values()))
     overlaps = list(first["overlaps"])
     head = overlaps[0]
@@ -55,7 +134,7 @@ def comparison_markdown(results: dict[str, dict[str, Any]]) -> str:
     if missing:
         lines += ["", f"Tags without a positive example in this subset (left out of the averages): "
                       f"{', '.join(missing)}"]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n" + differences_markdown(differences or [])
 
 
 def bar_chart(results: dict[str, dict[str, Any]], path: Path) -> None:
@@ -86,11 +165,48 @@ def bar_chart(results: dict[str, dict[str, Any]], path: Path) -> None:
     plt.close(fig)
 
 
-def write_comparison(results: dict[str, dict[str, Any]], out_dir: str | Path) -> dict[str, str]:
-    """``comparison.md`` and ``comparison.png`` in ``out_dir``; returns their paths."""
+def write_comparison(results: dict[str, dict[str, Any]], out_dir: str | Path,
+                     differences: Optional[list[dict[str, Any]]] = None) -> dict[str, str]:
+    """``comparison.md``, ``comparison.png`` and, given the pairwise ``differences``,
+    ``differences.csv`` in ``out_dir``; returns their paths."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     md, png = out_dir / "comparison.md", out_dir / "comparison.png"
-    md.write_text(comparison_markdown(results))
+    md.write_text(comparison_markdown(results, differences))
     bar_chart(results, png)
-    return {"comparison_md": str(md), "comparison_png": str(png)}
+    files = {"comparison_md": str(md), "comparison_png": str(png)}
+    if differences:
+        files["differences_csv"] = str(out_dir / "differences.csv")
+        with open(files["differences_csv"], "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=list(differences[0]))
+            w.writeheader()
+            w.writerows({k: ("" if v is None else v) for k, v in r.items()} for r in differences)
+    return files
+
+
+def compare_results(folders: list[str | Path], out_dir: Optional[str | Path] = None, overlap: Any = None,
+                    n_boot: int = 1000, seed: int = 42) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """Compare models evaluated in separate runs: the results folders ``vcmr evaluate`` wrote
+    (``<results_dir>/<dataset>/<name>``, baseline first). Writes the comparison files to
+    ``out_dir`` (default: the first folder's parent); returns (difference rows, paths)."""
+    if not 1 <= n_boot <= 65536:
+        raise VcmrError(f"bootstrap_resamples must be between 1 and 65536, got {n_boot}")
+    named: dict[str, Path] = {}
+    results: dict[str, dict[str, Any]] = {}
+    for folder in map(Path, folders):
+        if not (folder / "global_metrics.json").is_file():
+            raise VcmrError(f"{folder} holds no global_metrics.json: give the folders `vcmr evaluate` "
+                            f"wrote, <results_dir>/<dataset>/<model name>")
+        try:
+            data = json.loads((folder / "global_metrics.json").read_text())
+        except ValueError as e:
+            raise VcmrError(f"{folder / 'global_metrics.json'} is not valid JSON ({e}); re-run "
+                            f"`vcmr evaluate` for that model") from None
+        if not isinstance(data, dict) or not isinstance(data.get("overlaps"), dict):
+            raise VcmrError(f"{folder / 'global_metrics.json'} is not a `vcmr evaluate` result (no "
+                            f"overlaps); re-run `vcmr evaluate` for that model")
+        name = str(data.get("model_name") or folder.name)
+        name = name if name not in named else str(folder)
+        named[name], results[name] = folder, data
+    rows = pairwise_differences(named, overlap=overlap, n_boot=n_boot, seed=seed)
+    return rows, write_comparison(results, Path(out_dir) if out_dir else Path(folders[0]).parent, rows)

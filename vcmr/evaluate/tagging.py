@@ -41,6 +41,7 @@ from vcmr.data.tagging import SongDataset, TaggingSplit, collate_songs, load_spl
 from vcmr.devices import resolve_device
 from vcmr.errors import CheckpointError, VcmrError
 from vcmr.evaluate.compare import write_comparison
+from vcmr.evaluate.differences import SONG_SCORES, pairwise_differences, save_song_scores
 from vcmr.inference import EmbeddingModel
 from vcmr.io.load import load_model
 from vcmr.metrics.songs import AGGREGATIONS, aggregate, segment_song, sigmoid
@@ -109,10 +110,11 @@ def song_scores(outputs: list[tuple[int, np.ndarray, dict]], overlaps: Sequence[
 
 # ---------------------------------------------------------------------------- results on disk
 def write_results(out_dir: Path, result: dict[str, Any]) -> dict[str, str]:
-    """``global_metrics.json`` (everything but the per-tag rows) and ``per_tag_metrics.csv``."""
+    """``global_metrics.json`` (everything but the per-tag rows and the song scores),
+    ``per_tag_metrics.csv`` and ``song_scores.npz`` (``vcmr.evaluate.differences``)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     rows = []
-    slim = {k: v for k, v in result.items() if k != "overlaps"}
+    slim = {k: v for k, v in result.items() if k not in ("overlaps", "song_scores")}
     slim["overlaps"] = {}
     for ov, m in result["overlaps"].items():
         slim["overlaps"][ov] = {k: v for k, v in m.items() if k != "per_tag"}
@@ -124,7 +126,9 @@ def write_results(out_dir: Path, result: dict[str, Any]) -> dict[str, str]:
         w.writeheader()
         for r in rows:
             w.writerow({k: ("" if r[k] is None else r[k]) for k in w.fieldnames})
-    return {"global_metrics": str(out_dir / "global_metrics.json"), "per_tag": str(out_dir / "per_tag_metrics.csv")}
+    save_song_scores(out_dir / SONG_SCORES, result["song_scores"])
+    return {"global_metrics": str(out_dir / "global_metrics.json"), "per_tag": str(out_dir / "per_tag_metrics.csv"),
+            "song_scores": str(out_dir / SONG_SCORES)}
 
 
 def default_model_name(path: str | Path) -> str:
@@ -153,7 +157,8 @@ def evaluate_tagger(model: nn.Module, tags: list[str], split: TaggingSplit, cfg,
                     audio_length: int, device: Optional[torch.device] = None,
                     progress: bool = False) -> dict[str, Any]:
     """Song-level metrics of a tagging network ``model`` (waveforms -> logits, e.g.
-    ``EmbeddingModel.net`` of a stage-3 model) on a loaded split, for each overlap."""
+    ``EmbeddingModel.net`` of a stage-3 model) on a loaded split, for each overlap, and under
+    ``"song_scores"`` the song ids, labels and song scores per overlap they rest on."""
     if list(tags) != list(split.tags):
         raise VcmrError(f"the model was trained on {len(tags)} tags that differ from the dataset's "
                         f"{len(split.tags)} tags ({cfg.dataset}, {cfg.split}); evaluate it on the "
@@ -173,7 +178,9 @@ def evaluate_tagger(model: nn.Module, tags: list[str], split: TaggingSplit, cfg,
             "aggregation": cfg.aggregation, "n_songs": len(indices),
             "n_missing": len(split.missing), "n_unreadable": len(split.items) - len(indices),
             "categories": cats,
-            "overlaps": {str(ov): tagging_metrics(labels, scores[ov], tags, cats) for ov in cfg.overlap_ratios}}
+            "overlaps": {str(ov): tagging_metrics(labels, scores[ov], tags, cats) for ov in cfg.overlap_ratios},
+            "song_scores": {"song_ids": [split.items[i].key for i in indices], "tags": list(tags),
+                            "labels": labels, "scores": {str(ov): scores[ov] for ov in cfg.overlap_ratios}}}
 
 
 def evaluate_checkpoints(cfg, ckpts: Sequence[str], names: Optional[Sequence[str]] = None,
@@ -182,10 +189,12 @@ def evaluate_checkpoints(cfg, ckpts: Sequence[str], names: Optional[Sequence[str
 
     Each checkpoint's own architecture (sample_rate, audio_length, …) is used; the encoder
     keys of ``cfg`` are ignored here. Writes ``<results_dir>/<dataset>/<name>/`` per model
-    (``global_metrics.json``, ``per_tag_metrics.csv``) and, for several checkpoints,
-    ``<results_dir>/<dataset>/comparison.md`` + ``comparison.png``. Returns ``{name: metrics}``
-    where metrics is the ``global_metrics.json`` content plus the per-tag rows, and the key
-    ``"files"`` holds the paths written.
+    (``global_metrics.json``, ``per_tag_metrics.csv``, ``song_scores.npz``) and, for several
+    checkpoints, ``<results_dir>/<dataset>/comparison.md`` (with every pair's difference and its
+    paired bootstrap interval, ``cfg.bootstrap_resamples`` resamples from ``cfg.seed``),
+    ``comparison.png`` and ``differences.csv``. Returns ``{name: metrics}`` where metrics is
+    the ``global_metrics.json`` content plus the per-tag rows, and the key ``"files"`` holds the
+    paths written (``files["song_scores"]``: the song-level scores).
     """
     if not ckpts:
         raise VcmrError("no checkpoint given: pass --ckpt path/to/best.ckpt (repeat for several models)")
@@ -206,10 +215,12 @@ def evaluate_checkpoints(cfg, ckpts: Sequence[str], names: Optional[Sequence[str
         res.update(model_name=name, checkpoint=str(ckpt),
                    pretrained_ckpt_path=model.config.get("pretrained_ckpt_path"))
         res["files"] = write_results(base / name, res)
+        del res["song_scores"]  # on disk (files["song_scores"]): the result stays JSON-ready
         results[name] = res
         log.info("%s: %s", name, {ov: (m["roc_auc"], m["pr_auc"]) for ov, m in res["overlaps"].items()})
     if len(results) > 1:
-        results_files = write_comparison(results, base)
+        rows = pairwise_differences(results, n_boot=cfg.bootstrap_resamples, seed=cfg.seed)
+        results_files = write_comparison(results, base, rows)
         for r in results.values():
             r["files"].update(results_files)
     return results

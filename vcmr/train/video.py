@@ -17,6 +17,10 @@ data-loader workers with each index (``vcmr.data.sampling``): fresh crops every 
 persistent workers included. A training batch is skipped on every process when one process
 holds fewer than two pairs (no negatives; BatchNorm needs two clips), so none waits for
 another in the loss's all-gather.
+
+``derange_pairs: true`` is the negative control: training pairs each video's audio with another
+video's features (``vcmr.data.audio_visual.derangement``), validation keeps the true pairs, so
+its loss and retrieval show that nothing real was aligned.
 """
 from __future__ import annotations
 
@@ -100,7 +104,7 @@ class VideoModule(StageModule):
 def make_loaders(cfg: VideoConfig) -> tuple[DataLoader, DataLoader]:
     common = dict(sample_rate=cfg.sample_rate, audio_length=cfg.audio_length,
                   valid_fraction=cfg.valid_fraction, seed=cfg.seed)
-    train = AudioVisualDataset(cfg.dataset_dir, "train", **common)
+    train = AudioVisualDataset(cfg.dataset_dir, "train", derange_pairs=cfg.derange_pairs, **common)
     valid = AudioVisualDataset(cfg.dataset_dir, "valid", **common)
     return loader(train, cfg, True), loader(valid, cfg, False)
 
