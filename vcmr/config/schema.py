@@ -147,6 +147,7 @@ class TaggingConfig(TrainerConfig, EncoderConfig):
     model_name: Optional[str] = None  # None: the checkpoint's file name ("random" without one)
     probe_head: Literal["linear", "mlp"] = "linear"  # mlp: the stage-3 head on cached embeddings
     probe_epochs: int = 50  # full passes over the cached embeddings (early stopping on valid loss)
+    tag_categories: Optional[str] = None  # `vcmr probe`: YAML of tag groups (as in evaluate)
 
 
 @dataclass

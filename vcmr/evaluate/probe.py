@@ -67,12 +67,14 @@ def _encoder_key(cfg: TaggingConfig) -> str:
 
 def extract_embeddings(encoder: nn.Module, split: TaggingSplit, cfg: TaggingConfig, cache: Path,
                        device: torch.device, progress: bool = False) -> dict[str, np.ndarray]:
-    """``{"emb" (segments, D), "song" (segments,) song row, "labels" (songs, T)}``, cached."""
+    """``{"emb" (segments, D), "song" (segments,) song row, "labels" (songs, T), "song_ids"
+    (songs,)}``, cached."""
     name = f"{_encoder_key(cfg)}_{split.dataset}_{cfg.split}_{cfg.subset_category}_{split.subset}.npz"
     path = cache / name
     if path.is_file():
         data = dict(np.load(path))
-        if len(data["labels"]) and data.get("n_items", np.array(-1)).item() == len(split.items):
+        if (len(data["labels"]) and "song_ids" in data
+                and data.get("n_items", np.array(-1)).item() == len(split.items)):
             return data
     encoder = encoder.to(device).eval()
     outs = run_segments(split, encoder, cfg.sample_rate, cfg.audio_length, [0.0], cfg.batch_size,
@@ -80,7 +82,8 @@ def extract_embeddings(encoder: nn.Module, split: TaggingSplit, cfg: TaggingConf
     labels = split.labels()
     data = {"emb": np.concatenate([o for _, o, _ in outs]).astype(np.float32),
             "song": np.concatenate([np.full(len(o), row) for row, (_, o, _) in enumerate(outs)]),
-            "labels": labels[[idx for idx, _, _ in outs]], "n_items": np.array(len(split.items))}
+            "labels": labels[[idx for idx, _, _ in outs]], "n_items": np.array(len(split.items)),
+            "song_ids": np.array([str(split.items[idx].key) for idx, _, _ in outs], dtype=str)}
     cache.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp.npz")
     np.savez(tmp, **data)
@@ -169,15 +172,19 @@ def probe(cfg: TaggingConfig, progress: bool = False) -> dict[str, Any]:
     tags = splits["train"].tags
     head, info = fit_head(data["train"], data["valid"], tags, cfg)
     t2 = time.perf_counter()
-    cats = categories_for(tags, cfg.dataset, None)
+    cats = categories_for(tags, cfg.dataset, cfg.tag_categories)
+    test_probs = song_probs(head, data["test"])
     result = {"model_name": name, "dataset": cfg.dataset, "split": cfg.split, "subset": "test",
               "aggregation": "average", "probe_head": cfg.probe_head, "encoder_batchnorm": "frozen",
               "pretrained_ckpt_path": cfg.pretrained_ckpt_path, "n_songs": len(data["test"]["labels"]),
               "n_missing": len(splits["test"].missing), "categories": cats,
               "timing": {"extract_s": t1 - t0, "fit_s": t2 - t1}, "epochs": info["epochs"],
               "best_valid_pr_auc": info["best_valid_pr_auc"],
-              "overlaps": {"0.0": tagging_metrics(data["test"]["labels"], song_probs(head, data["test"]), tags, cats)}}
+              "overlaps": {"0.0": tagging_metrics(data["test"]["labels"], test_probs, tags, cats)},
+              "song_scores": {"song_ids": [str(k) for k in data["test"]["song_ids"]], "tags": list(tags),
+                              "labels": data["test"]["labels"], "scores": {"0.0": test_probs}}}
     result["files"] = write_results(out_dir / f"probe_{cfg.probe_head}", result)
+    del result["song_scores"]  # on disk (files["song_scores"]): the result stays JSON-ready
     result["test"] = result["overlaps"]["0.0"]
     result["valid"] = tagging_metrics(data["valid"]["labels"], song_probs(head, data["valid"]), tags, cats)
     return result
