@@ -137,3 +137,28 @@ def test_a_simple_tagger_beats_random():
         scores[~tr] = X[~tr] @ w
     aucs = [_auc(Y[:, k], scores[:, k]) for k in range(Y.shape[1]) if 6 <= Y[:, k].sum() <= len(Y) - 6]
     assert len(aucs) >= 6 and np.mean(aucs) > 0.75, aucs
+
+
+def _pitch_class_energy(x, sr, key):
+    """Spectral energy per pitch class relative to the key (0 = tonic)."""
+    spec = np.abs(np.fft.rfft(x)) ** 2
+    f = np.fft.rfftfreq(len(x), 1 / sr)
+    keep = (f > 60) & (f < 1500)
+    pc = (np.round(12 * np.log2(f[keep] / 440.0) + 69).astype(int) - 48 - key) % 12
+    return np.bincount(pc, weights=spec[keep], minlength=12)
+
+
+@pytest.mark.parametrize("mode", ["major", "minor"])
+def test_mode_voice_makes_the_mode_audible_in_any_key(mode):
+    """The held tonic triad puts the mode's third above the other one (4 vs 3 semitones above
+    the tonic); without it the clip is the same as before, and a bad mode is refused."""
+    clip = render_music(["guitar"], 6.0, SR, seed=11, mode=mode, mode_salience=3.0)
+    assert clip.mode == mode
+    e = _pitch_class_energy(clip.audio, SR, clip.key)
+    assert (e[4] > 2 * e[3]) if mode == "major" else (e[3] > 2 * e[4])
+    plain = render_music(["guitar"], 6.0, SR, seed=11, mode=mode)
+    assert not np.allclose(plain.audio, clip.audio)
+    with pytest.raises(VcmrError, match="mode"):
+        render_music(["guitar"], 1.0, SR, seed=1, mode="dorian")
+    with pytest.raises(VcmrError, match="mode_salience"):
+        render_music(["guitar"], 1.0, SR, seed=1, mode_salience=-1)

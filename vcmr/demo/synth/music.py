@@ -63,11 +63,18 @@ class SynthClip:
 
 
 # ------------------------------------------------------------------------------ render
-def render_music(tags, duration: float, sample_rate: int = 16000, seed: int = 0) -> SynthClip:
+def render_music(tags, duration: float, sample_rate: int = 16000, seed: int = 0,
+                 mode: str | None = None, mode_salience: float = 0.0) -> SynthClip:
     """Render ``duration`` seconds of mono float32 music at ``sample_rate`` with the given tags.
 
-    Same (tags, duration, sample_rate, seed) -> the same samples. Unknown or contradictory tags
-    raise VcmrError; implied tags are added (see :func:`vcmr.demo.synth.tags.complete_tags`)."""
+    ``mode``: "major" or "minor" (None: drawn from the seed). ``mode_salience`` >= 0: the level,
+    relative to each instrument, of a held tonic triad (a soft pad, re-struck every bar, in a
+    random register) that makes the mode audible; 0 leaves the mode only in the chord
+    progression and melodies, where it is barely audible.
+
+    Same (tags, duration, sample_rate, seed, mode, mode_salience) -> the same samples. Unknown or
+    contradictory tags raise VcmrError; implied tags are added (see
+    :func:`vcmr.demo.synth.tags.complete_tags`)."""
     if duration <= 0:
         raise VcmrError(f"duration must be positive, got {duration}")
     if sample_rate < 8000:
@@ -76,7 +83,8 @@ def render_music(tags, duration: float, sample_rate: int = 16000, seed: int = 0)
     rng = np.random.default_rng(seed)
     tempo_tag = next((t for t in TEMPO_TAGS if t in tags), None)
     tempo = float(np.round(rng.uniform(*TEMPO_RANGES[tempo_tag]), 1))
-    mode = "major" if rng.random() < 0.5 else "minor"
+    drawn = "major" if rng.random() < 0.5 else "minor"
+    mode = _check_mode(mode, mode_salience) or drawn
     key = int(rng.integers(0, 12))
     dynamics = next((t for t in DYNAMICS_TAGS if t in tags), "normal")
     song = _Song(tags, tempo, mode, key, duration, sample_rate, rng)
@@ -84,11 +92,25 @@ def render_music(tags, duration: float, sample_rate: int = 16000, seed: int = 0)
     tracks, onsets = {}, {}
     for inst in instruments:
         tracks[inst], onsets[inst] = song.play(inst)
+    if mode_salience > 0:
+        tracks["mode_voice"] = mode_salience * _unit_rms(song.mode_voice())
     audio = _mix(tracks, tags, dynamics, sample_rate, rng)[: int(round(duration * sample_rate))]
     beat_times = np.arange(0.0, duration, 60.0 / tempo)
     return SynthClip(audio=audio, sample_rate=sample_rate, tags=tags, tempo_bpm=tempo, mode=mode,
                      beat_times=beat_times, instruments=instruments, key=key, dynamics=dynamics,
                      onsets=onsets)
+
+
+def _check_mode(mode, salience) -> str | None:
+    if mode not in (None, "major", "minor"):
+        raise VcmrError(f"mode must be 'major' or 'minor', got {mode!r}")
+    if not np.isfinite(salience) or salience < 0:
+        raise VcmrError(f"mode_salience must be a finite number >= 0, got {salience!r}")
+    return mode
+
+
+def _unit_rms(x: np.ndarray) -> np.ndarray:
+    return x / (np.sqrt(np.mean(x ** 2)) + 1e-9)
 
 
 class _Song:
@@ -204,6 +226,16 @@ class _Song:
         bass = [(t, self.chord(t, -1)[0], 0.4 * self.beat, 0.9, "bass") for t in self.times(0.5)]
         return self._arpeggio(0.25 if not self._fast() else 0.5, 1, "synth", span=4) + bass
 
+    def mode_voice(self) -> np.ndarray:
+        """The tonic triad of the mode (root, third, fifth), held and re-struck every bar in
+        the pad timbre, one or two octaves above the key's root (drawn per song)."""
+        octave = int(self.rng.integers(0, 2))
+        buf = np.zeros(self.n, np.float32)
+        for t in self.times(4):
+            for degree in (0, 2, 4):
+                self._add(buf, note("pad", self.pitch(degree, octave), 4 * self.beat, self.sr, 0.8), t)
+        return buf
+
     def _drums(self):
         sr, rng, buf = self.sr, self.rng, np.zeros(self.n, np.float32)
         kick_hit, snare_hit, hat = kick(sr), snare(sr, rng), hihat(sr, rng)
@@ -227,6 +259,9 @@ _LEVELS = {"loud": 0.28, "normal": 0.12, "soft": 0.05, "quiet": 0.03}   # target
 def _mix(tracks: dict, tags, dynamics: str, sr: int, rng) -> np.ndarray:
     mix = np.zeros_like(next(iter(tracks.values())))
     for inst, x in tracks.items():
+        if inst == "mode_voice":   # already scaled by its salience
+            mix += x
+            continue
         if inst == "guitar" and "rock" in tags:
             x = np.tanh(6 * x / (np.abs(x).max() + 1e-9)) * 0.5
         rms = np.sqrt(np.mean(x ** 2)) + 1e-9
