@@ -187,20 +187,23 @@ def explain_hits(model, dataset_dir, hits: list[dict], out_dir, query_video: str
     ``query_audio``: the hits are videos ``{"id"}``; each compares the query file's audio with
     the matched video's features. The CSV's segment is the matched video's segment."""
     root, sr = Path(dataset_dir), model.sample_rate
-    out, cache = [], {}
+    out, cache = [], {}  # video id -> (timeline, segment seconds): several hits may share a video
     if query_audio is not None:
         audio = read_audio(query_audio, sample_rate=sr)[0]
     for hit in hits:
         vid = hit["id"]
         if vid not in cache:
-            cache[vid] = video_audio(root, vid, sr)
-        match_audio, seg_seconds = cache[vid]
+            match_audio, seg_seconds = video_audio(root, vid, sr)
+            if query_video is not None:
+                tl = similarity_timeline(model, match_audio, sr, np.load(root / "video" / f"{query_video}.npy"))
+            else:
+                tl = similarity_timeline(model, audio, sr, np.load(root / "video" / f"{vid}.npy"))
+            cache[vid] = tl, seg_seconds
+        tl, seg_seconds = cache[vid]
         if query_video is not None:
-            tl = similarity_timeline(model, match_audio, sr, np.load(root / "video" / f"{query_video}.npy"))
             name = explanation_name(query_video, f"{vid}_segment{hit['segment']}")
             title = f"video {query_video} vs music of {vid} (hit: segment {hit['segment']})"
         else:
-            tl = similarity_timeline(model, audio, sr, np.load(root / "video" / f"{vid}.npy"))
             name, title = explanation_name(Path(query_audio).stem, vid), f"{query_audio} vs video {vid}"
         out.append(write_explanation(tl, out_dir, name, seg_seconds, title, hit.get("segment")))
     return out
