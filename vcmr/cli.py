@@ -5,6 +5,9 @@ Lightning (``train`` extra) is imported only when ``--verbose`` asks for it.
 
 Config-driven subcommands accept ``--config FILE`` and any ``--key value`` override; unknown
 options are collected into ``args.overrides`` and checked by ``vcmr.config``.
+
+Before anything imports torch, ``main`` sets the CPU thread defaults (``vcmr.threads``:
+``VCMR_THREADS``, OpenMP threads that sleep instead of spinning while they wait).
 """
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ from pathlib import Path
 
 from vcmr._version import __version__
 from vcmr.errors import ConfigError, VcmrError
+from vcmr.threads import configure_threads
 
 # name -> (module under vcmr.commands, one-line help, takes --key value overrides)
 COMMANDS: dict[str, tuple[str, str, bool]] = {
@@ -115,6 +119,11 @@ def main(argv: list[str] | None = None) -> int:
         print(__version__)
         return 0
     _tolerate_odd_names()
+    try:
+        configure_threads()  # before any subcommand imports torch: see vcmr.threads
+    except VcmrError as e:
+        print(f"vcmr: error: {e}", file=sys.stderr)
+        return 2
     name = argv[0]
     if name not in COMMANDS:
         print(f"vcmr: unknown command {name!r}\n\n{_top_level_help()}", file=sys.stderr)

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import vcmr
 from vcmr.errors import VcmrError
-from vcmr.paths import check_input_dir
+from vcmr.paths import check_input_dir, check_output_dir
 
 # Lazy import: vcmr.evaluate.retrieval (torch, 2-3 s) in run, so that --help answers at once.
 
@@ -17,6 +17,9 @@ def add_arguments(parser):
     query.add_argument("--audio", help="audio (or video) file: rank the prepared videos")
     parser.add_argument("--top", type=int, default=10, help="how many results (default 10)")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.add_argument("--explain", metavar="OUT", default=None,
+                        help="also write, for each result, the per-second audio-video similarity "
+                             "timeline as OUT/<query>_<match>.png and .csv")
 
 
 def check_inputs(args) -> None:
@@ -31,6 +34,8 @@ def check_inputs(args) -> None:
                             f"(to embed a whole folder use `vcmr embed`)")
         if not audio.is_file():
             raise VcmrError(f"--audio {args.audio!r}: no such file")
+    if args.explain is not None:
+        check_output_dir(args.explain, f"--explain {args.explain!r}")
 
 
 def run(args) -> int:
@@ -53,6 +58,11 @@ def run(args) -> int:
         query = vcmr.embed_file(args.audio, model, song_level=True, space="joint")
         hits = [{"id": index["video_ids"][i], "score": s} for i, s in rank(query, index["video_level"], args.top)]
         title = f"videos for {args.audio}"
+    if args.explain is not None:
+        from vcmr.evaluate.explain import explain_hits
+        files = explain_hits(model, args.dataset_dir, hits, args.explain, args.video, args.audio)
+        for hit, (png, csv) in zip(hits, files):
+            hit["explanation"] = {"png": str(png), "csv": str(csv)}
     if args.json:
         print(json.dumps({"query": args.video or args.audio, "results": hits}, indent=1))
         return 0
@@ -60,4 +70,6 @@ def run(args) -> int:
     for r, hit in enumerate(hits, 1):
         seg = f"  segment {hit['segment']}" if "segment" in hit else ""
         print(f"{r:>3}. {hit['id']}{seg}  score {hit['score']:.3f}")
+    if args.explain is not None:
+        print(f"per-second similarity timelines (PNG + CSV) in {args.explain}")
     return 0

@@ -10,7 +10,6 @@ decodes in the main process there.
 from __future__ import annotations
 
 import multiprocessing as mp
-import os
 from pathlib import Path
 from typing import Iterator, Optional
 
@@ -19,6 +18,7 @@ import numpy as np
 from vcmr.prepare.download import VideoItem
 from vcmr.prepare.frame_encoders import build_frame_encoder
 from vcmr.prepare.job import Recorder, decode_video, finish_video
+from vcmr.threads import available_cpus
 
 __all__ = ["run_local", "resolve_workers"]
 
@@ -34,7 +34,7 @@ def resolve_workers(workers: int, device: str) -> int:
         return workers
     if str(device).startswith("cpu"):
         return 0
-    return max(1, min(4, (os.cpu_count() or 2) - 1))
+    return max(1, min(4, available_cpus() - 1))
 
 
 def _decode_star(args):

@@ -7,7 +7,6 @@ actor only, so that the worker processes of decode tasks stay without it.
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Optional
 
@@ -17,6 +16,7 @@ from vcmr.errors import VcmrError
 from vcmr.prepare.download import DownloadError, VideoItem, download
 from vcmr.prepare.frame_encoders import build_frame_encoder
 from vcmr.prepare.job import decode_video, finish_video
+from vcmr.threads import available_cpus
 
 __all__ = ["download_task", "decode_task", "EncoderActor"]
 
@@ -46,7 +46,7 @@ class EncoderActor:
         try:
             import torch
             if threads < 0:
-                threads = max(1, (os.cpu_count() or 1) // max(1, per_node))
+                threads = max(1, available_cpus() // max(1, per_node))
             if threads > 0:
                 torch.set_num_threads(threads)
             self.encoder = build_frame_encoder(cfg.frame_encoder, cfg.frame_encoder_path,
