@@ -3,7 +3,14 @@ import os
 import sys
 from pathlib import Path
 
-import pytest
+# Before torch is imported: the thread defaults of the `vcmr` command (OpenMP threads that
+# sleep instead of spinning while they wait; see vcmr/threads.py), so the suite does not slow
+# itself down many times on a loaded machine.
+from vcmr.threads import configure_threads  # noqa: E402  (imports nothing heavy)
+
+configure_threads()
+
+import pytest  # noqa: E402
 
 TESTS = Path(__file__).resolve().parent
 if str(TESTS) not in sys.path:
