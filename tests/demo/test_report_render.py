@@ -18,11 +18,19 @@ import pytest
 pytest.importorskip("matplotlib")
 pytest.importorskip("tensorboard")
 
-from vcmr.demo.report import CATEGORIES, curves_figure, prepare_rows, write_report  # noqa: E402
-from vcmr.demo.run import ENCODERS, SCALES  # noqa: E402
+from vcmr.demo.report import curves_figure, prepare_rows, write_report  # noqa: E402
+from vcmr.demo.scales import DATASETS, ENCODERS, SCALES  # noqa: E402
+from vcmr.demo.stats import seed_summary  # noqa: E402
+from vcmr.evaluate.differences import save_song_scores  # noqa: E402
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-component-update", "--no-first-run"]
+TAGS = {"magnatagatune": ["guitar", "piano", "slow", "fast"],
+        "mtg-jamendo": ["mood/theme---happy", "mood/theme---sad", "mood/theme---fast"]}
+GROUPS = {"magnatagatune": {"instrument": ["guitar", "piano"], "mood": ["slow", "fast"]},
+          "mtg-jamendo": {"visual": ["mood/theme---happy", "mood/theme---sad"], "audible": ["mood/theme---fast"]}}
+# how well each encoder's scores follow the labels (the video-conditioned one best)
+SKILL = {"random": 0.2, "audio_only": 0.8, "video_conditioned": 2.0, "mismatched_control": 0.6}
 
 
 def _scalars(log_dir: Path, tags: list[str], steps: int, seed: int) -> str:
@@ -37,35 +45,50 @@ def _scalars(log_dir: Path, tags: list[str], steps: int, seed: int) -> str:
     return str(log_dir)
 
 
-def _metrics(rng) -> dict:
-    return {"roc_auc": rng.uniform(0.5, 0.9), "pr_auc": rng.uniform(0.1, 0.5),
-            "per_category": {c: {"roc_auc": rng.uniform(0.5, 0.9), "pr_auc": rng.uniform(0.1, 0.5)}
-                             for c in CATEGORIES},
-            "tags_without_positives": ["choral", "opera"]}
+def _probe(root: Path, ds: str, enc: str, seed: int, labels: np.ndarray) -> dict:
+    rng = np.random.default_rng([seed, ENCODERS.index(enc)])
+    scores = 1 / (1 + np.exp(-(SKILL[enc] * (labels - 0.5) + rng.normal(0, 1, labels.shape))))
+    folder = root / f"seed{seed}" / ds / enc
+    folder.mkdir(parents=True)
+    save_song_scores(folder / "song_scores.npz", {"song_ids": [f"s{i}" for i in range(len(labels))],
+                                                 "tags": TAGS[ds], "labels": labels, "scores": {"0.0": scores}})
+    return {"categories": GROUPS[ds], "files": {"song_scores": str(folder / "song_scores.npz")}}
 
 
-def demo_facts(root: Path) -> dict:
-    rng = np.random.default_rng(0)
+def _retrieval(rng) -> dict:
     ret = {"n": 40, "chance_R@1": 0.025, "chance_R@5": 0.125, "chance_R@10": 0.25, "chance_median_rank": 20.5}
     for d in ("a2v", "v2a"):
         ret.update({f"{d}_R@1": rng.random(), f"{d}_R@5": rng.random(), f"{d}_R@10": rng.random(),
                     f"{d}_median_rank": float(rng.integers(1, 20))})
+    return {"held_out_videos": 40, "segments": ret, "videos": ret}
+
+
+def demo_facts(root: Path, seeds=(0, 1)) -> dict:
+    rng = np.random.default_rng(0)
+    labels = {ds: (rng.random((60, len(TAGS[ds]))) < 0.4).astype(float) for ds in DATASETS}
+    per_seed = {}
+    for s in seeds:
+        tb = ["Train/loss", "Valid/loss", "Valid/a2v_R@1", "Valid/v2a_R@1", "Valid/chance_R@1"]
+        per_seed[s] = {
+            "runs": {"stage1": {"log_dir": _scalars(root / f"tb1_{s}", ["Train/loss", "Valid/loss"], 24, 1)},
+                     "video_conditioned": {"log_dir": _scalars(root / f"tb2_{s}", tb, 24, 2)},
+                     "mismatched_control": {"log_dir": _scalars(root / f"tb3_{s}", tb, 24, 3)}},
+            "probes": {ds: {e: _probe(root, ds, e, s, labels[ds]) for e in ENCODERS} for ds in DATASETS},
+            "retrieval": {n: _retrieval(rng) for n in ("video_conditioned", "mismatched_control")}}
     return {
-        "scale": "tiny", "seed": 0, "frame_encoder": "efficientnet-lite0",
+        "scale": "tiny", "seed": seeds[0], "seeds": list(seeds), "frame_encoder": "efficientnet-lite0",
         "scale_settings": asdict(SCALES["tiny"]), "total_seconds": 185.0,
         "machine": {"platform": "Linux-x86_64", "cpus": 2, "gpu": False, "python": "3.11", "torch": "2.13"},
         "stage_seconds": {"generate": 20.0, "prepare": 30.0, "stage 1": 40.0},
         "corpus": {"videos": 14, "expected": {"kept": 11, "dropped:long_scene": 1, "dropped:too_short": 1,
                                               "failed:decode_error": 1},
-                   "tagging_clips": 48, "tagging_splits": {"train": 30, "valid": 8, "test": 10}},
+                   "feature_videos": 24, "feature_modes": {"major": 12, "minor": 12},
+                   "tagging_clips": 48, "tagging_splits": {"train": 30, "valid": 8, "test": 10},
+                   "jamendo_tracks": 40, "jamendo_splits": {"train": 24, "validation": 8, "test": 8}},
         "prepare": {"counts": {"kept": 11, "dropped": 2, "failed": 1},
                     "reasons": {"dropped:long_scene": 1, "dropped:too_short": 1, "failed:decode_error": 1},
                     "feature_dim": 1280, "seconds": 30.0},
-        "runs": {"stage1": {"log_dir": _scalars(root / "tb1", ["Train/loss", "Valid/loss"], 24, 1)},
-                 "stage2": {"log_dir": _scalars(root / "tb2", ["Train/loss", "Valid/loss", "Valid/a2v_R@1",
-                                                               "Valid/v2a_R@1", "Valid/chance_R@1"], 24, 2)}},
-        "tagging": {e: {"overlaps": {"0.0": _metrics(rng), "0.5": _metrics(rng)}, "files": {}} for e in ENCODERS},
-        "retrieval": {"held_out_videos": 3, "segments": ret, "videos": dict(ret, n=3)},
+        "per_seed": per_seed, "summary": seed_summary(per_seed, n_boot=200),
     }
 
 
@@ -91,6 +114,22 @@ def test_markdown_report_names_the_curves_and_the_prepare_reasons(report):
     assert "expected outcome → reason): kept: 11, dropped → long scene: 1" in md
     for png in ("stage1_curves.png", "stage2_curves.png", "tagging_comparison.png"):
         assert f"figures/{png}" in md and (root / "out" / "figures" / png).stat().st_size > 5000
+
+
+def test_report_states_the_claim_with_intervals_and_the_control(report):
+    """Four encoders per dataset with mean ± spread, every pair's difference with its interval,
+    and the verdict on the visually grounded tags in words."""
+    _, facts, paths = report
+    md = Path(paths["md"]).read_text()
+    for label in ("random init", "audio-only (stage 1)", "video-conditioned (stage 2)",
+                  "mismatched control (stage 2, deranged pairs)"):
+        assert md.count(label) >= 3
+    assert "On the visually grounded tags (MTG-Jamendo-format happy / sad), the claim holds" in md
+    row = next(r for r in facts["summary"]["differences"] if r["dataset"] == "mtg-jamendo"
+               and r["category"] == "visual" and r["model"] == "video_conditioned"
+               and r["baseline"] == "mismatched_control" and r["metric"] == "roc_auc")
+    assert row["low"] > 0 and f"{row['difference']:+.3f} [{row['low']:+.3f}, {row['high']:+.3f}]" in md
+    assert " ± " in md and "| visual ROC-AUC |" in md and "model better" in md
 
 
 def test_curve_legends_say_train_and_validation_below_the_plot():

@@ -1,5 +1,5 @@
-"""The demo: end to end at --scale tiny (slow: about 3 minutes on 2 cores), its configs at every
-scale, its console lines and where its recipe departs from the defaults."""
+"""The demo: end to end at --scale tiny (slow), its configs at every scale, its console lines and
+where its recipe departs from the defaults."""
 import json
 from pathlib import Path
 
@@ -7,7 +7,8 @@ import pytest
 
 from vcmr.cli import main
 from vcmr.config import load_config
-from vcmr.demo.run import ENCODERS, SCALES, StageTimer, _say_prepare, build_configs, recipe_overrides
+from vcmr.demo.run import StageTimer, _say_prepare
+from vcmr.demo.scales import ENCODERS, SCALES, build_configs, recipe_overrides
 from vcmr.models import SampleCNN
 
 
@@ -18,33 +19,41 @@ def test_demo_tiny_produces_every_stage_and_the_report(tmp_path):
     facts = json.loads((out / "facts.json").read_text())
     # 1-2: synthetic data and preparation, with the planted faults handled
     assert (out / "data" / "videos" / "metadata.jsonl").is_file()
+    assert (out / "data" / "av_features" / "metadata.jsonl").is_file()
     assert (out / "data" / "magnatagatune" / "annotations_final.csv").is_file()
+    assert (out / "data" / "mtg_jamendo" / "data" / "tags" / "moodtheme_groups.yaml").is_file()
     reasons = facts["prepare"]["reasons"]
     assert reasons.get("dropped:long_scene") == 1 and reasons.get("dropped:too_short") == 1
     assert reasons.get("failed:decode_error") == 1 and facts["prepare"]["counts"]["kept"] >= 8
-    # 3-5: a checkpoint for every training run
-    runs = facts["runs"]
-    for path in [runs["stage1"]["best"], runs["stage2"]["best"]] + [r["best"] for r in runs["stage3"].values()]:
-        assert Path(path).is_file()
-    # 6: evaluation of the three encoders and retrieval
-    assert set(facts["tagging"]) == {"random", "audio_only", "video_conditioned"}
-    for res in facts["tagging"].values():
-        assert 0.0 <= res["overlaps"]["0.0"]["roc_auc"] <= 1.0
-    assert facts["retrieval"]["segments"]["chance_R@1"] > 0
-    # the report holds all of it
+    # 3-4: stage 1, the real stage 2 and the control, from the same stage-1 checkpoint
+    seed = facts["per_seed"]["0"]
+    runs = seed["runs"]
+    for name in ("stage1", "video_conditioned", "mismatched_control"):
+        assert Path(runs[name]["last"]).is_file()
+    import yaml
+    real = yaml.safe_load((out / "configs" / "seed0" / "video_video_conditioned.yaml").read_text())
+    ctrl = yaml.safe_load((out / "configs" / "seed0" / "video_mismatched_control.yaml").read_text())
+    assert real["audio_encoder_ckpt_path"] == ctrl["audio_encoder_ckpt_path"] == runs["stage1"]["last"]
+    assert (real["derange_pairs"], ctrl["derange_pairs"]) == (False, True)
+    # 5: probes of the four encoders on both datasets, retrieval of both stage-2 models
+    for ds in ("magnatagatune", "mtg-jamendo"):
+        assert set(seed["probes"][ds]) == set(ENCODERS)
+        for res in seed["probes"][ds].values():
+            assert 0.0 <= res["test"]["roc_auc"] <= 1.0
+            assert Path(res["files"]["song_scores"]).is_file()
+    assert set(seed["retrieval"]) == {"video_conditioned", "mismatched_control"}
+    # 6: differences with intervals, and the report holds all of it
+    assert {r["dataset"] for r in facts["summary"]["differences"]} == {"magnatagatune", "mtg-jamendo"}
     md = (out / "report.md").read_text()
     html = (out / "report.html").read_text()
-    for label in ("random init", "audio-only (stage 1)", "video-conditioned (stage 2)"):
+    for label in ("random init", "audio-only (stage 1)", "video-conditioned (stage 2)", "mismatched control"):
         assert md.count(label) >= 2 and label in html
-    assert "synthetic" in md and "Reference results on real data" in md and "| chance |" in md
+    assert "synthetic" in md and "Reference results on real data" in md and "paired bootstrap" in md
     assert "one SampleCNN instance" in md  # the caveat on the authors' evaluation
     assert "demo overrides" in md and "learning_rate" in md  # where the demo departs from the recipe
     assert "data:image/png;base64," in html and "<img" in html
-    for png in ("figures/stage1_curves.png", "figures/stage2_curves.png"):
+    for png in ("figures/stage1_curves.png", "figures/stage2_curves.png", "figures/tagging_comparison.png"):
         assert (out / png).stat().st_size > 1000
-    assert sorted(p.name for p in (out / "configs").glob("*.yaml")) == [
-        "evaluate.yaml", "music.yaml", "prepare.yaml", "tagging_audio_only.yaml", "tagging_random.yaml",
-        "tagging_video_conditioned.yaml", "video.yaml"]
 
 
 @pytest.mark.parametrize("scale", ["tiny", "small", "medium"])
@@ -52,9 +61,12 @@ def test_every_scale_resolves_to_valid_configs(tmp_path, scale):
     """Each scale's stage configs load, and its SampleCNN fits its input and segments."""
     cfgs = build_configs(tmp_path, SCALES[scale], seed=0, frame_encoder="efficientnet-lite0")
     model = SampleCNN(cfgs["music"])
-    seg = SCALES[scale].prepare["segment_seconds"]
-    assert model.audio_length <= seg * cfgs["music"].sample_rate
-    assert set(cfgs["tagging"]) == set(ENCODERS)
+    assert model.audio_length <= SCALES[scale].world["segment_seconds"] * cfgs["music"].sample_rate
+    assert SCALES[scale].world["sample_rate"] == cfgs["music"].sample_rate
+    assert set(cfgs["video"]) == {"video_conditioned", "mismatched_control"}
+    assert cfgs["video"]["mismatched_control"].derange_pairs and not cfgs["video"]["video_conditioned"].derange_pairs
+    for ds in ("magnatagatune", "mtg-jamendo"):
+        assert set(cfgs["probe"][ds]) == set(ENCODERS)
     assert cfgs["prepare"].n_segments * cfgs["prepare"].segment_seconds == cfgs["prepare"].window_seconds
 
 

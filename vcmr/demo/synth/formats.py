@@ -54,20 +54,24 @@ JAMENDO_CATEGORIES = ("moodtheme", "genre", "instrument")
 JAMENDO_PREFIX = {"moodtheme": "mood/theme---", "genre": "genre---", "instrument": "instrument---"}
 # tag names used per category (all moodtheme names exist in the real data/tags/moodtheme.txt)
 JAMENDO_TAGS = {
-    "moodtheme": ("calm", "dark", "energetic", "fast", "happy", "heavy", "meditative", "party",
+    "moodtheme": ("calm", "energetic", "fast", "happy", "heavy", "meditative", "party",
                   "relaxing", "sad", "slow", "soft"),
     "genre": ("ambient", "classical", "electronic", "rock", "techno"),
     "instrument": ("cello", "drums", "flute", "guitar", "harp", "keyboard", "piano", "strings",
                    "synthesizer", "violin"),
 }
+# Which mood/theme tags the pictures ground (the demo's per-category groups).
+MOOD_GROUNDING = {"visual": ("happy", "sad"),
+                  "audible": ("calm", "energetic", "fast", "heavy", "meditative", "party",
+                              "relaxing", "slow", "soft")}
 _INSTRUMENT_NAMES = {"synth": "synthesizer", "harpsichord": "keyboard"}
 
 
 # ------------------------------------------------------------------------------- shared
 def _render_mp3(job: tuple) -> dict:
     """Render one clip and write it as mp3 (atomic). Returns the clip's MTAT tags and facts."""
-    tags, seed, duration, sample_rate, path = job
-    clip = render_music(tags, duration, sample_rate, seed)
+    tags, seed, duration, sample_rate, path, mode_salience = job
+    clip = render_music(tags, duration, sample_rate, seed, mode_salience=mode_salience)
     with atomic_output(path) as tmp:
         sf.write(str(tmp), clip.audio, sample_rate, format="MP3")
     return {"tags": clip.tags, "mode": clip.mode, "tempo_bpm": clip.tempo_bpm,
@@ -119,13 +123,15 @@ def _mtat_plan(n: int, seed: int) -> list[dict]:
 
 def write_magnatagatune(out_dir, n: int, seed: int = 0, duration: float = 29.1,
                         sample_rate: int = 16000, workers: int | None = None,
-                        progress: bool = False) -> list[dict]:
+                        progress: bool = False, mode_salience: float = 0.0) -> list[dict]:
     """Write a MagnaTagATune-format dataset of ``n`` synthetic clips (layout in the module
-    docstring). Returns one dict per clip: clip_id, mp3_path, split, tags, seed, ..."""
+    docstring). ``mode_salience``: see :func:`vcmr.demo.synth.music.render_music`. Returns one
+    dict per clip: clip_id, mp3_path, split, tags, seed, mode, ..."""
     _check_n(n, "magnatagatune")
     out = Path(out_dir)
     plan = _mtat_plan(n, seed)
-    jobs = [(p["tags"], p["seed"], duration, sample_rate, out / p["mp3_path"]) for p in plan]
+    jobs = [(p["tags"], p["seed"], duration, sample_rate, out / p["mp3_path"], mode_salience)
+            for p in plan]
     facts = run_parallel(_render_mp3, jobs, workers, progress, desc="magnatagatune")
     rows = [{**p, **f} for p, f in zip(plan, facts)]
     _write_annotations(out / "annotations_final.csv", rows)
@@ -189,14 +195,18 @@ def jamendo_tags(facts: dict, category: str = "moodtheme") -> list[str]:
 
 
 def _moods(tags: set, mode: str, dynamics: str) -> set:
+    """Mood/theme tags. ``happy`` / ``sad`` follow the mode only (visually grounded: the videos
+    show it as their palette; the audio carries it only as the chord quality); the others
+    follow audible attributes (tempo, dynamics, style). No tag mixes the two, so tempo alone
+    says nothing about happy / sad (:data:`MOOD_GROUNDING`)."""
     slow, fast = "slow" in tags, "fast" in tags
     low, loud = dynamics in ("quiet", "soft"), dynamics == "loud"
     rules = {
+        "happy": mode == "major", "sad": mode == "minor",
         "slow": slow, "fast": fast, "calm": slow and low, "energetic": fast and loud,
         "relaxing": (slow or "ambient" in tags) and not loud,
-        "happy": mode == "major" and not slow, "sad": mode == "minor" and slow,
-        "dark": mode == "minor" and not slow, "meditative": "ambient" in tags,
-        "heavy": "rock" in tags and loud, "party": "beat" in tags, "soft": low,
+        "meditative": "ambient" in tags, "heavy": "rock" in tags and loud,
+        "party": "beat" in tags, "soft": low,
     }
     return {k for k, v in rules.items() if v}
 
@@ -220,7 +230,8 @@ def _jamendo_plan(n: int, seed: int) -> list[dict]:
 
 def write_mtg_jamendo(out_dir, n: int, seed: int = 0, duration: float = 30.0,
                       category: str = "moodtheme", sample_rate: int = 22050,
-                      workers: int | None = None, progress: bool = False) -> list[dict]:
+                      workers: int | None = None, progress: bool = False,
+                      mode_salience: float = 0.0) -> list[dict]:
     """Write an MTG-Jamendo-format dataset of ``n`` synthetic tracks for one tag ``category``
     (layout in the module docstring). Returns one dict per track written to the category file:
     track_id, artist_id, album_id, path, duration, tags (full names), split, ..."""
@@ -228,7 +239,8 @@ def write_mtg_jamendo(out_dir, n: int, seed: int = 0, duration: float = 30.0,
     jamendo_tags({"tags": [], "mode": "major", "dynamics": "normal", "instruments": []}, category)
     out = Path(out_dir)
     plan = _jamendo_plan(n, seed)
-    jobs = [(p["mtat_tags"], p["seed"], duration, sample_rate, out / p["path"]) for p in plan]
+    jobs = [(p["mtat_tags"], p["seed"], duration, sample_rate, out / p["path"], mode_salience)
+            for p in plan]
     facts = run_parallel(_render_mp3, jobs, workers, progress, desc="mtg-jamendo")
     rows = []
     for p, f in zip(plan, facts):

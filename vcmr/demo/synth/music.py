@@ -68,9 +68,9 @@ def render_music(tags, duration: float, sample_rate: int = 16000, seed: int = 0,
     """Render ``duration`` seconds of mono float32 music at ``sample_rate`` with the given tags.
 
     ``mode``: "major" or "minor" (None: drawn from the seed). ``mode_salience`` >= 0: the level,
-    relative to each instrument, of a held tonic triad (a soft pad, re-struck every bar, in a
-    random register) that makes the mode audible; 0 leaves the mode only in the chord
-    progression and melodies, where it is barely audible.
+    relative to each instrument, of the mode's figure (the tonic triad arpeggiated on every beat,
+    rising in major, falling in minor, in a random register) that makes the mode audible; 0
+    leaves the mode only in the chord progression and melodies, where it is barely audible.
 
     Same (tags, duration, sample_rate, seed, mode, mode_salience) -> the same samples. Unknown or
     contradictory tags raise VcmrError; implied tags are added (see
@@ -227,13 +227,17 @@ class _Song:
         return self._arpeggio(0.25 if not self._fast() else 0.5, 1, "synth", span=4) + bass
 
     def mode_voice(self) -> np.ndarray:
-        """The tonic triad of the mode (root, third, fifth), held and re-struck every bar in
-        the pad timbre, one or two octaves above the key's root (drawn per song)."""
+        """The mode's figure: on every beat, the tonic triad and its octave as four sixteenth
+        notes, rising in major and falling in minor, one or two octaves above the key's root
+        (drawn per song). Its pitch classes say nothing without the key; its direction and
+        the third's size are what a listener (or a trained encoder) hears."""
         octave = int(self.rng.integers(0, 2))
+        degrees = (0, 2, 4, 7) if self.mode == "major" else (7, 4, 2, 0)
         buf = np.zeros(self.n, np.float32)
-        for t in self.times(4):
-            for degree in (0, 2, 4):
-                self._add(buf, note("pad", self.pitch(degree, octave), 4 * self.beat, self.sr, 0.8), t)
+        step = self.beat / 4
+        for t in self.times(1):
+            for k, degree in enumerate(degrees):
+                self._add(buf, note("voice", self.pitch(degree, octave), 0.9 * step, self.sr, 0.8), t + k * step)
         return buf
 
     def _drums(self):

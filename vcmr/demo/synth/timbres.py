@@ -37,6 +37,7 @@ TIMBRES = {
     "strings": Timbre(1.4, 10, 0.35, 0.0, 0.4, 0.0, vibrato=0.003, detune=0.006, gain=0.35),
     "synth": Timbre(1.0, 30, 0.005, 0.0, 0.05, 0.15, detune=0.01, gain=0.35),
     "pad": Timbre(1.6, 12, 0.9, 0.0, 1.0, 0.0, detune=0.008, gain=0.3),
+    "voice": Timbre(1.8, 6, 0.008, 0.3, 0.05, 0.0, gain=0.8),
     "bass": Timbre(1.0, 20, 0.004, 0.35, 0.05, 0.08, gain=0.6),
 }
 _TABLE = 2048
