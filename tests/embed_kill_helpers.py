@@ -9,18 +9,18 @@ from pathlib import Path
 
 import vcmr.embed_io
 
-_read_audio = vcmr.embed_io.read_audio
+_stream = vcmr.embed_io.AudioStream
 
 
-def _stopping_read(path, *args, **kwargs):
+def _stopping_stream(path, *args, **kwargs):
     if Path(path).name == STOP_NAME:
         MARKER.write_text(str(path))
         time.sleep(600)
-    return _read_audio(path, *args, **kwargs)
+    return _stream(path, *args, **kwargs)
 
 
 if __name__ == "__main__":
     MARKER, STOP_NAME = Path(sys.argv[1]), sys.argv[2]
-    vcmr.embed_io.read_audio = _stopping_read
+    vcmr.embed_io.AudioStream = _stopping_stream
     from vcmr.cli import main
     sys.exit(main(sys.argv[sys.argv.index("--") + 1:]))

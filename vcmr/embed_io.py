@@ -30,7 +30,8 @@ from typing import Callable, Iterable
 import numpy as np
 from tqdm import tqdm
 
-from vcmr.audio.io import AUDIO_EXTENSIONS, VIDEO_EXTENSIONS, AudioReadError, find_audio_files, read_audio
+from vcmr.audio.io import AUDIO_EXTENSIONS, VIDEO_EXTENSIONS, AudioReadError, find_audio_files
+from vcmr.audio.stream import AudioStream
 from vcmr.embed_journal import EmbedJournal, source_key
 from vcmr.errors import VcmrError
 from vcmr.paths import atomic_output, unreadable_folders
@@ -91,8 +92,8 @@ def embed_paths(files: list[Path], model, overlap: float = 0.0, song_level: bool
                 _add(table, str(path), *done[key])
                 journal.reused += 1
                 continue
-            x, sr = read_audio(path)
-            emb = model.embed(x, sr, overlap, space)
+            stream = AudioStream(path, model.sample_rate)  # decoded a block at a time
+            emb = model.embed_blocks(stream, overlap, space)
         except (AudioReadError, VcmrError, OSError) as e:
             msg = str(e).removeprefix(f"{path}: ")
             errors.append((str(path), msg))
@@ -100,7 +101,8 @@ def embed_paths(files: list[Path], model, overlap: float = 0.0, song_level: bool
                 on_error(str(path), msg)
             continue
         if song_level:
-            rows = ([len(x) / sr], [len(emb.embeddings)], emb.embeddings.mean(0, keepdims=True))
+            rows = ([stream.frames / stream.source_rate], [len(emb.embeddings)],
+                    emb.embeddings.mean(0, keepdims=True))
         else:
             rows = (emb.starts, emb.ends, emb.embeddings)
         if journal is not None:
