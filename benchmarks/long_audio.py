@@ -104,10 +104,20 @@ def run_case(mode: str, model_name: str, arg: str) -> dict:
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
+def row(model_name: str, audio: str, mode: str, runs: list[dict], ratio: str = "") -> str:
+    wall = sorted(r["wall_s"] for r in runs)
+    peak = max(r["peak_mb"] for r in runs)
+    floor = max(r["floor_mb"] for r in runs)
+    walls = " / ".join(f"{w:.1f}" for w in wall)
+    return f"| {model_name} | {audio} | {mode} | {walls} | {peak:.0f} | {floor:.0f} | {peak - floor:.0f} | {ratio} |"
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--minutes", default="1,10,60")
     p.add_argument("--models", default="small,paper")
+    p.add_argument("--repeats", type=int, default=2,
+                   help="runs per case, in the order stream, whole, whole, stream, ... (drift cancels)")
     p.add_argument("--hear-minutes", type=float, default=20.0)
     p.add_argument("--hear-models", default="small")
     p.add_argument("--child", nargs=3, metavar=("MODE", "MODEL", "ARG"), help=argparse.SUPPRESS)
@@ -116,28 +126,27 @@ def main() -> None:
         print(json.dumps(child(*args.child)))
         return
     print(f"# {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-          f"BENCH_THREADS={os.environ.get('BENCH_THREADS', '1')}")
-    print("| model | audio | way | wall s | peak RSS MB | floor MB | peak − floor MB | whole / stream (peak − floor) |")
+          f"torch threads {os.environ.get('BENCH_THREADS', '1')}, repeats {args.repeats}")
+    print("| model | audio | way | wall s (each run) | peak RSS MB | floor MB | peak − floor MB | whole / stream (peak − floor) |")
     print("|---|---:|---|---:|---:|---:|---:|---:|")
     with tempfile.TemporaryDirectory() as tmp:
         for minutes in [float(m) for m in args.minutes.split(",")]:
             path = Path(tmp) / f"song_{minutes:g}min.wav"
             write_song(path, minutes)
             for model_name in args.models.split(","):
-                res = {mode: run_case(mode, model_name, str(path)) for mode in ("stream", "whole")}
-                ratio = ((res["whole"]["peak_mb"] - res["whole"]["floor_mb"])
-                         / max(1.0, res["stream"]["peak_mb"] - res["stream"]["floor_mb"]))
-                for mode, r in res.items():
-                    print(f"| {model_name} | {minutes:g} min | {mode} | {r['wall_s']:.1f} | {r['peak_mb']:.0f} | "
-                          f"{r['floor_mb']:.0f} | {r['peak_mb'] - r['floor_mb']:.0f} | "
-                          f"{ratio:.1f}× |" if mode == "whole" else
-                          f"| {model_name} | {minutes:g} min | {mode} | {r['wall_s']:.1f} | {r['peak_mb']:.0f} | "
-                          f"{r['floor_mb']:.0f} | {r['peak_mb'] - r['floor_mb']:.0f} | |", flush=True)
+                res = {"stream": [], "whole": []}
+                for i in range(args.repeats):
+                    for mode in (("stream", "whole") if i % 2 == 0 else ("whole", "stream")):
+                        res[mode].append(run_case(mode, model_name, str(path)))
+                grow = {m: max(r["peak_mb"] for r in v) - max(r["floor_mb"] for r in v) for m, v in res.items()}
+                audio = f"{minutes:g} min"
+                print(row(model_name, audio, "stream", res["stream"]), flush=True)
+                print(row(model_name, audio, "whole", res["whole"], f"{grow['whole'] / max(1.0, grow['stream']):.1f}×"),
+                      flush=True)
             path.unlink()
     for model_name in args.hear_models.split(","):
         r = run_case("hear", model_name, str(args.hear_minutes))
-        print(f"| {model_name} | {args.hear_minutes:g} min, HEAR scene + timestamps (50 ms) | stream | "
-              f"{r['wall_s']:.1f} | {r['peak_mb']:.0f} | {r['floor_mb']:.0f} | {r['peak_mb'] - r['floor_mb']:.0f} | |",
+        print(row(model_name, f"{args.hear_minutes:g} min, HEAR scene + timestamps (50 ms)", "stream", [r]),
               flush=True)
 
 
