@@ -62,7 +62,8 @@ def collect_inputs(inputs: Iterable[str | Path]) -> tuple[list[Path], list[tuple
         p = Path(item)
         if p.is_dir():
             blocked = unreadable_folders(p)
-            found = find_audio_files(p, AUDIO_EXTENSIONS + VIDEO_EXTENSIONS)  # skips `blocked`
+            found = find_audio_files(p, AUDIO_EXTENSIONS + VIDEO_EXTENSIONS,  # skips `blocked`
+                                     on_note=lambda note: errors.append((str(p), note)))
             if blocked:
                 errors.append((str(p), "cannot read folder(s) " + ", ".join(blocked)
                                + ": fix the permissions (chmod u+rx) or run as a user who can read them"))
