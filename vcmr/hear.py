@@ -31,6 +31,11 @@ Batches: HEAR zero-pads a batch of sounds to one length; embeddings are computed
 array, as the kit expects. Windows of all sounds go through the network together, in chunks of
 ``batch_size`` (default: the embedding model's measured rule, see ``EmbeddingModel``). An empty
 batch gives empty outputs.
+
+Memory: each sound is resampled a block at a time (soxr's streaming resampler) and its windows
+are cut from those blocks a batch at a time (``vcmr.audio.windows.WindowStream``), so beyond the
+input and the output only one block and one batch of windows are held, whatever the duration
+(20 minutes with timestamps at 50 ms: benchmarks/README.md, "Long audio").
 """
 from __future__ import annotations
 
