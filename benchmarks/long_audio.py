@@ -12,7 +12,8 @@ every case runs in a FRESH subprocess so that its peak RSS (``ru_maxrss``) is it
   (``embed_blocks`` given the whole signal as one block).
 
 ``hear``: ``vcmr.hear.get_scene_embeddings`` and ``get_timestamp_embeddings`` (50 ms hop) of one
-sound of ``--hear-minutes`` at the model's HEAR rate (the HEAR rule: 20 minutes in < 16 GB).
+sound of ``--hear-minutes`` at the model's HEAR rate (the HEAR rule: 20 minutes in < 16 GB);
+``--hear-scene-models``: the scene embeddings only.
 
 Models: ``small`` is the tiny SampleCNN of ``config/tiny.yaml`` (2187 samples, 64-D) and
 ``paper`` the paper's (98415 samples, 512-D), both with seeded random weights (time and memory
@@ -86,13 +87,13 @@ def child(mode: str, model_name: str, arg: str) -> dict:
     elif mode == "whole":
         x, sr = read_audio(arg)
         rows = len(model.embed_blocks([resample(x, sr, model.sample_rate)]).embeddings)
-    else:  # hear: arg is minutes
+    else:  # hear (scene + timestamps) or hearscene (scene only): arg is minutes
         hm = hear.HearModel(model)
         rng = np.random.default_rng(0)
         audio = torch.from_numpy(rng.normal(0, 0.1, (1, int(float(arg) * 60 * hm.sample_rate))).astype(np.float32))
-        scene = hear.get_scene_embeddings(audio, hm)
-        ts_emb, _ = hear.get_timestamp_embeddings(audio, hm)
-        rows = int(scene.shape[0] + ts_emb.shape[1])
+        rows = int(hear.get_scene_embeddings(audio, hm).shape[0])
+        if mode == "hear":
+            rows += int(hear.get_timestamp_embeddings(audio, hm)[0].shape[1])
     return {"wall_s": time.perf_counter() - t0, "peak_mb": rss_mb(), "floor_mb": floor, "rows": rows}
 
 
@@ -119,7 +120,9 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=2,
                    help="runs per case, in the order stream, whole, whole, stream, ... (drift cancels)")
     p.add_argument("--hear-minutes", type=float, default=20.0)
-    p.add_argument("--hear-models", default="small")
+    p.add_argument("--hear-models", default="small", help="HEAR scene + timestamp embeddings")
+    p.add_argument("--hear-scene-models", default="", help="HEAR scene embeddings only (paper: "
+                   "timestamps at 50 ms are 24,001 full windows for 20 min, hours on a laptop CPU)")
     p.add_argument("--child", nargs=3, metavar=("MODE", "MODEL", "ARG"), help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
@@ -130,7 +133,7 @@ def main() -> None:
     print("| model | audio | way | wall s (each run) | peak RSS MB | floor MB | peak − floor MB | whole / stream (peak − floor) |")
     print("|---|---:|---|---:|---:|---:|---:|---:|")
     with tempfile.TemporaryDirectory() as tmp:
-        for minutes in [float(m) for m in args.minutes.split(",")]:
+        for minutes in [float(m) for m in args.minutes.split(",") if m]:
             path = Path(tmp) / f"song_{minutes:g}min.wav"
             write_song(path, minutes)
             for model_name in args.models.split(","):
@@ -144,10 +147,13 @@ def main() -> None:
                 print(row(model_name, audio, "whole", res["whole"], f"{grow['whole'] / max(1.0, grow['stream']):.1f}×"),
                       flush=True)
             path.unlink()
-    for model_name in args.hear_models.split(","):
+    for model_name in filter(None, args.hear_models.split(",")):
         r = run_case("hear", model_name, str(args.hear_minutes))
         print(row(model_name, f"{args.hear_minutes:g} min, HEAR scene + timestamps (50 ms)", "stream", [r]),
               flush=True)
+    for model_name in filter(None, args.hear_scene_models.split(",")):
+        r = run_case("hearscene", model_name, str(args.hear_minutes))
+        print(row(model_name, f"{args.hear_minutes:g} min, HEAR scene", "stream", [r]), flush=True)
 
 
 if __name__ == "__main__":

@@ -108,7 +108,11 @@ class AudioStream:
         with sf.SoundFile(str(self.path)) as f:
             names = soundfile_channel_names(f.format, f.channels)
             while True:
-                x = f.read(self.block, dtype="float32", always_2d=True)
+                try:
+                    x = f.read(self.block, dtype="float32", always_2d=True)
+                except Exception as e:  # noqa: BLE001 - libsndfile errors on a damaged file
+                    raise AudioReadError(f"{self.path}: cannot decode audio after {self.frames} "
+                                         f"frames ({type(e).__name__}: {e})") from e
                 if not len(x):
                     return
                 yield to_mono(x, names, limit=False)
