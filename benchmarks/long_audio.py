@@ -90,7 +90,8 @@ def child(mode: str, model_name: str, arg: str) -> dict:
     else:  # hear (scene + timestamps) or hearscene (scene only): arg is minutes
         hm = hear.HearModel(model)
         rng = np.random.default_rng(0)
-        audio = torch.from_numpy(rng.normal(0, 0.1, (1, int(float(arg) * 60 * hm.sample_rate))).astype(np.float32))
+        n = int(float(arg) * 60 * hm.sample_rate)
+        audio = torch.from_numpy(rng.standard_normal((1, n), dtype=np.float32) * np.float32(0.1))
         rows = int(hear.get_scene_embeddings(audio, hm).shape[0])
         if mode == "hear":
             rows += int(hear.get_timestamp_embeddings(audio, hm)[0].shape[1])
