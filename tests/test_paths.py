@@ -7,7 +7,7 @@ import pytest
 
 from vcmr.embed_io import EmbeddingTable, write_table
 from vcmr.errors import VcmrError
-from vcmr.paths import atomic_output, check_output_dir, check_output_file, same_file
+from vcmr.paths import atomic_output, check_output_dir, check_output_file, same_file, walk_files
 
 
 def test_atomic_output_failure_keeps_the_old_file_and_no_temporary(tmp_path):
@@ -107,3 +107,41 @@ def test_the_longest_legal_name_is_written_and_a_longer_one_refused_before_the_w
             check_output_file(too_long, "--out")
     with pytest.raises(VcmrError, match="is 256 bytes"):  # bytes, not characters
         check_output_file(tmp_path / ("é" * 128), "--out")
+
+
+def symlink_tree(tmp_path):
+    """root/ with real files, and links of every kind: inside (to a folder and to a file),
+    `..` at the top (outside), `..` in a sub-folder (a loop), absolute outside, broken."""
+    root, elsewhere = tmp_path / "root", tmp_path / "elsewhere"
+    (root / "sub").mkdir(parents=True)
+    elsewhere.mkdir()
+    for p in (root / "a.wav", root / "sub" / "b.wav", elsewhere / "x.wav"):
+        p.write_bytes(b"RIFF")
+    os.symlink("..", root / "up")                          # outside: the parent with `elsewhere`
+    os.symlink("..", root / "sub" / "loop")                # a loop: leads back to root
+    os.symlink(elsewhere / "x.wav", root / "far.wav")      # absolute path outside
+    os.symlink("sub", root / "inner")                      # inside, to a folder
+    os.symlink("sub/b.wav", root / "c.wav")                # inside, to a file
+    os.symlink("nowhere.wav", root / "broken.wav")
+    return root
+
+
+def test_walk_files_follows_links_only_inside_and_lists_each_file_once(tmp_path):
+    root = symlink_tree(tmp_path)
+    walk = walk_files(root)
+    assert walk.files == [root / "a.wav", root / "sub" / "b.wav"]
+    reasons = dict(walk.skipped)
+    assert set(reasons) == {str(root / n) for n in ("up", "sub/loop", "far.wav", "broken.wav")}
+    assert "outside" in reasons[str(root / "up")] and "outside" in reasons[str(root / "far.wav")]
+    assert "loop" in reasons[str(root / "sub" / "loop")]
+    assert "broken" in reasons[str(root / "broken.wav")]
+    note = walk.skipped_note(root)
+    assert "4 symbolic link(s) not followed" in note and "inside the folder given" in note
+
+
+def test_a_root_given_through_a_link_is_walked(tmp_path):
+    root = symlink_tree(tmp_path)
+    os.symlink(root, tmp_path / "alias")
+    walk = walk_files(tmp_path / "alias")
+    assert walk.files == [tmp_path / "alias" / "a.wav", tmp_path / "alias" / "sub" / "b.wav"]
+    assert len(walk.skipped) == 4

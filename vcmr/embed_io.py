@@ -30,7 +30,9 @@ from typing import Callable, Iterable
 import numpy as np
 from tqdm import tqdm
 
-from vcmr.audio.io import AUDIO_EXTENSIONS, VIDEO_EXTENSIONS, AudioReadError, find_audio_files, read_audio
+from vcmr.audio.io import AUDIO_EXTENSIONS, VIDEO_EXTENSIONS, AudioReadError, find_audio_files
+from vcmr.audio.stream import AudioStream
+from vcmr.embed_journal import EmbedJournal, source_key
 from vcmr.errors import VcmrError
 from vcmr.paths import atomic_output, unreadable_folders
 
@@ -60,7 +62,8 @@ def collect_inputs(inputs: Iterable[str | Path]) -> tuple[list[Path], list[tuple
         p = Path(item)
         if p.is_dir():
             blocked = unreadable_folders(p)
-            found = find_audio_files(p, AUDIO_EXTENSIONS + VIDEO_EXTENSIONS)  # skips `blocked`
+            found = find_audio_files(p, AUDIO_EXTENSIONS + VIDEO_EXTENSIONS,  # skips `blocked`
+                                     on_note=lambda note: errors.append((str(p), note)))
             if blocked:
                 errors.append((str(p), "cannot read folder(s) " + ", ".join(blocked)
                                + ": fix the permissions (chmod u+rx) or run as a user who can read them"))
@@ -76,23 +79,36 @@ def collect_inputs(inputs: Iterable[str | Path]) -> tuple[list[Path], list[tuple
 
 def embed_paths(files: list[Path], model, overlap: float = 0.0, song_level: bool = False,
                 space: str = "encoder", progress: bool = True,
-                on_error: Callable[[str, str], None] | None = None) -> tuple[EmbeddingTable, list[tuple[str, str]]]:
-    """Embed every file; a file that fails is reported (``on_error``) and skipped."""
+                on_error: Callable[[str, str], None] | None = None,
+                journal: EmbedJournal | None = None) -> tuple[EmbeddingTable, list[tuple[str, str]]]:
+    """Embed every file; a file that fails is reported (``on_error``) and skipped. With a
+    ``journal`` (opened by ``resume``), files it holds for the same source are taken from it
+    and each newly finished file is appended to it at once."""
     table, errors = EmbeddingTable(song_level), []
+    done = journal.done if journal is not None else {}
     for path in tqdm(files, desc="embedding", unit="file", disable=not progress):
         try:
-            x, sr = read_audio(path)
-            emb = model.embed(x, sr, overlap, space)
-        except (AudioReadError, VcmrError) as e:
+            key = source_key(path)
+            if key in done:
+                _add(table, str(path), *done[key])
+                journal.reused += 1
+                continue
+            stream = AudioStream(path, model.sample_rate)  # decoded a block at a time
+            emb = model.embed_blocks(stream, overlap, space)
+        except (AudioReadError, VcmrError, OSError) as e:
             msg = str(e).removeprefix(f"{path}: ")
             errors.append((str(path), msg))
             if on_error:
                 on_error(str(path), msg)
             continue
         if song_level:
-            _add(table, str(path), [len(x) / sr], [len(emb.embeddings)], emb.embeddings.mean(0, keepdims=True))
+            rows = ([stream.frames / stream.source_rate], [len(emb.embeddings)],
+                    emb.embeddings.mean(0, keepdims=True))
         else:
-            _add(table, str(path), emb.starts, emb.ends, emb.embeddings)
+            rows = (emb.starts, emb.ends, emb.embeddings)
+        if journal is not None:
+            journal.add(key, *rows)
+        _add(table, str(path), *rows)
     return table, errors
 
 

@@ -31,18 +31,25 @@ Batches: HEAR zero-pads a batch of sounds to one length; embeddings are computed
 array, as the kit expects. Windows of all sounds go through the network together, in chunks of
 ``batch_size`` (default: the embedding model's measured rule, see ``EmbeddingModel``). An empty
 batch gives empty outputs.
+
+Memory: each sound is resampled a block at a time (soxr's streaming resampler) and its windows
+are cut from those blocks a batch at a time (``vcmr.audio.windows.WindowStream``), so beyond the
+input and the output only one block and one batch of windows are held, whatever the duration
+(20 minutes with timestamps at 50 ms: benchmarks/README.md, "Long audio").
 """
 from __future__ import annotations
 
 from fractions import Fraction
+from typing import Iterator
 
 import numpy as np
 import torch
 from torch import nn
 
-from vcmr.audio.io import resample
+from vcmr.audio.stream import array_blocks, resample_blocks
+from vcmr.audio.windows import WindowStream
 from vcmr.errors import VcmrError
-from vcmr.inference import float_samples, segment_audio
+from vcmr.inference import float_samples
 from vcmr.io.load import load_model as load_embedding_model
 
 DEFAULT_HOP_MS = 50.0
@@ -94,12 +101,24 @@ def _check_audio(audio: torch.Tensor, model: HearModel) -> torch.Tensor:
     return audio
 
 
-def _at_model_rate(audio: torch.Tensor, model: HearModel) -> torch.Tensor:
-    """(n_sounds, n) at the HEAR rate -> (n_sounds, m) at the model's rate, one soxr call."""
-    rate = model.model.sample_rate
-    if rate == model.sample_rate or audio.shape[0] == 0 or audio.shape[1] == 0:
-        return audio
-    return torch.from_numpy(np.ascontiguousarray(resample(audio.numpy().T, model.sample_rate, rate).T))
+def _sound_blocks(sound: np.ndarray, model: HearModel):
+    """One sound at the HEAR rate -> blocks at the model's rate (soxr streaming, HQ)."""
+    return resample_blocks(array_blocks(sound), model.sample_rate, model.model.sample_rate)
+
+
+def _embed_windows(m, per_sound) -> Iterator[tuple[np.ndarray, torch.Tensor]]:
+    """``per_sound``: (sound index, windows) batches in order -> (sound index per row,
+    embeddings) with the rows of several sounds sharing a forward pass of ``m._batch()``."""
+    rows, idx, n = [], [], 0
+    for i, w in per_sound:
+        rows.append(w)
+        idx.append(np.full(len(w), i))
+        n += len(w)
+        if n >= m._batch():
+            yield np.concatenate(idx), m.embed_segments(np.concatenate(rows))
+            rows, idx, n = [], [], 0
+    if rows:
+        yield np.concatenate(idx), m.embed_segments(np.concatenate(rows))
 
 
 def timestamps_ms(n_samples: int, sample_rate: int, hop_ms: float) -> np.ndarray:
@@ -109,22 +128,26 @@ def timestamps_ms(n_samples: int, sample_rate: int, hop_ms: float) -> np.ndarray
     return np.arange(n_frames, dtype=np.float64) * float(hop)
 
 
-def _embed_centres(x: torch.Tensor, centres: np.ndarray, m) -> torch.Tensor:
-    """(n_sounds, m) audio, window centres (samples) -> (n_sounds, n_centres, D) embeddings.
+def _embed_centres(x: np.ndarray, centres: np.ndarray, model: HearModel) -> torch.Tensor:
+    """(n_sounds, n) audio at the HEAR rate, window centres (samples at the model's rate) ->
+    (n_sounds, n_centres, D) embeddings. Each sound is resampled and cut a block and a batch at
+    a time, so 20 minutes at a 50 ms hop never holds its (overlapping) windows at once."""
+    m = model.model
+    starts = centres - m.segment_samples // 2
 
-    Windows are cut from a strided view, a chunk at a time, so 20 minutes at a 50 ms hop never
-    holds all of its (overlapping) windows in memory at once.
-    """
-    seg, n_sounds, n_c = m.segment_samples, x.shape[0], len(centres)
-    lead = seg // 2
-    tail = max(0, int(centres.max()) - lead + seg - x.shape[1]) if n_c else 0
-    view = torch.nn.functional.pad(x, (lead, tail)).unfold(1, seg, 1)
-    starts = torch.from_numpy(centres - seg // 2 + lead)
-    flat = torch.arange(n_sounds * n_c)
-    chunk = max(64, m._batch() * 4)
-    out = [m.embed_segments(view[idx // n_c, starts[idx % n_c]]) for idx in flat.split(chunk)]
-    emb = torch.cat(out) if out else torch.zeros(0, m.embedding_size, device=m.device)
-    return emb.reshape(n_sounds, n_c, m.embedding_size)
+    def per_sound():
+        for i, sound in enumerate(x):
+            ws = WindowStream(_sound_blocks(sound, model), m.segment_samples, m._batch(), starts=starts)
+            for _, w in ws:
+                yield i, w
+    out = torch.zeros(len(x), len(centres), m.embedding_size, device=m.device)
+    filled = np.zeros(len(x), np.int64)
+    for idx, emb in _embed_windows(m, per_sound()):
+        for i in np.unique(idx):
+            rows = emb[torch.from_numpy(idx == i).to(emb.device)]
+            out[i, filled[i]:filled[i] + len(rows)] = rows
+            filled[i] += len(rows)
+    return out
 
 
 def get_timestamp_embeddings(audio: torch.Tensor, model: HearModel) -> tuple[torch.Tensor, torch.Tensor]:
@@ -132,18 +155,25 @@ def get_timestamp_embeddings(audio: torch.Tensor, model: HearModel) -> tuple[tor
     m = model.model
     ts = timestamps_ms(audio.shape[1], model.sample_rate, model.timestamp_hop_ms)
     centres = np.round(ts * m.sample_rate / 1000.0).astype(np.int64)
-    emb = _embed_centres(_at_model_rate(audio, model), centres, m)
+    emb = _embed_centres(audio.numpy(), centres, model)
     stamps = torch.from_numpy(ts.astype(np.float32)).to(emb.device)
     return emb, stamps.unsqueeze(0).expand(audio.shape[0], -1).contiguous()
 
 
 def get_scene_embeddings(audio: torch.Tensor, model: HearModel) -> torch.Tensor:
-    """Mean of each sound's non-overlapping segments; all sounds' segments batched together."""
+    """Mean of each sound's non-overlapping segments (the ``embed_song`` rule); windows of all
+    sounds share forward passes, cut a block and a batch at a time."""
     audio = _check_audio(audio, model)
     m = model.model
-    if audio.shape[0] == 0:
-        return torch.zeros(0, model.scene_embedding_size, device=m.device)
-    x = _at_model_rate(audio, model).numpy()
-    windows = [segment_audio(s, m.segment_samples)[0] for s in x]
-    emb = m.embed_segments(np.concatenate(windows))
-    return emb.reshape(len(windows), -1, m.embedding_size).mean(dim=1)
+
+    def per_sound():
+        for i, sound in enumerate(audio.numpy()):
+            for _, w in WindowStream(_sound_blocks(sound, model), m.segment_samples, m._batch()):
+                yield i, w
+    sums = torch.zeros(audio.shape[0], m.embedding_size, device=m.device)
+    counts = torch.zeros(audio.shape[0], device=m.device)
+    for idx, emb in _embed_windows(m, per_sound()):
+        index = torch.from_numpy(idx).to(m.device)
+        sums.index_add_(0, index, emb)
+        counts.index_add_(0, index, torch.ones(len(idx), device=m.device))
+    return sums / counts.clamp(min=1).unsqueeze(1)

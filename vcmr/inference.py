@@ -23,13 +23,14 @@ is the only one), as evaluation does. ``ends`` are clipped to the audio's durati
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, Iterable, NamedTuple
 
 import numpy as np
 import torch
 from torch import nn
 
-from vcmr.audio.io import read_audio, resample
+from vcmr.audio.stream import AudioStream, array_blocks, resample_blocks
+from vcmr.audio.windows import WindowStream
 from vcmr.config import ConfigError, config_to_dict
 from vcmr.config.authors import notice
 from vcmr.errors import CheckpointError, VcmrError, short_repr
@@ -104,18 +105,6 @@ def segment_audio(x: np.ndarray, segment: int, overlap: float = 0.0,
     padded[: min(len(x), len(padded))] = x[: len(padded)]
     windows = np.lib.stride_tricks.sliding_window_view(padded, segment)[starts]
     return np.ascontiguousarray(windows), starts
-
-
-def window_batches(x: np.ndarray, segment: int, starts: np.ndarray, batch: int):
-    """The windows of :func:`segment_audio`, built from ``x`` one batch of ``batch`` windows at
-    a time (zero-padded past the end): memory is bounded by the batch, never by the overlap."""
-    for i in range(0, len(starts), batch):
-        chunk = starts[i:i + batch]
-        w = np.zeros((len(chunk), segment), dtype=np.float32)
-        for j, s in enumerate(chunk):
-            piece = x[int(s):int(s) + segment]
-            w[j, :len(piece)] = piece
-        yield w
 
 
 def _audio_tensor(x: Any) -> torch.Tensor:
@@ -230,16 +219,32 @@ class EmbeddingModel(nn.Module):
         ``audio``: NumPy array or tensor, mono or multi-channel, at ``sample_rate`` Hz.
         ``space``: "encoder" (SampleCNN output, ``embedding_size``) or, for stage-2 models,
         "joint" (audio projector output, comparable with ``embed_video_features``).
+        Resampling and windows go a block and a batch at a time (``embed_blocks``): the memory
+        used beyond the input is one batch of windows and the output, whatever the duration.
         """
         x = self._prepare(audio, sample_rate)
+        blocks = resample_blocks(array_blocks(x), int(sample_rate), self.sample_rate)
+        return self.embed_blocks(blocks, overlap, space, pad_last)
+
+    def embed_blocks(self, blocks: Iterable[np.ndarray], overlap: float = 0.0, space: str = "encoder",
+                     pad_last: bool = True) -> Embeddings:
+        """``embed`` of mono float32 audio at the model's rate given as consecutive blocks (a
+        ``vcmr.audio.stream.AudioStream``, say): windows are cut as the blocks arrive."""
         if not 0.0 <= overlap < 1.0:
             raise VcmrError(f"overlap must be in [0, 1) (a fraction of the segment), got {overlap}")
-        starts = np.asarray(segment_starts(len(x), self.segment_samples, overlap, pad_last), np.int64)
-        batches = window_batches(x, self.segment_samples, starts, self._batch())
-        emb = np.concatenate([self.embed_segments(w, space).cpu().numpy() for w in batches])
+        self._space_head(space)
+        windows = WindowStream(blocks, self.segment_samples, self._batch(), overlap=overlap,
+                               pad_last=pad_last)
+        starts, embs = [], []
+        for s, w in windows:
+            starts.append(s)
+            embs.append(self.embed_segments(w, space).cpu().numpy())
+        if windows.n_samples == 0:
+            raise VcmrError("the audio holds no samples")
+        starts = np.concatenate(starts)
         starts_s = starts / self.sample_rate
-        ends_s = np.minimum(starts + self.segment_samples, len(x)) / self.sample_rate
-        return Embeddings(emb, starts_s.astype(np.float64), ends_s.astype(np.float64))
+        ends_s = np.minimum(starts + self.segment_samples, windows.n_samples) / self.sample_rate
+        return Embeddings(np.concatenate(embs), starts_s.astype(np.float64), ends_s.astype(np.float64))
 
     def embed_song(self, audio: Any, sample_rate: int, overlap: float = 0.0,
                    space: str = "encoder") -> np.ndarray:
@@ -247,15 +252,16 @@ class EmbeddingModel(nn.Module):
         return self.embed(audio, sample_rate, overlap, space).embeddings.mean(axis=0)
 
     def _prepare(self, audio: Any, sample_rate: int) -> np.ndarray:
+        """Mono float32 samples at ``sample_rate``, checked (not yet resampled)."""
         if (not isinstance(sample_rate, (int, np.integer)) or isinstance(sample_rate, bool)
                 or sample_rate <= 0):
             raise VcmrError(f"sample_rate must be a positive integer (Hz), got {sample_rate!r}")
         x = to_mono_waveform(audio)
         if x.size == 0:
             raise VcmrError("the audio holds no samples")
-        if not np.isfinite(x).all():
+        if not all(np.isfinite(b).all() for b in array_blocks(x)):  # a block at a time
             raise VcmrError("the audio contains NaN or infinite samples")
-        return resample(x, int(sample_rate), self.sample_rate)
+        return x
 
     def _space_head(self, space: str):
         if space not in SPACES:
@@ -315,9 +321,9 @@ def embed_file(path: str | Path, model: EmbeddingModel, overlap: float = 0.0,
                song_level: bool = False, space: str = "encoder") -> Embeddings | np.ndarray:
     """Embeddings of an audio file (or the audio track of a video, with PyAV installed).
 
-    Returns ``Embeddings`` (per segment) or, with ``song_level=True``, the (D,) mean.
+    Returns ``Embeddings`` (per segment) or, with ``song_level=True``, the (D,) mean. The file
+    is decoded, mixed and resampled a block at a time (``vcmr.audio.stream.AudioStream``), so
+    an hour of audio takes the memory of a few seconds plus the output.
     """
-    x, sr = read_audio(path, sample_rate=model.sample_rate)
-    if song_level:
-        return model.embed_song(x, sr, overlap, space)
-    return model.embed(x, sr, overlap, space)
+    emb = model.embed_blocks(AudioStream(path, model.sample_rate), overlap, space)
+    return emb.embeddings.mean(axis=0) if song_level else emb

@@ -10,6 +10,8 @@ Every command that writes calls these first, so a typo in ``--out`` or an unwrit
   not one of the command's inputs (also through a symlink or a hard link).
 * :func:`unreadable_folders` - folders a search cannot enter (a permission problem is reported
   as such, not as "no files found").
+* :func:`walk_files` - the files under a folder by the one symlink rule of every command that
+  walks folders (links followed inside the folder only, each file listed once).
 * :func:`atomic_output` - write to a short unique temporary name next to the target (so any
   legal target name works), then rename; the temporary is removed on any failure, so no
   ``*.tmp`` is ever left behind; a symlink or special file is never replaced.
@@ -23,6 +25,7 @@ import errno
 import os
 import stat
 import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -77,6 +80,73 @@ def unreadable_folders(root: str | Path, limit: int = 5) -> list[str]:
         if len(found) >= limit:
             break
     return found
+
+
+@dataclass
+class FolderWalk:
+    """What :func:`walk_files` found: ``files`` (sorted), ``skipped`` ((link, reason) of each
+    symbolic link not followed) and ``unreadable`` (folders that could not be listed)."""
+    files: list[Path] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    unreadable: list[str] = field(default_factory=list)
+
+    def skipped_note(self, root: str | Path) -> str | None:
+        """One line for the user about the links not followed (None when there were none)."""
+        if not self.skipped:
+            return None
+        link, why = self.skipped[0]
+        return (f"{str(root)!r}: {len(self.skipped)} symbolic link(s) not followed (links are "
+                f"followed only to files and folders inside the folder given), "
+                f"e.g. {link!r}: {why}; to use files elsewhere, give them or their real folder "
+                f"as the input, or copy them in")
+
+
+def _inside(real: str, root_real: str) -> bool:
+    return real == root_real or real.startswith(root_real.rstrip(os.sep) + os.sep)
+
+
+def walk_files(root: str | Path) -> FolderWalk:
+    """Every file under ``root``, by the one symlink rule of every command that walks folders:
+
+    * a symbolic link (to a file or a folder) whose real path (``os.path.realpath``) lies
+      inside the real path of ``root`` is followed: what it leads to is in the folder anyway,
+      so it is listed once, under its real path (never twice through the link);
+    * a link that leads outside the folder (``..``, an absolute path elsewhere), a broken link
+      and a link to a folder that holds it (a loop) are not followed;
+    * every link not followed is in ``skipped`` with its reason (callers report them once).
+
+    The walk itself never descends through a link, so no loop can make it run for ever.
+    """
+    root = Path(root)
+    root_real = os.path.realpath(root)
+    out = FolderWalk()
+
+    def fail(err: OSError) -> None:
+        out.unreadable.append(f"{err.filename} ({err.strerror})")
+    for d, dirs, names in os.walk(root, onerror=fail, followlinks=False):
+        dirs.sort()
+        for name in sorted(dirs + names):
+            p = os.path.join(d, name)
+            if os.path.islink(p):
+                reason = _link_reason(p, root_real)
+                if reason:
+                    out.skipped.append((p, reason))
+            elif name in names and os.path.isfile(p):
+                out.files.append(Path(p))
+    out.files.sort()
+    return out
+
+
+def _link_reason(link: str, root_real: str) -> str | None:
+    """Why ``link`` is not followed (None: it leads to a file or folder inside the folder)."""
+    real = os.path.realpath(link)
+    if not os.path.exists(real):
+        return f"broken link (to {os.readlink(link)!r})"
+    if not _inside(real, root_real):
+        return f"leads outside the folder (to {real!r})"
+    if os.path.isdir(real) and _inside(os.path.realpath(os.path.dirname(link)), real):
+        return f"a loop (leads to {real!r}, which holds the link)"
+    return None
 
 
 def check_input_dir(path: str | Path, what: str) -> Path:

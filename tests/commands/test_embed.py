@@ -154,3 +154,19 @@ def test_a_wav_header_saying_1_hz_is_skipped_and_the_other_files_kept(setup, tmp
     z = np.load(out)
     assert set(z["path"]) == {str(good)}
     np.testing.assert_allclose(z["embedding"], _expected(model_file, good).embeddings, rtol=1e-5, atol=1e-6)
+
+
+def test_a_folder_input_follows_links_only_inside_it(setup, tmp_path, capsys):
+    # issue 23 row 10: the same symlink rule as prepare and stage 1, reported once
+    root, model_file, music_dir = setup
+    folder = tmp_path / "in"
+    (folder / "sub").mkdir(parents=True)
+    write_wav(folder / "sub" / "mine.wav", music(0.3, SR, seed=40), SR)
+    os.symlink(music_dir, folder / "elsewhere")          # outside: not followed
+    os.symlink("..", folder / "sub" / "loop")              # a loop: not followed
+    os.symlink("sub/mine.wav", folder / "alias.wav")       # inside: followed, listed once
+    out = tmp_path / "x.npz"
+    assert main(["embed", str(folder), "--ckpt", str(model_file), "--out", str(out), "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert err.count("symbolic link(s) not followed") == 1 and "2 symbolic link(s)" in err
+    assert set(np.load(out)["path"]) == {str(folder / "sub" / "mine.wav")}

@@ -102,3 +102,20 @@ def test_excerpts_of_51_files_downmix_in_the_formats_channel_order(tmp_path, fmt
     y = read_excerpt(path, 0.0, 8000, 16000, None)
     src = sf.read(str(path), dtype="float32", start=0, frames=8000)[0][:, order.index("FC")]
     assert 20 * np.log10(np.std(y) / np.std(src)) == pytest.approx(-3.01, abs=0.05)
+
+
+def test_stage1_folder_follows_links_only_inside_and_warns_once(tmp_path):
+    # issue 23 row 10: one symlink rule; a `..` link must not pull in sibling folders
+    import os
+    root, sibling = tmp_path / "songs", tmp_path / "other"
+    (root / "sub").mkdir(parents=True)
+    sibling.mkdir()
+    for p in (root / "a.wav", root / "sub" / "b.wav", sibling / "x.wav"):
+        sf.write(str(p), np.zeros(1600, np.float32), 16000)
+    os.symlink("..", root / "up")
+    os.symlink("..", root / "sub" / "loop")
+    os.symlink("sub", root / "inner")
+    with pytest.warns(UserWarning, match=r"2 symbolic link\(s\) not followed") as record:
+        files = list_split(root, "all")
+    assert files == [root / "a.wav", root / "sub" / "b.wav"]
+    assert len([w for w in record if "not followed" in str(w.message)]) == 1

@@ -224,3 +224,17 @@ def test_youtube_ids_ending_in_underscore_match_the_corpus(tmp_path, tiny_clip_d
     meta = [json.loads(line)["id"] for line in
             (tmp_path / "corpus" / "metadata.jsonl").read_text().splitlines()]
     assert set(_sources(tmp_path / "out")) == {*meta, "8WTklr4r7s_"}
+
+
+def test_a_dotdot_link_in_the_input_folder_is_not_followed(tmp_path, pyav_video_writer):
+    # issue 23 row 10: prepare followed a `..` link and prepared the sibling folders' videos
+    (tmp_path / "in").mkdir()
+    (tmp_path / "other").mkdir()
+    pyav_video_writer(tmp_path / "in" / "mine.mp4", "mp4", "libx264")
+    pyav_video_writer(tmp_path / "other" / "theirs.mp4", "mp4", "libx264")
+    os.symlink("..", tmp_path / "in" / "up")
+    notes = []
+    items = collect_inputs([tmp_path / "in"], on_note=notes.append)
+    assert [it.id for it in items] == ["mine"]
+    said = [n for n in notes if "symbolic link(s) not followed" in n]
+    assert len(said) == 1 and "1 symbolic link(s)" in said[0] and "outside" in said[0], notes

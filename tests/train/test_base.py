@@ -1,10 +1,14 @@
 """The skeleton the three stages share (vcmr.train.base): the hyper-parameters every checkpoint
 carries, one reload path, one DataLoader set-up, seeding before a stage's set-up, training mode
 when fitting starts."""
+import warnings
 from types import SimpleNamespace
+
+import numpy as np
 
 import pytest
 import pytorch_lightning as pl
+import soundfile as sf
 import torch
 from conftest import TINY_OVERRIDES
 from prepared_layout import write_prepared
@@ -127,3 +131,34 @@ def test_fit_stage_seeds_before_the_stage_setup():
         fit_stage(cfg, setup)
     torch.manual_seed(7)
     assert torch.equal(drawn[0], torch.rand(3))
+
+
+def _constant_loss_warnings(record) -> list[str]:
+    return [str(w.message) for w in record if "at every one of the" in str(w.message)]
+
+
+def test_a_whole_epoch_at_one_loss_is_warned_once_naming_the_cause(tmp_path):
+    # issue 23 row 15: 16 silent files trained at a constant loss ln 7 for whole epochs
+    silent = tmp_path / "silent"
+    silent.mkdir()
+    for i in range(16):
+        sf.write(str(silent / f"clip{i:02d}.wav"), np.zeros(16000, dtype=np.float32), 16000)
+    cfg = load_config("music", overrides=TINY_OVERRIDES + [
+        "--dataset_dir", str(silent), "--log_dir", str(tmp_path / "runs"), "--batch_size", "4",
+        "--workers", "0", "--progress_bar", "false", "--m_epochs", "2", "--accelerator", "cpu"])
+    with pytest.warns(UserWarning) as record:
+        music.train_music(cfg)
+    said = _constant_loss_warnings(record)
+    assert len(said) == 1, [str(w.message) for w in record]  # two such epochs, one warning
+    assert "silent or identical inputs" in said[0] and str(silent) in said[0]
+    assert f"{np.log(7):.6g}" in said[0]  # NT-Xent of identical views, batch 4: ln(2*4 - 1)
+
+
+def test_a_learning_run_is_not_warned_of_a_constant_loss(synth_audio_dir, tmp_path):
+    cfg = load_config("music", overrides=TINY_OVERRIDES + [
+        "--dataset_dir", str(synth_audio_dir), "--log_dir", str(tmp_path / "runs"), "--batch_size", "4",
+        "--workers", "0", "--progress_bar", "false", "--m_epochs", "1", "--accelerator", "cpu"])
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        music.train_music(cfg)
+    assert not _constant_loss_warnings(record)

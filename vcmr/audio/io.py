@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import io
+import warnings
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import soundfile as sf
 
-from vcmr.paths import write_bytes_atomic
+from vcmr.paths import walk_files, write_bytes_atomic
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".ogg", ".opus", ".aiff", ".aif")
 VIDEO_EXTENSIONS = (".mp4", ".webm", ".mkv", ".mov", ".avi", ".m4a", ".aac")
@@ -201,7 +203,16 @@ def write_wav(path: str | Path, x: np.ndarray, sample_rate: int) -> None:
     write_bytes_atomic(path, buf.getvalue())
 
 
-def find_audio_files(root: str | Path, extensions=AUDIO_EXTENSIONS) -> list[Path]:
-    """All files under ``root`` (recursively) with one of ``extensions``, sorted."""
-    root = Path(root)
-    return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in extensions)
+def find_audio_files(root: str | Path, extensions=AUDIO_EXTENSIONS,
+                     on_note: Callable[[str], None] | None = None) -> list[Path]:
+    """All files under ``root`` (recursively) with one of ``extensions``, sorted, by the one
+    symlink rule (``vcmr.paths.walk_files``: links followed only inside ``root``, each real file
+    once). Links not followed are reported once, through ``on_note`` (default: a warning)."""
+    walk = walk_files(root)
+    note = walk.skipped_note(root)
+    if note:
+        if on_note is None:
+            warnings.warn(note, stacklevel=2)
+        else:
+            on_note(note)
+    return [p for p in walk.files if p.suffix.lower() in extensions]

@@ -8,6 +8,7 @@ import sys
 from tqdm import tqdm
 
 from vcmr.embed_io import collect_inputs, embed_paths, format_of, write_table
+from vcmr.embed_journal import EmbedJournal, model_identity
 from vcmr.errors import VcmrError
 from vcmr.locks import locked_output_file
 from vcmr.paths import check_output_file
@@ -58,14 +59,25 @@ def run(args) -> int:
         def report(path, msg):  # tqdm.write keeps the progress bar intact
             tqdm.write(f"vcmr embed: skipped {path}: {msg}", file=sys.stderr)
 
-        table, errors = embed_paths(files, model, args.overlap, args.song_level, args.space,
-                                    progress=not args.quiet, on_error=report)
+        journal = EmbedJournal(args.out, {**model_identity(args.ckpt), "overlap": args.overlap,
+                                          "song_level": args.song_level, "space": args.space})
+        note = journal.resume()
+        if note:
+            print(f"vcmr embed: {note}", file=sys.stderr)
+        try:
+            table, errors = embed_paths(files, model, args.overlap, args.song_level, args.space,
+                                        progress=not args.quiet, on_error=report, journal=journal)
+        finally:
+            journal.close()
         n_ok = len(set(table.paths))
         if n_ok == 0:
+            journal.remove()
             raise VcmrError(f"no file could be embedded ({len(errors) + len(input_errors)} skipped); "
                             f"nothing written to {args.out}")
         write_table(table, args.out, fmt)
+        journal.remove()  # only once --out holds every row
         skipped = len(errors) + len(input_errors)
         print(f"embedded {n_ok} file(s) -> {len(table.paths)} row(s) of {table.embeddings().shape[1]}-D "
-              f"({args.space} space) in {args.out}" + (f"; {skipped} skipped (see above)" if skipped else ""))
+              f"({args.space} space) in {args.out}" + (f"; {skipped} skipped (see above)" if skipped else "")
+              + (f"; {journal.reused} of them taken from the interrupted run" if journal.reused else ""))
     return 0

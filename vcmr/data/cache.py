@@ -11,6 +11,7 @@ only its own samples. Files that cannot be decoded are counted and named, never 
 """
 from __future__ import annotations
 
+import os
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Iterable, Optional
@@ -20,6 +21,7 @@ from tqdm.auto import tqdm
 
 from vcmr.audio.io import AudioReadError, read_audio
 from vcmr.paths import atomic_output
+from vcmr.procs import die_with_parent
 
 
 def cache_path(cache_dir: str | Path, sample_rate: int, relpath: str) -> Path:
@@ -66,7 +68,8 @@ def cache_audio(items: Iterable, cache_dir: str | Path, sample_rate: int, worker
     errors: list[str] = []
     bar = tqdm(total=len(jobs), desc="caching audio", unit="clip", disable=not progress)
     if workers > 1:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        with ProcessPoolExecutor(max_workers=workers, initializer=die_with_parent,
+                                 initargs=(os.getpid(),)) as pool:  # no orphans if killed
             results = pool.map(_cache_one, jobs, chunksize=8)
             for status, err in results:
                 counts[status] += 1

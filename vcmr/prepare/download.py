@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from vcmr.errors import VcmrError
+from vcmr.paths import walk_files
 
 __all__ = ["VideoItem", "DownloadError", "VIDEO_EXTENSIONS", "sanitize_id", "suffixed_id", "source_key",
            "collect_inputs", "download", "shard_items", "is_video_file"]
@@ -163,24 +164,19 @@ def _file_items(p: Path) -> list[VideoItem]:
 
 
 def _walk(root: Path, on_note: Callable[[str], None]) -> list[Path]:
-    """Every file under ``root``, sorted; unreadable folders are errors (not "0 videos"),
-    symlinked folders are followed once (loops are cut)."""
-    def fail(err: OSError):
-        raise VcmrError(f"cannot read folder {err.filename!r} ({err.strerror or err}): "
-                        f"fix its permissions or leave it out of the inputs")
-    files, seen = [], set()
-    for d, dirs, names in os.walk(root, onerror=fail, followlinks=True):
-        st = os.stat(d)
-        if (st.st_dev, st.st_ino) in seen:
-            dirs[:] = []
-            continue
-        seen.add((st.st_dev, st.st_ino))
-        for name in dirs:
-            if Path(name).suffix.lower() in VIDEO_EXTENSIONS:
-                on_note(f"{os.path.join(d, name)!r} is a folder, not a video file: its contents "
-                        f"are scanned like any folder")
-        files += [Path(d) / n for n in names if (Path(d) / n).is_file()]
-    return sorted(files)
+    """Every file under ``root``, sorted, by the one symlink rule (``vcmr.paths.walk_files``:
+    links followed only inside ``root``, each real folder and file once; links not followed
+    are reported in one note); unreadable folders are errors (not "0 videos")."""
+    walk = walk_files(root)
+    if walk.unreadable:
+        raise VcmrError(f"cannot read folder {walk.unreadable[0]}: fix its permissions or leave "
+                        f"it out of the inputs")
+    note = walk.skipped_note(root)
+    if note:
+        on_note(note)
+    for d in sorted({f.parent for f in walk.files if f.parent.suffix.lower() in VIDEO_EXTENSIONS}):
+        on_note(f"{str(d)!r} is a folder, not a video file: its contents are scanned like any folder")
+    return walk.files
 
 
 def _folder_items(p: Path, on_note: Callable[[str], None]) -> list[VideoItem]:

@@ -16,6 +16,7 @@ from typing import Iterator, Optional
 import numpy as np
 
 from vcmr.prepare.download import VideoItem
+from vcmr.procs import die_with_parent
 from vcmr.prepare.frame_encoders import build_frame_encoder
 from vcmr.prepare.job import Recorder, decode_video, finish_video
 from vcmr.threads import available_cpus
@@ -51,7 +52,7 @@ def _decoded(tasks: list[tuple], workers: int) -> Iterator[tuple[dict, Optional[
             yield decode_video(*t)
         return
     ctx = mp.get_context("spawn")  # no fork of a process that holds torch threads
-    with ctx.Pool(workers) as pool:
+    with ctx.Pool(workers, initializer=die_with_parent, initargs=(os.getpid(),)) as pool:
         pending = []
         it = iter(tasks)
         for t in it:

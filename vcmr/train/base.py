@@ -18,7 +18,8 @@ What is the same for every stage lives here, once:
   so that persistent workers draw fresh crops, pinned memory on CUDA, the last partial training
   batch dropped when there is more than one batch).
 * :func:`fit_stage`: seed, the stage's set-up, a Trainer that keeps ``best.ckpt`` by the
-  module's ``monitor``, fit (resuming from ``ckpt_path``).
+  module's ``monitor``, fit (resuming from ``ckpt_path``), and the one warning for a training
+  loss that stays constant for a whole epoch (:class:`ConstantLossWarning`).
 
 Which encoder parts train and whether their BatchNorm statistics follow the data is not decided
 here but by the stage network (``SampleCNN.freeze_blocks``); the base only puts the module in
@@ -26,6 +27,7 @@ training mode when fitting starts.
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -174,6 +176,39 @@ def data_summary(stage: str, cfg: Any, train: Dataset, valid: Dataset) -> dict[s
     if stage == "video":
         out.update(train_videos=len(train.ids), valid_videos=len(valid.ids))
     return out
+class ConstantLossWarning(Callback):
+    """Warns once per run when the training loss took one value at every step of an epoch (at
+    least two steps; skipped batches left out): nothing is being learned. The likely cause is
+    degenerate data: silent clips, or clips that are all the same, make the contrastive stages'
+    views identical (NT-Xent then sits at ln(2N - 1), ln 7 for a batch of 4) and give any stage
+    the same gradient every step. Relative tolerance ``rtol``: float rounding only."""
+
+    def __init__(self, rtol: float = 1e-6):
+        self.rtol, self.warned, self.losses = rtol, False, []
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        self.losses = []
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
+        if isinstance(loss, torch.Tensor) and not getattr(pl_module, "_skipped_step", False):
+            self.losses.append(float(loss.detach()))
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        if self.warned or len(self.losses) < 2:
+            return
+        lo, hi = min(self.losses), max(self.losses)
+        if hi - lo > self.rtol * max(1.0, abs(hi)):
+            return
+        self.warned = True
+        if trainer.is_global_zero:
+            cfg = pl_module.cfg
+            where = getattr(cfg, "dataset_dir", None) or getattr(cfg, "data_dir", None) or "the training data"
+            warnings.warn(
+                f"the training loss was {hi:.6g} at every one of the {len(self.losses)} steps of "
+                f"epoch {trainer.current_epoch}: the model is learning nothing. Likely cause: "
+                f"silent or identical inputs (check {where} for silent, empty or duplicated "
+                f"files); else a learning rate of 0", stacklevel=2)
 
 
 @dataclass
@@ -201,7 +236,7 @@ def fit_stage(cfg: Any, setup: Callable[[Any], StageRun], callbacks: Iterable[Ca
     module.data_summary = data_summary(module.stage, module.cfg, run.train_loader.dataset,
                                        run.val_loader.dataset)
     cbs = [*module.stage_callbacks(), ResumeSamplerEpoch(run.train_loader.sampler, run.val_loader.sampler),
-           *callbacks]
+           ConstantLossWarning(), *callbacks]
     trainer = build_trainer(module.cfg, monitor=module.monitor, mode=module.monitor_mode, callbacks=cbs)
     run.paths = run_fit(trainer, module, run.train_loader, run.val_loader, module.cfg.ckpt_path)
     return run

@@ -7,6 +7,8 @@ import os
 
 from tqdm import tqdm
 
+from vcmr.procs import die_with_parent
+
 
 def default_workers() -> int:
     return max(1, min(2, os.cpu_count() or 1))
@@ -25,7 +27,8 @@ def run_parallel(fn, jobs: list, workers: int | None = None, progress: bool = Fa
                 out.append(fn(j))
                 bar.update(1)
             return out
-        with mp.get_context("spawn").Pool(min(workers, len(jobs))) as pool:
+        with mp.get_context("spawn").Pool(min(workers, len(jobs)), initializer=die_with_parent,
+                                          initargs=(os.getpid(),)) as pool:
             out = []
             for r in pool.imap(fn, jobs):
                 out.append(r)
