@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from vcmr.audio.io import read_audio, resample
 from vcmr.data.audio_visual import list_segments
 from vcmr.errors import VcmrError
-from vcmr.inference import to_mono_waveform, window_batches
+from vcmr.inference import to_mono_waveform
 from vcmr.paths import atomic_output
 
 __all__ = ["Timeline", "window_rows", "audio_window_starts", "similarity_timeline",
@@ -106,8 +106,7 @@ def similarity_timeline(model, audio: Any, sample_rate: int, frame_features: Any
     sims = []
     for i in range(0, n_points, CHUNK_SECONDS):
         r = rows[i:i + CHUNK_SECONDS]
-        a = torch.cat([model.embed_segments(w, space="joint").cpu()
-                       for w in window_batches(x, seg, starts[i:i + CHUNK_SECONDS], len(r))])
+        a = model.embed_segments(_windows(x, seg, starts[i:i + CHUNK_SECONDS]), space="joint").cpu()
         v = torch.as_tensor(model.embed_video_features(np.stack([feats[k:k + n] for k in r])))
         sims.append((F.normalize(a, dim=1) * F.normalize(v, dim=1)).sum(1).numpy())
     return Timeline(np.arange(n_points), np.concatenate(sims).astype(np.float64),
@@ -207,3 +206,12 @@ def explain_hits(model, dataset_dir, hits: list[dict], out_dir, query_video: str
             name, title = explanation_name(Path(query_audio).stem, vid), f"{query_audio} vs video {vid}"
         out.append(write_explanation(tl, out_dir, name, seg_seconds, title, hit.get("segment")))
     return out
+
+
+def _windows(x: np.ndarray, segment: int, starts: np.ndarray) -> np.ndarray:
+    """``(len(starts), segment)`` windows of ``x`` (zero-padded past its end)."""
+    w = np.zeros((len(starts), segment), dtype=np.float32)
+    for j, s in enumerate(starts):
+        piece = x[int(s):int(s) + segment]
+        w[j, :len(piece)] = piece
+    return w
