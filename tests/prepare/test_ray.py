@@ -154,9 +154,10 @@ def test_killed_driver_resumes_to_same_outputs(ray_address, corpus, tiny_clip_di
     assert main([a for a in args if a != "--no-progress"]) == 0
     shown = capfd.readouterr()
     assert f"{n_done} already done" in shown.out
-    # the bar, with ETA (tqdm writes s/video instead of video/s when a video takes over 1 s)
-    assert re.search(r"(video/s|s/video), dropped=\d+, failed=0, kept=\d+", shown.err)
-    assert re.search(r"<\d\d:\d\d", shown.err)
+    # the driver's bar: its count and the outcome counters (not its rate or ETA: tqdm prints
+    # those in units and forms that depend on the machine's speed)
+    assert re.search(r"\b\d+/\d+\b", shown.err)
+    assert re.search(r"dropped=\d+, failed=0, kept=\d+", shown.err)
     prepare_videos([videos], tmp_path / "clean", _cfg(small, tiny_clip_dir), progress=False)
     _assert_same_dataset(out, tmp_path / "clean")
 
