@@ -66,8 +66,9 @@ def test_reference_embeddings_are_unchanged(regen, expected):
 
 def test_the_tolerance_catches_a_changed_resampler(regen, expected, monkeypatch):
     import soxr
-    original = soxr.resample
+    original, stream = soxr.resample, soxr.ResampleStream   # whole-signal and streaming paths
     monkeypatch.setattr(soxr, "resample", lambda x, a, b, quality="HQ": original(x, a, b, quality="VHQ"))
+    monkeypatch.setattr(soxr, "ResampleStream", lambda *a, quality="HQ", **k: stream(*a, quality="VHQ", **k))
     rel, _ = differences(regen.expected_numbers(), expected)
     assert rel > 10 * REL_TOL
 

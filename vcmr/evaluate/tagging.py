@@ -126,9 +126,11 @@ def write_results(out_dir: Path, result: dict[str, Any]) -> dict[str, str]:
         w.writeheader()
         for r in rows:
             w.writerow({k: ("" if r[k] is None else r[k]) for k in w.fieldnames})
-    save_song_scores(out_dir / SONG_SCORES, result["song_scores"])
-    return {"global_metrics": str(out_dir / "global_metrics.json"), "per_tag": str(out_dir / "per_tag_metrics.csv"),
-            "song_scores": str(out_dir / SONG_SCORES)}
+    files = {"global_metrics": str(out_dir / "global_metrics.json"), "per_tag": str(out_dir / "per_tag_metrics.csv")}
+    if result.get("song_scores") is not None:
+        save_song_scores(out_dir / SONG_SCORES, result["song_scores"])
+        files["song_scores"] = str(out_dir / SONG_SCORES)
+    return files
 
 
 def default_model_name(path: str | Path) -> str:

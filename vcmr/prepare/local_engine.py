@@ -10,6 +10,7 @@ decodes in the main process there.
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 from pathlib import Path
 from typing import Iterator, Optional
 

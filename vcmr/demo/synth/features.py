@@ -51,7 +51,7 @@ class FeatureWorld:
     feature_dim: int = 64
     mode_salience: float = 2.0
     visual_mode: float = 3.0
-    visual_instruments: float = 1.0
+    visual_instruments: float = 0.3
     visual_scene: float = 1.0
     visual_noise: float = 0.5
     scene_range: tuple[float, float] = (2.0, 6.0)
