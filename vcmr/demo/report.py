@@ -108,7 +108,7 @@ def _expected(key: str, n: int) -> str:
     return f"{outcome} → {reason.replace('_', ' ')}: {n}" if reason else f"{outcome}: {n}"
 
 
-_STAGE_NAMES = {"music": "stage 1", "video": "stage 2", "tagging": "stage 3"}
+_STAGE_NAMES = {"music": "stage 1", "video": "stage 2 (and the control)", "tagging": "stage 3 (linear probe)"}
 
 
 def _value(v: Any) -> str:
@@ -164,8 +164,9 @@ def _run_sections(facts: dict[str, Any]) -> list[tuple[str, Any]]:
                    "attributes, music videos whose pictures show some of them, and tagging datasets in the "
                    "MagnaTagATune and MTG-Jamendo formats. The world is built to test the paper's claim: "
                    "the pictures show the mode (major or minor, as the palette), which the audio carries "
-                   "only as the quality of a held chord in any key and register, so a random or audio-only "
-                   "encoder barely reads it; instruments, tempo, dynamics and style are plainly audible. "
+                   "only as the mode's figure (the tonic triad arpeggiated on every beat, rising in major, "
+                   "falling in minor) in any key and register, so a random or audio-only encoder barely "
+                   "reads it; instruments, tempo, dynamics and style are plainly audible. "
                    "A stage 2 trained on deranged audio-video pairs (the mismatched control) must not "
                    "help. The numbers are not comparable with results on real music (listed at the end)."))
     s.append(("h2", "What was run"))

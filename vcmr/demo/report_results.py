@@ -15,8 +15,8 @@ ENCODER_LABELS = {"random": "random init", "audio_only": "audio-only (stage 1)",
                   "mismatched_control": "mismatched control (stage 2, deranged pairs)"}
 DATASET_LABELS = {"magnatagatune": "MagnaTagATune-format (top-50)",
                   "mtg-jamendo": "MTG-Jamendo-format (mood/theme)"}
-GROUP_NOTES = {"visual": "visually grounded: the mode (happy = major, sad = minor)",
-               "audible": "audible: tempo, dynamics, style"}
+GROUP_NOTES = {"visual": "the mode, visually grounded (happy = major, sad = minor)",
+               "audible": "tempo, dynamics, style"}
 
 
 def _pm(s: dict[str, Any]) -> str:
@@ -33,7 +33,8 @@ def _iv(r: dict[str, Any]) -> str:
 
 def tagging_table(summary: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     """Rows: encoders; columns: ROC-AUC of all tags and of each category, then PR-AUC of all."""
-    groups = list(summary["groups"])
+    groups = [g for g in summary["groups"]
+              if any(summary["means"][e][g]["roc_auc"]["mean"] is not None for e in ENCODERS)]
     header = ["encoder"] + [f"{g} ROC-AUC" for g in groups] + ["all PR-AUC"]
     rows = []
     for enc in ENCODERS:
@@ -46,7 +47,7 @@ def differences_table(rows: list[dict], ds: str) -> tuple[list[str], list[list[s
     header = ["model − baseline", "category", "ROC-AUC difference [95 % interval]", "verdict"]
     out = []
     for r in rows:
-        if r["dataset"] == ds and r["metric"] == "roc_auc":
+        if r["dataset"] == ds and r["metric"] == "roc_auc" and r["difference"] is not None:
             out.append([f"{ENCODER_LABELS[r['model']]} − {ENCODER_LABELS[r['baseline']]}", r["category"],
                         _iv(r), r["verdict"]])
     return header, out
@@ -71,14 +72,15 @@ def claim_text(summary: dict[str, Any]) -> str:
                 "smaller than 0 beyond its interval" if r["high"] < 0 else "within noise (the interval contains 0)")
         return f"video-conditioned − {other}: {_iv(r)}, {word}"
     ret = summary["retrieval"]
-    r_real = ret["video_conditioned"]["videos"]["a2v_R@1"]["mean"]
-    r_ctrl = ret["mismatched_control"]["videos"]["a2v_R@1"]["mean"]
-    chance = ret["video_conditioned"]["videos"]["chance_R@1"]["mean"]
+    real, ctrl = ret["video_conditioned"]["videos"], ret["mismatched_control"]["videos"]
     return (f"**On the visually grounded tags (MTG-Jamendo-format happy / sad), the claim "
             f"{'holds' if held else 'is not shown'}**: {say(vs_audio, 'audio-only')}; "
             f"{say(vs_ctrl, 'mismatched control')} (ROC-AUC, mean over {vs_audio['n_seeds']} seed(s), paired "
-            f"bootstrap over {vs_audio['n_songs']} test songs). Held-out video-level retrieval R@1 "
-            f"audio → video: real stage 2 {r_real:.3f}, control {r_ctrl:.3f}, chance {chance:.3f}.")
+            f"bootstrap over {vs_audio['n_songs']} test songs). Held-out video-level retrieval audio → "
+            f"video, R@1 / median rank: real stage 2 {real['a2v_R@1']['mean']:.3f} / "
+            f"{real['a2v_median_rank']['mean']:.1f}, control {ctrl['a2v_R@1']['mean']:.3f} / "
+            f"{ctrl['a2v_median_rank']['mean']:.1f}, chance {real['chance_R@1']['mean']:.3f} / "
+            f"{real['chance_median_rank']['mean']:.1f}.")
 
 
 def retrieval_table(summary: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
@@ -132,6 +134,10 @@ def result_sections(facts: dict[str, Any], images: dict[str, Path]) -> list[tupl
     for ds in DATASETS:
         d = summary["datasets"][ds]
         notes = "; ".join(f"{g}: {GROUP_NOTES[g]}" for g in d["groups"] if g in GROUP_NOTES)
+        empty = [g for g in d["groups"] if g != "all" and all(d["means"][e][g]["roc_auc"]["mean"] is None
+                                                               for e in ENCODERS)]
+        if empty:
+            notes += ("; " if notes else "") + f"left out, no tag of it in the synthetic world: {', '.join(empty)}"
         s.append(("p", f"**{DATASET_LABELS[ds]}**, {d['n_songs']} test songs" + (f" ({notes})." if notes else ".")))
         s.append(("table", tagging_table(d)))
     if "tagging" in images:
