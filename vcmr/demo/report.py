@@ -306,6 +306,8 @@ def write_report(out: str | Path, facts: dict[str, Any]) -> dict[str, str]:
                               "Stage 2: true pairs and the mismatched control", figs / "stage2_curves.png"),
         "tagging": plot_tagging(facts["summary"], figs / "tagging_comparison.png"),
     }
+    if (facts["summary"].get("example") or {}).get("png"):
+        images["example"] = Path(facts["summary"]["example"]["png"])
     sections = _sections(facts, images)
     md, page = out / "report.md", out / "report.html"
     md.write_text(_render_md(sections, out))

@@ -153,4 +153,17 @@ def result_sections(facts: dict[str, Any], images: dict[str, Path]) -> list[tupl
         s.append(("table", differences_table(summary["differences"], ds)))
     s.append(("h2", "Audio-video retrieval on held-out videos (true pairs for both stage-2 models)"))
     s.append(("table", retrieval_table(summary)))
+    s += example_sections(summary.get("example"), images.get("example"))
     return s
+
+
+def example_sections(ex: dict[str, Any] | None, image: Path | None) -> list[tuple[str, Any]]:
+    """Which seconds matched, on one held-out video (``vcmr retrieve --explain``)."""
+    if not ex or image is None:
+        return []
+    return [("h2", "Which moments matched: one held-out example (`vcmr retrieve --explain`)"),
+            ("p", f"The frames of held-out video `{ex['video']}` ({ex['video_mode']}) against music that is its own "
+                  f"until {ex['switch_second']:g} s and then the music of `{ex['other']}` ({ex['other_mode']}); per "
+                  f"second, the cosine between the real stage 2's audio and video embeddings around that second. "
+                  f"Mean similarity: {ex['mean_own']:.3f} on its own music, {ex['mean_other']:.3f} on the other."),
+            ("img", image)]

@@ -39,6 +39,7 @@ from vcmr.data.audio_visual import kept_ids, split_ids
 from vcmr.demo.report import prepare_rows, write_report
 from vcmr.demo.scales import (DATASETS, ENCODERS, SCALES, Scale, build_configs, data_dirs,
                               recipe_overrides, save_configs)
+from vcmr.demo.example import explain_example
 from vcmr.demo.stats import seed_summary
 from vcmr.demo.synth.corpus import make_music_video_corpus
 from vcmr.demo.synth.features import FeatureWorld, write_feature_corpus
@@ -223,6 +224,8 @@ def _seed_stages(out: Path, seed: int, cfgs: dict[str, Any], timer: StageTimer) 
                 cfgs["probe"][ds][enc].pretrained_ckpt_path = ckpts[enc]
                 res[ds][enc] = _slim(probe(cfgs["probe"][ds][enc]))
         ret = {n: retrieval_on_held_out(ckpts[n], cfgs["video"][n]) for n in ("video_conditioned", "mismatched_control")}
+        ret["example"] = explain_example(ckpts["video_conditioned"], cfgs["video"]["video_conditioned"],
+                                         out / "figures" / f"seed{seed}")
         return res, ret
     probes, retrieval = timer.run("stages 3-4: linear probes on frozen encoders, retrieval" + tag, evaluate,
                                   lambda r: _say_probe(r[0]) + "; " + _say_retrieval(r[1]))

@@ -61,7 +61,7 @@ SCALES: dict[str, Scale] = {
                   prepare=_SMALL_GEOMETRY, model=_SMALL_MODEL, world=_SMALL_WORLD),
     "small": Scale(n_videos=16, video_seconds=14.0, n_feature_videos=400, n_tagging_clips=160,
                    n_jamendo_clips=240, clip_seconds=10.0, mus_epochs=2, vid_epochs=10,
-                   probe_epochs=50, prepare=_SMALL_GEOMETRY, model=_SMALL_MODEL, world=_SMALL_WORLD),
+                   probe_epochs=30, prepare=_SMALL_GEOMETRY, model=_SMALL_MODEL, world=_SMALL_WORLD),
     # The paper's geometry: middle 120 s, 8 x 15 s segments, scenes <= 30 s, frames at 5 fps.
     "medium": Scale(n_videos=48, video_seconds=150.0, n_feature_videos=800, n_tagging_clips=300,
                     n_jamendo_clips=300, clip_seconds=29.1, mus_epochs=10, vid_epochs=15,
@@ -95,7 +95,7 @@ def _probe_config(out: Path, scale: Scale, seed: int, enc: str, dataset: str):
     return load_config("tagging", None, scale.model + _common_train(out, seed, 1, f"probe_{enc}") + [
         "--dataset", dataset, "--dataset_dir", str(dirs[dataset]), "--batch_size", "16",
         "--learning_rate", "3e-3", "--probe_head", "linear", "--probe_epochs", str(scale.probe_epochs),
-        "--patience", str(scale.probe_epochs), "--results_dir", str(out / "results" / f"seed{seed}"),
+        "--patience", "10", "--results_dir", str(out / "results" / f"seed{seed}"),
         "--model_name", enc, "--cache_dir", str(out / "cache" / f"seed{seed}" / enc)] + extra)
 
 
