@@ -49,6 +49,7 @@ def test_demo_tiny_produces_every_stage_and_the_report(tmp_path):
     for label in ("random init", "audio-only (stage 1)", "video-conditioned (stage 2)", "mismatched control"):
         assert md.count(label) >= 2 and label in html
     assert "synthetic" in md and "Reference results on real data" in md and "paired bootstrap" in md
+    assert "Which moments matched" in md and Path(seed["example"]["csv"]).is_file()  # --explain
     assert "one SampleCNN instance" in md  # the caveat on the authors' evaluation
     assert "demo overrides" in md and "learning_rate" in md  # where the demo departs from the recipe
     assert "data:image/png;base64," in html and "<img" in html

@@ -224,12 +224,12 @@ def _seed_stages(out: Path, seed: int, cfgs: dict[str, Any], timer: StageTimer) 
                 cfgs["probe"][ds][enc].pretrained_ckpt_path = ckpts[enc]
                 res[ds][enc] = _slim(probe(cfgs["probe"][ds][enc]))
         ret = {n: retrieval_on_held_out(ckpts[n], cfgs["video"][n]) for n in ("video_conditioned", "mismatched_control")}
-        ret["example"] = explain_example(ckpts["video_conditioned"], cfgs["video"]["video_conditioned"],
-                                         out / "figures" / f"seed{seed}")
-        return res, ret
-    probes, retrieval = timer.run("stages 3-4: linear probes on frozen encoders, retrieval" + tag, evaluate,
-                                  lambda r: _say_probe(r[0]) + "; " + _say_retrieval(r[1]))
-    return {"runs": runs, "checkpoints": ckpts, "probes": probes, "retrieval": retrieval}
+        ex = explain_example(ckpts["video_conditioned"], cfgs["video"]["video_conditioned"],
+                             out / "figures" / f"seed{seed}")
+        return res, ret, ex
+    probes, retrieval, example = timer.run("stages 3-4: linear probes on frozen encoders, retrieval" + tag,
+                                           evaluate, lambda r: _say_probe(r[0]) + "; " + _say_retrieval(r[1]))
+    return {"runs": runs, "checkpoints": ckpts, "probes": probes, "retrieval": retrieval, "example": example}
 
 
 def _slim(result: dict) -> dict:

@@ -82,7 +82,7 @@ def seed_summary(per_seed: dict, n_boot: int = 1000, boot_seed: int = 0) -> dict
         summary = dataset_summary(per_seed, ds, n_boot, boot_seed)
         out["differences"] += summary.pop("differences")
         out["datasets"][ds] = summary
-    out["example"] = next(iter(per_seed.values()))["retrieval"].get("example")
+    out["example"] = next(iter(per_seed.values())).get("example")
     for name in ("video_conditioned", "mismatched_control"):
         out["retrieval"][name] = {}
         for level in ("videos", "segments"):
