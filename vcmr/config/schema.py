@@ -148,6 +148,7 @@ class TaggingConfig(TrainerConfig, EncoderConfig):
     probe_head: Literal["linear", "mlp"] = "linear"  # mlp: the stage-3 head on cached embeddings
     probe_epochs: int = 50  # full passes over the cached embeddings (early stopping on valid loss)
     tag_categories: Optional[str] = None  # `vcmr probe`: YAML of tag groups (as in evaluate)
+    probe_keep: Literal["best", "last"] = "best"  # probe head: best validation PR-AUC, or the last epoch
 
 
 @dataclass

@@ -95,7 +95,7 @@ def _probe_config(out: Path, scale: Scale, seed: int, enc: str, dataset: str):
     return load_config("tagging", None, scale.model + _common_train(out, seed, 1, f"probe_{enc}") + [
         "--dataset", dataset, "--dataset_dir", str(dirs[dataset]), "--batch_size", "16",
         "--learning_rate", "3e-3", "--probe_head", "linear", "--probe_epochs", str(scale.probe_epochs),
-        "--patience", "10", "--results_dir", str(out / "results" / f"seed{seed}"),
+        "--patience", str(scale.probe_epochs), "--probe_keep", "last", "--results_dir", str(out / "results" / f"seed{seed}"),
         "--model_name", enc, "--cache_dir", str(out / "cache" / f"seed{seed}" / enc)] + extra)
 
 

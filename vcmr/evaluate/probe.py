@@ -110,7 +110,9 @@ def song_probs(head: nn.Module, data: dict[str, np.ndarray]) -> np.ndarray:
 
 
 def fit_head(train: dict, valid: dict, tags: list[str], cfg: TaggingConfig) -> tuple[nn.Module, dict]:
-    """Train the probe head; returns the head of the best validation PR-AUC and a history."""
+    """Train the probe head; returns the head of the best validation PR-AUC (``probe_keep:
+    best``) or the head after the last epoch (``last``: no selection on the validation
+    split, which for small splits adds noise of its own), and a history."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # tiny matrices: one thread is fastest, several only contend
     try:
@@ -138,17 +140,21 @@ def _fit_head(train: dict, valid: dict, tags: list[str], cfg: TaggingConfig) -> 
         head.eval()
         with torch.no_grad():
             vloss = float(loss_fn(head(xv), yv))
-        pr = tagging_metrics(valid["labels"], song_probs(head, valid), tags)["pr_auc"] or 0.0
         sched.step(vloss)
+        pr = None
+        if cfg.probe_keep == "best":  # "last": no selection on the validation split
+            pr = tagging_metrics(valid["labels"], song_probs(head, valid), tags)["pr_auc"] or 0.0
+            if pr > best_pr:
+                best, best_pr = copy.deepcopy(head), pr
         history.append({"epoch": epoch, "valid_loss": vloss, "valid_pr_auc": pr})
-        if pr > best_pr:
-            best, best_pr = copy.deepcopy(head), pr
         if vloss < best_loss - 1e-6:
             best_loss, bad = vloss, 0
         else:
             bad += 1
             if bad > cfg.patience:
                 break
+    if cfg.probe_keep == "last":
+        best, best_pr = head, None
     return best.eval(), {"epochs": len(history), "best_valid_pr_auc": best_pr, "history": history}
 
 
