@@ -12,13 +12,13 @@ tag and model. Both are reported per resample; the script checks that the two ag
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import numpy as np
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from vcmr.metrics.bootstrap import paired_bootstrap, resample_counts, tag_metric
+
+from bench_synth import timed  # the median-of-repeats timer of the other benchmarks
 
 SKLEARN = {"roc_auc": roc_auc_score, "pr_auc": average_precision_score}
 
@@ -34,14 +34,6 @@ def sklearn_loop(labels, scores, counts, metric):
     return out
 
 
-def timed(fn, repeats):
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
 
 
 def main() -> None:
