@@ -16,7 +16,8 @@ import numpy as np
 from vcmr.demo.scales import DATASETS, ENCODERS
 from vcmr.errors import VcmrError
 from vcmr.evaluate.differences import load_song_scores, verdict
-from vcmr.metrics.bootstrap import METRICS, difference_summary, group_columns, resample_counts, tag_metric
+from vcmr.metrics.bootstrap import (METRICS, difference_summary, group_columns, macro_mean, resample_counts,
+                                   tag_metric)
 
 # (model, baseline): the differences the report states, the claim's first.
 PAIRS = (("video_conditioned", "audio_only"), ("video_conditioned", "mismatched_control"),
@@ -37,6 +38,10 @@ def _scores(per_seed: dict, ds: str) -> tuple[dict[str, list[np.ndarray]], dict[
                                 f"the first probe; the demo's seeds must share one test set")
             out[enc].append(np.asarray(d["scores"]["0.0"], dtype=np.float64))
     return out, ref
+
+
+def _value(x: float) -> float | None:
+    return None if np.isnan(x) else float(x)
 
 
 def _spread(values: list[float]) -> dict[str, Any]:
@@ -61,7 +66,7 @@ def dataset_summary(per_seed: dict, ds: str, n_boot: int = 1000, boot_seed: int 
         observed = {e: np.mean(v, axis=0) for e, v in seed_obs.items()}
         for enc in ENCODERS:
             for group, cols in groups.items():
-                vals = [difference_summary(o[None], o[None], o, o, cols)["a"] for o in seed_obs[enc]]
+                vals = [_value(macro_mean(o[None, cols])[0]) for o in seed_obs[enc]]
                 means[enc].setdefault(group, {})[metric] = _spread(vals)
         for model, base in PAIRS:
             for group, cols in groups.items():

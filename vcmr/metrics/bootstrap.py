@@ -90,7 +90,7 @@ def tag_metric(labels: np.ndarray, scores: np.ndarray, weights: np.ndarray, metr
                      for j in range(labels.shape[1])], axis=1)
 
 
-def _macro(values: np.ndarray) -> np.ndarray:
+def macro_mean(values: np.ndarray) -> np.ndarray:
     """Row means over the defined (non-NaN) entries; NaN for a row with none."""
     defined = ~np.isnan(values)
     count = defined.sum(axis=1)
@@ -103,8 +103,8 @@ def difference_summary(boot_a: np.ndarray, boot_b: np.ndarray, observed_a: np.nd
     """Macro metric of a and b over ``columns`` (observed), their difference a - b, its 95 %
     percentile interval over the resamples and the number of resamples it rests on."""
     cols = list(columns)
-    a, b = (_macro(o[None, cols])[0] for o in (observed_a, observed_b))
-    diffs = _macro(boot_a[:, cols]) - _macro(boot_b[:, cols])
+    a, b = (macro_mean(o[None, cols])[0] for o in (observed_a, observed_b))
+    diffs = macro_mean(boot_a[:, cols]) - macro_mean(boot_b[:, cols])
     diffs = diffs[~np.isnan(diffs)]
     low, high = np.percentile(diffs, [2.5, 97.5]) if len(diffs) else (np.nan, np.nan)
 

@@ -27,6 +27,7 @@ stage 2 align on them first (they are the easiest link).
 """
 from __future__ import annotations
 
+import io
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -122,7 +123,6 @@ def _render(job: tuple) -> dict:
 
 
 def _save_npy(path: Path, x: np.ndarray) -> None:
-    import io
     buf = io.BytesIO()
     np.save(buf, x, allow_pickle=False)
     write_bytes_atomic(path, buf.getvalue())
