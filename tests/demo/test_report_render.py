@@ -60,7 +60,9 @@ def _retrieval(rng) -> dict:
     for d in ("a2v", "v2a"):
         ret.update({f"{d}_R@1": rng.random(), f"{d}_R@5": rng.random(), f"{d}_R@10": rng.random(),
                     f"{d}_median_rank": float(rng.integers(1, 20))})
-    return {"held_out_videos": 40, "segments": ret, "videos": ret}
+    ranks = {d: rng.integers(1, 41, 40).tolist() for d in ("a2v", "v2a")}
+    return {"held_out_videos": 40, "segments": ret, "videos": ret,
+            "video_ids": [f"v{i}" for i in range(40)], "video_ranks": ranks}
 
 
 def demo_facts(root: Path, seeds=(0, 1)) -> dict:
@@ -130,6 +132,9 @@ def test_report_states_the_claim_with_intervals_and_the_control(report):
                and r["baseline"] == "mismatched_control" and r["metric"] == "roc_auc")
     assert row["low"] > 0 and f"{row['difference']:+.3f} [{row['low']:+.3f}, {row['high']:+.3f}]" in md
     assert " ± " in md and "| visual ROC-AUC |" in md and "model better" in md
+    # retrieval: recalls with intervals over the held-out videos, in the table and in words
+    assert "| audio → video | R@1 |" in md and "real − control [95 %]" in md
+    assert "Held-out video-level retrieval (40 videos, bootstrap 95 % intervals" in md
 
 
 def test_curve_legends_say_train_and_validation_below_the_plot():

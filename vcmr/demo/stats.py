@@ -5,7 +5,9 @@ Every seed's probes score the same test songs, so one set of song resamples serv
 encoder and every seed: in each resample the difference of the two encoders' macro metric is
 averaged over the seeds, and the interval is taken over the resamples
 (:mod:`vcmr.metrics.bootstrap`). It covers the noise of the test-song sample; the spread over
-seeds (training noise) is reported next to it.
+seeds (training noise) is reported next to it. Retrieval recalls get the same treatment over
+the held-out videos (:func:`retrieval_summary`): both stage-2 models rank the same videos, so
+the real − control difference is paired.
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from vcmr.errors import VcmrError
 from vcmr.evaluate.differences import load_song_scores, verdict
 from vcmr.metrics.bootstrap import (METRICS, difference_summary, group_columns, macro_mean, resample_counts,
                                    tag_metric)
+from vcmr.metrics.retrieval import recall_bootstrap
 
 # (model, baseline): the differences the report states, the claim's first.
 PAIRS = (("video_conditioned", "audio_only"), ("video_conditioned", "mismatched_control"),
@@ -88,6 +91,8 @@ def seed_summary(per_seed: dict, n_boot: int = 1000, boot_seed: int = 0) -> dict
         out["differences"] += summary.pop("differences")
         out["datasets"][ds] = summary
     out["example"] = next(iter(per_seed.values())).get("example")
+    if all("video_ranks" in f["retrieval"][n] for f in per_seed.values() for n in RETRIEVAL_PAIR):
+        out["retrieval_differences"] = retrieval_summary(per_seed, n_boot, boot_seed)
     for name in ("video_conditioned", "mismatched_control"):
         out["retrieval"][name] = {}
         for level in ("videos", "segments"):
@@ -95,3 +100,43 @@ def seed_summary(per_seed: dict, n_boot: int = 1000, boot_seed: int = 0) -> dict
             out["retrieval"][name][level] = {
                 k: _spread([f["retrieval"][name][level][k] for f in per_seed.values()]) for k in first}
     return out
+
+
+RETRIEVAL_PAIR = ("video_conditioned", "mismatched_control")
+
+
+def _interval(x: np.ndarray) -> tuple[float, float]:
+    low, high = np.percentile(x, [2.5, 97.5])
+    return float(low), float(high)
+
+
+def retrieval_summary(per_seed: dict, n_boot: int = 1000, boot_seed: int = 0,
+                      ks=(1, 5, 10)) -> list[dict[str, Any]]:
+    """Video-level Recall@K of the real stage 2 and the control, each with a bootstrap 95 %
+    interval over the held-out videos, and their paired difference (means over seeds)."""
+    ranks, ids = {}, None
+    for name in RETRIEVAL_PAIR:
+        ranks[name] = {}
+        for s, facts in per_seed.items():
+            ret = facts["retrieval"][name]
+            ids = ids or ret["video_ids"]
+            if ret["video_ids"] != ids:
+                raise VcmrError(f"retrieval of {name!r} (seed {s}) ranked other held-out videos than the "
+                                f"first run; the demo's seeds and models must share one held-out split")
+            for direction, r in ret["video_ranks"].items():
+                ranks[name].setdefault(direction, []).append(r)
+    n = len(ids)
+    counts, rows = resample_counts(n, n_boot, boot_seed), []
+    for direction in ("a2v", "v2a"):
+        for k in ks:
+            real, ctrl = (np.asarray(ranks[m][direction]) for m in RETRIEVAL_PAIR)
+            b_real, b_ctrl = recall_bootstrap(real, k, counts), recall_bootstrap(ctrl, k, counts)
+            obs_real, obs_ctrl = float((real <= k).mean()), float((ctrl <= k).mean())
+            low, high = _interval(b_real - b_ctrl)
+            rows.append({"direction": direction, "k": k, "n_videos": n, "n_seeds": len(per_seed),
+                         "chance": min(1.0, k / n),
+                         "real": obs_real, "real_interval": _interval(b_real),
+                         "control": obs_ctrl, "control_interval": _interval(b_ctrl),
+                         "difference": obs_real - obs_ctrl, "low": low, "high": high,
+                         "verdict": verdict(low, high)})
+    return rows

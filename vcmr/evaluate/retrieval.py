@@ -57,13 +57,18 @@ def segment_retrieval_metrics(index: dict) -> dict[str, float]:
     return retrieval_metrics(torch.as_tensor(index["audio"]), torch.as_tensor(index["video"]))
 
 
-def video_retrieval_metrics(index: dict) -> dict[str, float]:
-    """Recall@K / median rank between each video's mean segment audio and every video."""
+def video_level(index: dict) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per video (in ``index["video_ids"]`` order): its mean segment audio and its video embedding."""
     rows = {}
     for i, (vid, _) in enumerate(index["segments"]):
         rows.setdefault(vid, []).append(i)
     audio = np.stack([index["audio"][rows[vid]].mean(0) for vid in index["video_ids"]])
-    return retrieval_metrics(torch.as_tensor(audio), torch.as_tensor(index["video_level"]))
+    return torch.as_tensor(audio), torch.as_tensor(index["video_level"])
+
+
+def video_retrieval_metrics(index: dict) -> dict[str, float]:
+    """Recall@K / median rank between each video's mean segment audio and every video."""
+    return retrieval_metrics(*video_level(index))
 
 
 def rank(query, candidates, top: int) -> list[tuple[int, float]]:
