@@ -151,6 +151,34 @@ def test_make_loaders_derange_training_pairs_only(prepared, tmp_path):
     assert load_config("video").derange_pairs is False  # the default trains on the true pairs
 
 
+def test_deranged_pairs_reach_the_model_through_worker_processes(prepared, tmp_path):
+    """With 2 loader workers (each holding a pickled copy of the dataset) every training item
+    carries rows of its partner's features, never its own, and the items equal the 0-worker ones."""
+    import numpy as np
+    from vcmr.train.video import make_loaders
+    cfg = vid_cfg(tmp_path, "--dataset_dir", str(prepared), "--from_scratch", "true", "--derange_pairs", "true",
+                  "--workers", "2")
+    train, _ = make_loaders(cfg)
+    ds = train.dataset
+    loader = torch.utils.data.DataLoader(ds, batch_size=3, num_workers=2, shuffle=False)
+    seen = 0
+    for _, video, idx in loader:
+        for v, i in zip(video.numpy(), idx.tolist()):
+            own, partner = ds.segments[i].video_id, ds.partner[ds.segments[i].video_id]
+            assert partner != own
+
+            def holds(vid):
+                rows = np.load(prepared / "video" / f"{vid}.npy")
+                return any(np.array_equal(rows[r:r + len(v)], v) for r in range(len(rows) - len(v) + 1))
+            assert holds(partner) and not holds(own), (i, own, partner)
+            seen += 1
+    assert seen == len(ds)
+    # a worker process draws the same items as the main process (same crops, same partners)
+    serial = [ds[i][1] for i in range(len(ds))]
+    parallel = [v for _, vs, _ in torch.utils.data.DataLoader(ds, batch_size=1, num_workers=2) for v in vs]
+    assert all(torch.equal(a, b) for a, b in zip(serial, parallel))
+
+
 def test_derange_pairs_on_the_command_line_is_trained_and_recorded(prepared, tmp_path):
     from vcmr.cli import main
     code = main(["train", "video", *TINY_OVERRIDES, "--dataset_dir", str(prepared), "--from_scratch", "true",
