@@ -60,7 +60,7 @@ SCALES: dict[str, Scale] = {
                   n_jamendo_clips=48, clip_seconds=6.0, mus_epochs=1, vid_epochs=2, probe_epochs=10,
                   prepare=_SMALL_GEOMETRY, model=_SMALL_MODEL, world=_SMALL_WORLD),
     "small": Scale(n_videos=16, video_seconds=14.0, n_feature_videos=400, n_tagging_clips=160,
-                   n_jamendo_clips=240, clip_seconds=10.0, mus_epochs=2, vid_epochs=10,
+                   n_jamendo_clips=240, clip_seconds=10.0, mus_epochs=2, vid_epochs=6,
                    probe_epochs=30, prepare=_SMALL_GEOMETRY, model=_SMALL_MODEL, world=_SMALL_WORLD),
     # The paper's geometry: middle 120 s, 8 x 15 s segments, scenes <= 30 s, frames at 5 fps.
     "medium": Scale(n_videos=48, video_seconds=150.0, n_feature_videos=800, n_tagging_clips=300,
