@@ -7,7 +7,8 @@ encoder does not read it). Stage 2 runs twice from the same initialisation with 
 recipe: on the true pairs, and with ``--derange_pairs true`` (every video's audio with another
 video's frames). A linear probe on the frozen audio embeddings of held-out videos must find the
 mode after the real run and must not after the control: the same check passes for one and
-fails for the other.
+fails for the other. Measured (5 epochs, 2 CPU cores, about 1.5 min quiet): true pairs 0.808,
+deranged pairs 0.584 (at 10 epochs 0.946 and 0.549).
 """
 import json
 
@@ -76,7 +77,7 @@ def test_a_probe_finds_the_visual_attribute_after_true_pairs_only(tmp_path):
         cfg = load_config("video", overrides=MODEL + [
             "--dataset_dir", str(root), "--from_scratch", "true", "--freeze_blocks", "0",
             "--derange_pairs", derange, "--lstm_hidden", "128", "--video_hidden", "128",
-            "--batch_size", "16", "--learning_rate", "1e-3", "--m_epochs", "10", "--valid_fraction", "0.25",
+            "--batch_size", "16", "--learning_rate", "1e-3", "--m_epochs", "5", "--valid_fraction", "0.25",
             "--workers", "0", "--log_dir", str(tmp_path / f"runs_{derange}"), "--progress_bar", "false",
             "--seed", "0", "--segment_seconds", "3", "--deterministic", "true"])
         auc[derange] = mode_probe_auc(train_video(cfg)["last"], root, 0.25)
