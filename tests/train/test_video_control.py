@@ -7,7 +7,7 @@ encoder does not read it). Stage 2 runs twice from the same initialisation with 
 recipe: on the true pairs, and with ``--derange_pairs true`` (every video's audio with another
 video's frames). A linear probe on the frozen audio embeddings of held-out videos must find the
 mode after the real run and must not after the control: the same check passes for one and
-fails for the other. Measured (5 epochs, 2 CPU cores, about 1.5 min quiet): true pairs 0.808,
+fails for the other. Measured (5 epochs, 2 CPU cores shared with a demo run: 185 s): true pairs 0.808,
 deranged pairs 0.584 (at 10 epochs 0.946 and 0.549).
 """
 import json
