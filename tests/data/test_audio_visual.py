@@ -205,3 +205,17 @@ def test_derange_pairs_with_one_training_video_is_a_clear_error(tmp_path):
     write_prepared(tmp_path, n_videos=2, n_segments=2, segment_seconds=2)
     with pytest.raises(PreparedDataError, match="derange_pairs needs at least 2 videos.*got 1"):
         AudioVisualDataset(tmp_path, "train", 16000, 19683, valid_fraction=0.5, derange_pairs=True)
+
+
+def test_every_process_draws_the_same_derangement():
+    """DDP processes and loader workers each build the dataset: the derangement must not depend
+    on the process (string hashing, the order a set lists the ids in)."""
+    import json
+    import os
+    import subprocess
+    import sys
+    code = ("import json; from vcmr.data.audio_visual import derangement; "
+            "ids = {f'vid{i:03d}' for i in range(40)}; print(json.dumps(derangement(list(ids), 3)))")
+    runs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                           env={**os.environ, "PYTHONHASHSEED": h}).stdout for h in ("1", "2")]
+    assert json.loads(runs[0]) == json.loads(runs[1]) == derangement([f"vid{i:03d}" for i in range(40)], 3)
