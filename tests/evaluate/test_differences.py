@@ -116,3 +116,17 @@ def test_compare_command_refuses_what_is_not_an_evaluate_result(tmp_path, capsys
     assert "is not a `vcmr evaluate` result" in capsys.readouterr().err
     assert main(["compare", str(tmp_path / "b"), "--bootstrap_resamples", "0"]) == 1
     assert "bootstrap_resamples must be between 1 and 65536" in capsys.readouterr().err
+
+
+def test_per_tag_rows_find_the_one_tag_a_model_improves():
+    """A model that sees only the 'rock' labels beats its baseline on rock beyond the interval;
+    on the other tags the difference stays within noise."""
+    models = scored(seed=3)
+    base = models["noisy"]
+    rock = dict(base, scores={k: v + 3.0 * base["labels"] * (np.arange(len(TAGS)) == 0) for k, v in base["scores"].items()})
+    rows = pairwise_differences({"base": base, "rock": rock}, n_boot=300, seed=0, per_tag=True, metrics=["roc_auc"])
+    assert [r["tag"] for r in rows] == TAGS and all("category" not in r for r in rows)
+    by_tag = {r["tag"]: r for r in rows}
+    assert by_tag["rock"]["verdict"] == "model better" and by_tag["rock"]["low"] > 0
+    assert all(by_tag[t]["difference"] == 0 and by_tag[t]["verdict"] == "within noise" for t in TAGS[1:])
+

@@ -4,6 +4,7 @@ The authors' evaluation script built one SampleCNN and passed it to both
 ``load_from_checkpoint`` calls, so the second checkpoint's encoder weights replaced the
 first's before either was evaluated. These tests pin that vcmr does not share encoders.
 """
+import csv
 import json
 from pathlib import Path
 
@@ -92,6 +93,10 @@ def test_evaluate_writes_song_scores_and_compare_reads_them(two_stage3_checkpoin
     assert main(["compare", *folders, "--out", str(tmp_path / "cmp"), "--bootstrap_resamples", "200"]) == 0
     assert capsys.readouterr().out.startswith("b − a: ROC-AUC ")
     assert (tmp_path / "cmp" / "differences.csv").read_text() == Path(files["differences_csv"]).read_text()
+    # and one row per tag, pair and metric, the same from both commands
+    tag_rows = list(csv.DictReader(open(files["tag_differences_csv"])))
+    assert len(tag_rows) == 2 * len(scores["tags"]) and {r["tag"] for r in tag_rows} == set(scores["tags"])
+    assert (tmp_path / "cmp" / "tag_differences.csv").read_text() == Path(files["tag_differences_csv"]).read_text()
 
 
 def test_compare_refuses_results_on_other_songs(two_stage3_checkpoints, tmp_path, capsys):

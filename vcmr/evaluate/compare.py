@@ -165,10 +165,19 @@ def bar_chart(results: dict[str, dict[str, Any]], path: Path) -> None:
     plt.close(fig)
 
 
+def _write_rows(path: Path, rows: list[dict[str, Any]]) -> None:
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows({k: ("" if v is None else v) for k, v in r.items()} for r in rows)
+
+
 def write_comparison(results: dict[str, dict[str, Any]], out_dir: str | Path,
-                     differences: Optional[list[dict[str, Any]]] = None) -> dict[str, str]:
+                     differences: Optional[list[dict[str, Any]]] = None,
+                     tag_differences: Optional[list[dict[str, Any]]] = None) -> dict[str, str]:
     """``comparison.md``, ``comparison.png`` and, given the pairwise ``differences``,
-    ``differences.csv`` in ``out_dir``; returns their paths."""
+    ``differences.csv`` (and ``tag_differences.csv``, one row per tag) in ``out_dir``; returns
+    their paths."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     md, png = out_dir / "comparison.md", out_dir / "comparison.png"
@@ -177,10 +186,10 @@ def write_comparison(results: dict[str, dict[str, Any]], out_dir: str | Path,
     files = {"comparison_md": str(md), "comparison_png": str(png)}
     if differences:
         files["differences_csv"] = str(out_dir / "differences.csv")
-        with open(files["differences_csv"], "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=list(differences[0]))
-            w.writeheader()
-            w.writerows({k: ("" if v is None else v) for k, v in r.items()} for r in differences)
+        _write_rows(Path(files["differences_csv"]), differences)
+    if tag_differences:
+        files["tag_differences_csv"] = str(out_dir / "tag_differences.csv")
+        _write_rows(Path(files["tag_differences_csv"]), tag_differences)
     return files
 
 
@@ -209,4 +218,5 @@ def compare_results(folders: list[str | Path], out_dir: Optional[str | Path] = N
         name = name if name not in named else str(folder)
         named[name], results[name] = folder, data
     rows = pairwise_differences(named, overlap=overlap, n_boot=n_boot, seed=seed)
-    return rows, write_comparison(results, Path(out_dir) if out_dir else Path(folders[0]).parent, rows)
+    tag_rows = pairwise_differences(named, overlap=overlap, n_boot=n_boot, seed=seed, per_tag=True)
+    return rows, write_comparison(results, Path(out_dir) if out_dir else Path(folders[0]).parent, rows, tag_rows)

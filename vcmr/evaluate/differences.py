@@ -4,7 +4,7 @@
 (``song_scores.npz``: ``song_ids``, ``tags``, ``labels`` (songs, tags), ``overlaps`` and
 ``scores`` (overlaps, songs, tags); plain arrays, read with ``allow_pickle=False``).
 :func:`pairwise_differences` compares every pair of models on the same resamples of the songs
-(:mod:`vcmr.metrics.bootstrap`), overall and per tag category::
+(:mod:`vcmr.metrics.bootstrap`), overall and per tag category (or per tag, ``per_tag=True``)::
 
     from vcmr.evaluate.differences import pairwise_differences
     rows = pairwise_differences({"audio": "results/magnatagatune/audio",
@@ -129,10 +129,12 @@ def _named(models: Mapping[str, Any] | Sequence[str | Path]) -> dict[str, Any]:
 
 def pairwise_differences(models: Mapping[str, Any] | Sequence[str | Path], overlap: Any = None,
                          metrics: Sequence[str] = METRICS, n_boot: int = 1000, seed: int = 0,
-                         categories: Optional[dict[str, list[str]]] = None) -> list[dict[str, Any]]:
+                         categories: Optional[dict[str, list[str]]] = None,
+                         per_tag: bool = False) -> list[dict[str, Any]]:
     """Every pair of models: macro metric difference (later − earlier model) over all tags and
     per category, with a paired bootstrap 95 % interval over songs (the same ``n_boot``
-    resamples from ``seed`` for every model).
+    resamples from ``seed`` for every model). ``per_tag``: one row per tag instead (key
+    ``tag`` in place of ``category``), the same test on that tag's metric alone.
 
     ``models``: ``{name: results folder | evaluate_checkpoints result | song-score dict}`` or a
     list of results folders (named by their ``global_metrics.json``). ``overlap``: default the
@@ -150,7 +152,11 @@ def pairwise_differences(models: Mapping[str, Any] | Sequence[str | Path], overl
     overlap = str(overlap) if overlap is not None else next(iter(ref["scores"]))
     scores = {name: _aligned(name, ref_name, ref, s, overlap) for name, (s, _) in loaded.items()}
     labels = np.asarray(ref["labels"])
-    groups = group_columns(categories if categories is not None else ref_cats, ref["tags"], labels.shape[1])
+    if per_tag:
+        groups, level = {str(t): [j] for j, t in enumerate(ref["tags"])}, "tag"
+    else:
+        groups, level = group_columns(categories if categories is not None else ref_cats, ref["tags"],
+                                      labels.shape[1]), "category"
     counts, ones = resample_counts(labels.shape[0], n_boot, seed), np.ones((1, labels.shape[0]))
     rows = []
     for metric in metrics:
@@ -159,7 +165,7 @@ def pairwise_differences(models: Mapping[str, Any] | Sequence[str | Path], overl
         for base, model in itertools.combinations(scores, 2):
             for group, cols in groups.items():
                 s = difference_summary(boot[model], boot[base], observed[model], observed[base], cols)
-                rows.append({"model": model, "baseline": base, "metric": metric, "category": group,
+                rows.append({"model": model, "baseline": base, "metric": metric, level: group,
                              "overlap": overlap, "model_value": s["a"], "baseline_value": s["b"],
                              "difference": s["difference"], "low": s["low"], "high": s["high"],
                              "n_valid": s["n_valid"], "n_boot": n_boot, "n_tags": s["n_tags"],

@@ -222,7 +222,8 @@ def evaluate_checkpoints(cfg, ckpts: Sequence[str], names: Optional[Sequence[str
         log.info("%s: %s", name, {ov: (m["roc_auc"], m["pr_auc"]) for ov, m in res["overlaps"].items()})
     if len(results) > 1:
         rows = pairwise_differences(results, n_boot=cfg.bootstrap_resamples, seed=cfg.seed)
-        results_files = write_comparison(results, base, rows)
+        tag_rows = pairwise_differences(results, n_boot=cfg.bootstrap_resamples, seed=cfg.seed, per_tag=True)
+        results_files = write_comparison(results, base, rows, tag_rows)
         for r in results.values():
             r["files"].update(results_files)
     return results
