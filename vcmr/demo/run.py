@@ -47,8 +47,8 @@ from vcmr.demo.synth.formats import (JAMENDO_PREFIX, MOOD_GROUNDING, write_magna
                                      write_mtg_jamendo)
 from vcmr.errors import VcmrError
 from vcmr.evaluate.probe import probe
-from vcmr.evaluate.retrieval import build_index, segment_retrieval_metrics, video_level, video_retrieval_metrics
-from vcmr.metrics.retrieval import match_ranks
+from vcmr.evaluate.retrieval import build_index, segment_retrieval_metrics, video_level
+from vcmr.metrics.retrieval import match_ranks, retrieval_metrics
 from vcmr.prepare.manifest import read_manifest
 from vcmr.prepare.pipeline import prepare_videos
 from vcmr.train.music import train_music
@@ -141,9 +141,10 @@ def retrieval_on_held_out(stage2_ckpt: str, cfg) -> dict[str, Any]:
     ids = split_ids(kept_ids(Path(cfg.dataset_dir)), "valid", cfg.valid_fraction)
     model = vcmr.load_model(stage2_ckpt, device="cpu")
     index = build_index(model, cfg.dataset_dir, ids=ids, progress=False)
+    audio, video = video_level(index)
     return {"held_out_videos": len(ids), "segments": segment_retrieval_metrics(index),
-            "videos": video_retrieval_metrics(index), "video_ids": list(ids),
-            "video_ranks": match_ranks(*video_level(index))}
+            "videos": retrieval_metrics(audio, video), "video_ids": list(ids),
+            "video_ranks": match_ranks(audio, video)}
 
 
 def run_demo(out: str | Path = "demo_out", scale: str = "small", frame_encoder: str = "efficientnet-lite0",

@@ -19,7 +19,7 @@ from typing import Any, Optional
 import numpy as np
 
 from vcmr.errors import VcmrError
-from vcmr.evaluate.differences import pairwise_differences
+from vcmr.evaluate.differences import category_and_tag_differences
 
 
 def _fmt(v: Optional[float]) -> str:
@@ -217,6 +217,5 @@ def compare_results(folders: list[str | Path], out_dir: Optional[str | Path] = N
         name = str(data.get("model_name") or folder.name)
         name = name if name not in named else str(folder)
         named[name], results[name] = folder, data
-    rows = pairwise_differences(named, overlap=overlap, n_boot=n_boot, seed=seed)
-    tag_rows = pairwise_differences(named, overlap=overlap, n_boot=n_boot, seed=seed, per_tag=True)
+    rows, tag_rows = category_and_tag_differences(named, overlap=overlap, n_boot=n_boot, seed=seed)
     return rows, write_comparison(results, Path(out_dir) if out_dir else Path(folders[0]).parent, rows, tag_rows)

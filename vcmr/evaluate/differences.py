@@ -144,6 +144,17 @@ def pairwise_differences(models: Mapping[str, Any] | Sequence[str | Path], overl
     "verdict"}`` with verdict "model better", "baseline better", "within noise" (the interval
     contains 0) or "undefined" (no tag with a positive and a negative song).
     """
+    by_category, by_tag = category_and_tag_differences(models, overlap, metrics, n_boot, seed, categories,
+                                                       tags=per_tag)
+    return by_tag if per_tag else by_category
+
+
+def category_and_tag_differences(models: Mapping[str, Any] | Sequence[str | Path], overlap: Any = None,
+                                 metrics: Sequence[str] = METRICS, n_boot: int = 1000, seed: int = 0,
+                                 categories: Optional[dict[str, list[str]]] = None,
+                                 tags: bool = True) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The rows of :func:`pairwise_differences` per category and (``tags``) per tag, from one
+    bootstrap of each model (``([...], [])`` without ``tags``)."""
     named = _named(models)
     if len(named) < 2:
         raise VcmrError(f"a comparison needs at least 2 models, got {len(named)}")
@@ -152,22 +163,22 @@ def pairwise_differences(models: Mapping[str, Any] | Sequence[str | Path], overl
     overlap = str(overlap) if overlap is not None else next(iter(ref["scores"]))
     scores = {name: _aligned(name, ref_name, ref, s, overlap) for name, (s, _) in loaded.items()}
     labels = np.asarray(ref["labels"])
-    if per_tag:
-        groups, level = {str(t): [j] for j, t in enumerate(ref["tags"])}, "tag"
-    else:
-        groups, level = group_columns(categories if categories is not None else ref_cats, ref["tags"],
-                                      labels.shape[1]), "category"
+    levels = {"category": group_columns(categories if categories is not None else ref_cats, ref["tags"],
+                                        labels.shape[1]),
+              "tag": {str(t): [j] for j, t in enumerate(ref["tags"])} if tags else {}}
     counts, ones = resample_counts(labels.shape[0], n_boot, seed), np.ones((1, labels.shape[0]))
-    rows = []
+    rows: dict[str, list[dict[str, Any]]] = {level: [] for level in levels}
     for metric in metrics:
         boot = {n: tag_metric(labels, s, counts, metric) for n, s in scores.items()}
         observed = {n: tag_metric(labels, s, ones, metric)[0] for n, s in scores.items()}
         for base, model in itertools.combinations(scores, 2):
-            for group, cols in groups.items():
-                s = difference_summary(boot[model], boot[base], observed[model], observed[base], cols)
-                rows.append({"model": model, "baseline": base, "metric": metric, level: group,
-                             "overlap": overlap, "model_value": s["a"], "baseline_value": s["b"],
-                             "difference": s["difference"], "low": s["low"], "high": s["high"],
-                             "n_valid": s["n_valid"], "n_boot": n_boot, "n_tags": s["n_tags"],
-                             "n_songs": int(labels.shape[0]), "verdict": verdict(s["low"], s["high"])})
-    return rows
+            for level, groups in levels.items():
+                for group, cols in groups.items():
+                    s = difference_summary(boot[model], boot[base], observed[model], observed[base], cols)
+                    rows[level].append({
+                        "model": model, "baseline": base, "metric": metric, level: group,
+                        "overlap": overlap, "model_value": s["a"], "baseline_value": s["b"],
+                        "difference": s["difference"], "low": s["low"], "high": s["high"],
+                        "n_valid": s["n_valid"], "n_boot": n_boot, "n_tags": s["n_tags"],
+                        "n_songs": int(labels.shape[0]), "verdict": verdict(s["low"], s["high"])})
+    return rows["category"], rows["tag"]

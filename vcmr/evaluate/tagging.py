@@ -41,7 +41,7 @@ from vcmr.data.tagging import SongDataset, TaggingSplit, collate_songs, load_spl
 from vcmr.devices import resolve_device
 from vcmr.errors import CheckpointError, VcmrError
 from vcmr.evaluate.compare import write_comparison
-from vcmr.evaluate.differences import SONG_SCORES, pairwise_differences, save_song_scores
+from vcmr.evaluate.differences import SONG_SCORES, category_and_tag_differences, save_song_scores
 from vcmr.inference import EmbeddingModel
 from vcmr.io.load import load_model
 from vcmr.metrics.songs import AGGREGATIONS, aggregate, segment_song, sigmoid
@@ -221,8 +221,7 @@ def evaluate_checkpoints(cfg, ckpts: Sequence[str], names: Optional[Sequence[str
         results[name] = res
         log.info("%s: %s", name, {ov: (m["roc_auc"], m["pr_auc"]) for ov, m in res["overlaps"].items()})
     if len(results) > 1:
-        rows = pairwise_differences(results, n_boot=cfg.bootstrap_resamples, seed=cfg.seed)
-        tag_rows = pairwise_differences(results, n_boot=cfg.bootstrap_resamples, seed=cfg.seed, per_tag=True)
+        rows, tag_rows = category_and_tag_differences(results, n_boot=cfg.bootstrap_resamples, seed=cfg.seed)
         results_files = write_comparison(results, base, rows, tag_rows)
         for r in results.values():
             r["files"].update(results_files)

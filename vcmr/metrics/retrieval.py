@@ -20,17 +20,21 @@ def ranks_of_matches(query: torch.Tensor, candidates: torch.Tensor) -> torch.Ten
     return (sim > correct).sum(dim=1) + 1
 
 
+def _both_ways(audio: torch.Tensor, video: torch.Tensor) -> dict[str, torch.Tensor]:
+    return {"a2v": ranks_of_matches(audio, video), "v2a": ranks_of_matches(video, audio)}
+
+
 def match_ranks(audio: torch.Tensor, video: torch.Tensor) -> dict[str, list[int]]:
     """Per query, the rank of its match: ``{"a2v": [...], "v2a": [...]}``."""
-    return {"a2v": ranks_of_matches(audio, video).tolist(), "v2a": ranks_of_matches(video, audio).tolist()}
+    return {name: r.tolist() for name, r in _both_ways(audio, video).items()}
 
 
 def retrieval_metrics(audio: torch.Tensor, video: torch.Tensor, ks=(1, 5, 10)) -> dict[str, float]:
     """Recall@K and median rank in both directions, with the chance level of each."""
     n = audio.shape[0]
     out: dict[str, float] = {"n": float(n)}
-    for name, ranks in match_ranks(audio, video).items():
-        r = torch.tensor(ranks, dtype=torch.float32)
+    for name, ranks in _both_ways(audio, video).items():
+        r = ranks.float()
         for k in ks:
             out[f"{name}_R@{k}"] = (r <= k).float().mean().item()
         out[f"{name}_median_rank"] = r.median().item()
